@@ -1,0 +1,53 @@
+"""spikeforge's intermediate representation.
+
+The graph (:class:`Graph`), the op dialects (``io``, ``nn``, ``snn``), the verifier,
+shape inference, the textual format ``.sfir`` and the reference interpreter that
+defines what every op means.
+"""
+
+from ir import ops
+from ir.errors import IRError, ParseError, VerifyError
+from ir.graph import Edge, Graph
+from ir.interpreter import interpret
+from ir.op import (
+    AnyTensor,
+    FloatTensor,
+    IntTensor,
+    Op,
+    Params,
+    dialect_ops,
+    get_op,
+    register_op,
+    registered_ops,
+)
+from ir.parser import parse
+from ir.printer import FORMAT_VERSION, to_text
+from ir.serialize import load, save
+from ir.shapes import infer_shapes
+from ir.verifier import verify
+
+__all__ = [
+    "FORMAT_VERSION",
+    "AnyTensor",
+    "Edge",
+    "FloatTensor",
+    "Graph",
+    "IRError",
+    "IntTensor",
+    "Op",
+    "ParseError",
+    "Params",
+    "VerifyError",
+    "dialect_ops",
+    "get_op",
+    "infer_shapes",
+    "interpret",
+    "load",
+    "ops",
+    "parse",
+    "register_op",
+    "registered_ops",
+    "save",
+    "to_text",
+    "verify",
+]

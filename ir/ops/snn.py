@@ -1,0 +1,475 @@
+"""The ``snn`` dialect: spiking and leaky neurons in discrete time, NIR vocabulary.
+
+Parameters keep NIR's names and units (seconds for time constants, the graph's ``dt``
+for the step). NIR neurons are continuous-time; this dialect fixes the discretization:
+
+* **Exact exponential decay, input held over the step** (zero-order hold). For
+  ``tau v' = (v_leak - v) + r I`` the step is
+  ``v[t] = a v[t-1] + (1 - a) (v_leak + r I[t])`` with ``a = exp(-dt / tau)``.
+  An integrator ``v' = r I`` steps as ``v[t] = v[t-1] + dt r I[t]``.
+* A step's input acts in the same step: input, then decay/integration, then spike and
+  reset; the spike is the op's output for that step (no hidden delay).
+* **Spike**: ``v >= v_threshold`` (NIR's Heaviside, with the equality case spiking, as
+  on Xylo). What NIR lacks is explicit here: ``reset`` is ``"zero"`` (``v <- v_reset``,
+  NIR's rule) or ``"subtract"`` (``v <- v - n v_threshold``, keeping the surplus;
+  ``v_reset`` is not used), and ``max_spikes`` caps the spikes ``n`` per step (with
+  subtraction ``n = min(max_spikes, floor(v / v_threshold))``).
+* The spike has a surrogate gradient (fast sigmoid of ``(v - theta) / |theta|``,
+  slope 10), so graphs can be trained through the interpreter.
+
+Parameter arrays broadcast to the layer's shape (NumPy rules), which the incoming
+edges decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ir.errors import VerifyError
+from ir.op import FloatTensor, Op, Params, Shape, register_op
+
+__all__ = [
+    "IF",
+    "LI",
+    "LIF",
+    "CubaLI",
+    "CubaLIF",
+    "Delay",
+    "Integrator",
+    "Threshold",
+    "spike",
+]
+
+RESET_MODES = ("subtract", "zero")
+SURROGATE_SLOPE = 10.0
+
+
+class _SpikeSurrogate(torch.autograd.Function):
+    """Heaviside forward, fast-sigmoid derivative backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad / (1.0 + SURROGATE_SLOPE * x.abs()) ** 2
+
+
+def spike(
+    v: torch.Tensor, v_threshold: torch.Tensor, *, subtract: bool, max_spikes: int
+) -> torch.Tensor:
+    """Return the spike count per neuron for membrane ``v`` (surrogate gradient).
+
+    Args:
+        v: membrane potential.
+        v_threshold: threshold, broadcast to ``v``.
+        subtract: whether reset is by subtraction (allows several spikes per step).
+        max_spikes: cap on the spikes per step.
+    """
+    width = v_threshold.abs().clamp_min(1e-12)
+    first = _SpikeSurrogate.apply((v - v_threshold) / width)
+    if not subtract or max_spikes == 1:
+        return first
+    count = torch.clamp(torch.floor(v / v_threshold), 0, max_spikes)
+    return first + (count - first).detach()
+
+
+def _check_params(op: Op, fields: tuple[str, ...]) -> None:
+    for field in fields:
+        arr = getattr(op, field)
+        nan = np.flatnonzero(np.isnan(arr))
+        if nan.size:
+            index = np.unravel_index(int(nan[0]), arr.shape) if arr.ndim else ()
+            raise VerifyError(
+                f"{field} holds NaN at neuron {tuple(int(i) for i in index)}"
+            )
+
+
+def _check_positive(op: Op, field: str) -> None:
+    arr = getattr(op, field)
+    bad = np.flatnonzero(~(arr > 0))
+    if bad.size:
+        index = np.unravel_index(int(bad[0]), arr.shape) if arr.ndim else ()
+        value = arr.reshape(-1)[bad[0]] if arr.ndim else arr
+        raise VerifyError(
+            f"{field} must be > 0; neuron {tuple(int(i) for i in index)} has {value}"
+        )
+
+
+def _broadcast_shape(op: Op, fields: tuple[str, ...], inputs: Mapping[str, Shape]) -> Shape:
+    shape = inputs["input"]
+    for field in fields:
+        arr = getattr(op, field)
+        try:
+            ok = np.broadcast_shapes(arr.shape, shape) == tuple(shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise VerifyError(
+                f"{field} of shape {arr.shape} does not broadcast to layer shape {shape}"
+            )
+    return shape
+
+
+def _scalar(value: float) -> Any:
+    """A dataclass default: a fresh 0-d float32 array."""
+    return field(default_factory=lambda: np.full((), value, np.float32))
+
+
+def _decay(p: Params, field: str) -> torch.Tensor:
+    return torch.exp(-p.require_dt() / p[field])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class _Neuron(Op):
+    """Shared checks for neurons: parameter shapes, NaN, reset mode."""
+
+    stateful = True
+    needs_dt = True
+    _arrays: ClassVar[tuple[str, ...]] = ()
+    _positive: ClassVar[tuple[str, ...]] = ()
+
+    def verify_(self) -> None:
+        _check_params(self, self._arrays)
+        for field in self._positive:
+            _check_positive(self, field)
+        reset = getattr(self, "reset", None)
+        if reset is None:
+            return
+        if reset not in RESET_MODES:
+            raise VerifyError(f"reset must be one of {', '.join(RESET_MODES)}, got {reset!r}")
+        max_spikes = getattr(self, "max_spikes", 1)
+        if max_spikes < 1:
+            raise VerifyError(f"max_spikes must be >= 1, got {max_spikes}")
+        if reset == "zero" and max_spikes != 1:
+            raise VerifyError("max_spikes > 1 needs reset = \"subtract\"")
+        if reset == "subtract":
+            _check_positive(self, "v_threshold")
+
+    def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
+        return _broadcast_shape(self, self._arrays, inputs)
+
+
+def _fire(op: Any, p: Params, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    subtract = op.reset == "subtract"
+    n = spike(v, p["v_threshold"], subtract=subtract, max_spikes=op.max_spikes)
+    if subtract:
+        return n, v - n * p["v_threshold"]
+    return n, v * (1 - n) + p["v_reset"] * n
+
+
+def _zeros(x: torch.Tensor, init: torch.Tensor | float = 0.0) -> torch.Tensor:
+    return torch.zeros_like(x) + init
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LIF(_Neuron):
+    """Leaky integrate-and-fire neuron (NIR ``LIF``).
+
+    .. math::
+        \\tau \\dot v = (v_{leak} - v) + r I, \\quad
+        v[t] = a\\,v[t-1] + (1 - a)(v_{leak} + r I[t]),\\ a = e^{-dt/\\tau}
+
+    then spike ``n = [v >= v_threshold]`` (up to ``max_spikes`` with subtraction) and
+    reset. State ``v`` starts at ``v_init``. Output: spike counts.
+
+    IR: ``%l = snn.lif(%fc) {tau = tensor<f32[]>[0.02], r = tensor<f32[]>[1],
+    v_leak = tensor<f32[]>[0], v_threshold = tensor<f32[]>[1],
+    v_reset = tensor<f32[]>[0], reset = "zero", max_spikes = 1, v_init = tensor<f32[]>[0]}``
+    """
+
+    name = "snn.lif"
+    _arrays = ("tau", "r", "v_leak", "v_threshold", "v_reset", "v_init")
+    _positive = ("tau",)
+
+    tau: FloatTensor
+    """Membrane time constant (seconds)."""
+    r: FloatTensor
+    """Input resistance."""
+    v_leak: FloatTensor
+    """Resting potential."""
+    v_threshold: FloatTensor
+    """Firing threshold."""
+    v_reset: FloatTensor = _scalar(0.0)
+    """Potential after a spike in ``zero`` reset mode."""
+    reset: str = "zero"
+    """``zero`` or ``subtract``."""
+    max_spikes: int = 1
+    """Most spikes per neuron per step."""
+    v_init: FloatTensor = _scalar(0.0)
+    """Membrane potential before the first step."""
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"v": _zeros(x, p["v_init"])}
+
+    def step(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        a = _decay(p, "tau")
+        v = a * state["v"] + (1 - a) * (p["v_leak"] + p["r"] * x)
+        n, v = _fire(self, p, v)
+        return n, {"v": v}
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CubaLIF(_Neuron):
+    """Current-based LIF: an exponential synapse feeding a LIF (NIR ``CubaLIF``).
+
+    .. math::
+        \\tau_{syn} \\dot I = -I + w_{in} S, \\quad
+        \\tau_{mem} \\dot v = (v_{leak} - v) + r I
+
+    discretized stage by stage (synapse first, the membrane sees the new current):
+    ``I[t] = b I[t-1] + (1 - b) w_in S[t]``, ``v[t] = a v[t-1] + (1 - a)(v_leak + r I[t])``
+    with ``b = exp(-dt/tau_syn)``, ``a = exp(-dt/tau_mem)``; then spike and reset as
+    ``snn.lif``. States ``i`` (from 0) and ``v`` (from ``v_init``). Output: spikes.
+
+    IR: ``%l = snn.cubalif(%fc) {tau_syn = ..., tau_mem = ..., r = ..., v_leak = ...,
+    v_threshold = ..., v_reset = ..., w_in = ..., reset = "zero", max_spikes = 1,
+    v_init = ...}``
+    """
+
+    name = "snn.cubalif"
+    _arrays = ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in", "v_init")
+    _positive = ("tau_syn", "tau_mem")
+
+    tau_syn: FloatTensor
+    """Synaptic time constant (seconds)."""
+    tau_mem: FloatTensor
+    """Membrane time constant (seconds)."""
+    r: FloatTensor
+    v_leak: FloatTensor
+    v_threshold: FloatTensor
+    v_reset: FloatTensor = _scalar(0.0)
+    w_in: FloatTensor = _scalar(1.0)
+    """Input weight onto the synaptic current."""
+    reset: str = "zero"
+    max_spikes: int = 1
+    v_init: FloatTensor = _scalar(0.0)
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
+
+    def step(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        b = _decay(p, "tau_syn")
+        a = _decay(p, "tau_mem")
+        i = b * state["i"] + (1 - b) * p["w_in"] * x
+        v = a * state["v"] + (1 - a) * (p["v_leak"] + p["r"] * i)
+        n, v = _fire(self, p, v)
+        return n, {"i": i, "v": v}
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class IF(_Neuron):
+    """Integrate-and-fire neuron (NIR ``IF``).
+
+    .. math:: \\dot v = r I, \\quad v[t] = v[t-1] + dt\\, r\\, I[t]
+
+    then spike and reset as ``snn.lif``. With ``r = 1/dt`` the step adds the input
+    itself (the usual ANN-to-SNN neuron). Output: spike counts.
+
+    IR: ``%n = snn.if(%fc) {r = tensor<f32[]>[1000], v_threshold = tensor<f32[]>[1],
+    v_reset = tensor<f32[]>[0], reset = "subtract", max_spikes = 1,
+    v_init = tensor<f32[]>[0]}``
+    """
+
+    name = "snn.if"
+    _arrays = ("r", "v_threshold", "v_reset", "v_init")
+
+    r: FloatTensor
+    v_threshold: FloatTensor
+    v_reset: FloatTensor = _scalar(0.0)
+    reset: str = "zero"
+    max_spikes: int = 1
+    v_init: FloatTensor = _scalar(0.0)
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"v": _zeros(x, p["v_init"])}
+
+    def step(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        v = state["v"] + p.require_dt() * p["r"] * x
+        n, v = _fire(self, p, v)
+        return n, {"v": v}
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LI(_Neuron):
+    """Leaky integrator, no spikes (NIR ``LI``). Output: the membrane ``v``.
+
+    .. math:: \\tau \\dot v = (v_{leak} - v) + r I, \\quad
+        v[t] = a\\,v[t-1] + (1 - a)(v_{leak} + r I[t])
+
+    IR: ``%o = snn.li(%fc) {tau = ..., r = ..., v_leak = ..., v_init = ...}``
+    """
+
+    name = "snn.li"
+    _arrays = ("tau", "r", "v_leak", "v_init")
+    _positive = ("tau",)
+
+    tau: FloatTensor
+    r: FloatTensor
+    v_leak: FloatTensor
+    v_init: FloatTensor = _scalar(0.0)
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"v": _zeros(x, p["v_init"])}
+
+    def step(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        a = _decay(p, "tau")
+        v = a * state["v"] + (1 - a) * (p["v_leak"] + p["r"] * x)
+        return v, {"v": v}
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CubaLI(_Neuron):
+    """Current-based leaky integrator, no spikes (NIR ``CubaLI``). Output: ``v``.
+
+    Discretized as ``snn.cubalif`` without the spike.
+
+    IR: ``%o = snn.cubali(%fc) {tau_syn = ..., tau_mem = ..., r = ..., v_leak = ...,
+    w_in = ..., v_init = ...}``
+    """
+
+    name = "snn.cubali"
+    _arrays = ("tau_syn", "tau_mem", "r", "v_leak", "w_in", "v_init")
+    _positive = ("tau_syn", "tau_mem")
+
+    tau_syn: FloatTensor
+    tau_mem: FloatTensor
+    r: FloatTensor
+    v_leak: FloatTensor
+    w_in: FloatTensor = _scalar(1.0)
+    v_init: FloatTensor = _scalar(0.0)
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
+
+    def step(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        b = _decay(p, "tau_syn")
+        a = _decay(p, "tau_mem")
+        i = b * state["i"] + (1 - b) * p["w_in"] * x
+        v = a * state["v"] + (1 - a) * (p["v_leak"] + p["r"] * i)
+        return v, {"i": i, "v": v}
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Integrator(_Neuron):
+    """Pure integrator (NIR ``I``). Output: the accumulated ``v``.
+
+    .. math:: \\dot v = r I, \\quad v[t] = v[t-1] + dt\\, r\\, I[t]
+
+    IR: ``%acc = snn.integrator(%fc) {r = tensor<f32[]>[1000], v_init = tensor<f32[]>[0]}``
+    """
+
+    name = "snn.integrator"
+    _arrays = ("r", "v_init")
+
+    r: FloatTensor
+    v_init: FloatTensor = _scalar(0.0)
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"v": _zeros(x, p["v_init"])}
+
+    def step(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        v = state["v"] + p.require_dt() * p["r"] * x
+        return v, {"v": v}
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Threshold(Op):
+    """Stateless spike: 1 where the input reaches the threshold (NIR ``Threshold``).
+
+    .. math:: z = H(x - \\theta), \\quad H(0) = 1
+
+    IR: ``%z = snn.threshold(%x) {threshold = tensor<f32[]>[0.5]}``
+    """
+
+    name = "snn.threshold"
+
+    threshold: FloatTensor
+
+    def verify_(self) -> None:
+        _check_params(self, ("threshold",))
+
+    def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
+        return _broadcast_shape(self, ("threshold",), inputs)
+
+    def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
+        return spike(x, p["threshold"], subtract=False, max_spikes=1)
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Delay(Op):
+    """Per-element transmission delay (NIR ``Delay``).
+
+    .. math:: y[t] = x[t - d / dt], \\quad y[t] = 0 \\text{ for } t < d / dt
+
+    ``delay`` (seconds) must be a whole number of steps of the graph's ``dt``.
+
+    IR: ``%d = snn.delay(%x) {delay = tensor<f32[]>[0.002]}``
+    """
+
+    name = "snn.delay"
+    stateful = True
+    needs_dt = True
+
+    delay: FloatTensor
+    """Delay per element (seconds)."""
+
+    def verify_(self) -> None:
+        _check_params(self, ("delay",))
+        if np.any(self.delay < 0):
+            raise VerifyError("delay must be >= 0")
+
+    def verify_dt_(self, dt: float) -> None:
+        self.steps(dt)
+
+    def steps(self, dt: float) -> np.ndarray:
+        """Return the delay in whole steps, or raise if it is not a multiple of ``dt``."""
+        ratio = np.asarray(self.delay, np.float64) / dt
+        steps = np.rint(ratio)
+        if np.any(np.abs(ratio - steps) > 1e-6 * np.maximum(1.0, steps)):
+            raise VerifyError(f"delay {self.delay.tolist()} is not a multiple of dt={dt}")
+        return steps.astype(np.int64)
+
+    def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
+        return _broadcast_shape(self, ("delay",), inputs)
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        depth = int(self.steps(p.require_dt()).max(initial=0)) + 1
+        return {"buffer": torch.zeros((x.shape[0], depth, *x.shape[1:]), dtype=x.dtype)}
+
+    def step(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        buffer = torch.cat([x.unsqueeze(1), state["buffer"][:, :-1]], dim=1)
+        steps = torch.as_tensor(self.steps(p.require_dt()))
+        index = steps.expand(x.shape[1:]).unsqueeze(0).unsqueeze(0)
+        index = index.expand(x.shape[0], 1, *x.shape[1:])
+        return buffer.gather(1, index).squeeze(1), {"buffer": buffer}
