@@ -1,0 +1,148 @@
+"""The ``Target`` protocol and the target registry.
+
+A target is an object (usually a frozen dataclass instance) that declares its
+hardware as data (``limits``), names the pipeline that prepares a graph for it
+(``default_pipeline``), contributes its own passes (``passes``), lowers a graph to a
+hardware configuration and builds an emulator that runs a configuration.
+
+Built-in targets are listed in ``TARGETS`` (name -> ``module:attribute``, imported
+lazily). Third-party targets are discovered through the entry-point group
+``spikeforge.targets``: a package declares::
+
+    [project.entry-points."spikeforge.targets"]
+    mychip = "mychip.target:TARGET"
+
+and nothing in this repository changes. A name registered twice is an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from compiler.pass_base import Pass
+    from ir import Graph
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "TARGETS",
+    "Emulator",
+    "HardwareConfig",
+    "Target",
+    "TargetError",
+    "available_targets",
+    "get_target",
+]
+
+ENTRY_POINT_GROUP = "spikeforge.targets"
+
+TARGETS: dict[str, str] = {
+    "reference": "backends.reference:TARGET",
+}
+
+
+class TargetError(Exception):
+    """An unknown target, a broken plugin, or a name registered twice."""
+
+
+@runtime_checkable
+class HardwareConfig(Protocol):
+    """A target's configuration artifact."""
+
+    target: str
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the configuration (atomically) to ``path`` (a folder)."""
+        ...
+
+
+@runtime_checkable
+class Emulator(Protocol):
+    """Runs a configuration."""
+
+    def run(self, inputs: Any) -> Any:
+        """Run on ``inputs`` ``(batch, time, channels)``; return the outputs."""
+        ...
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A compilation target.
+
+    Attributes:
+        name: registry key (kebab-case), e.g. ``xylo-audio2``.
+        description: one line for ``spikeforge targets``.
+        limits: hardware limits as data (``max_hidden_neurons``, ``weight_bits``...).
+        default_pipeline: the pipeline string ``compile`` runs before ``lower``.
+        passes: the target's own passes by name (may be empty).
+    """
+
+    name: str
+    description: str
+    limits: Mapping[str, int | float]
+    default_pipeline: str
+    passes: Mapping[str, type[Pass]]
+
+    def lower(self, graph: Graph) -> HardwareConfig:
+        """Turn a graph prepared by ``default_pipeline`` into a configuration."""
+        ...
+
+    def load_config(self, path: str | os.PathLike[str]) -> HardwareConfig:
+        """Read a configuration saved by ``HardwareConfig.save`` and validate it."""
+        ...
+
+    def emulator(self, config: HardwareConfig, *, seed: int = 0) -> Emulator:
+        """An emulator of the chip running ``config`` (``seed`` picks a chip instance)."""
+        ...
+
+
+def _table() -> dict[str, tuple[str, str]]:
+    """name -> (import path, where it was declared)."""
+    table = {name: (path, "built in") for name, path in TARGETS.items()}
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        where = f"entry point of {ep.dist.name if ep.dist else 'an installed package'}"
+        if ep.name in table and table[ep.name][0] != ep.value:
+            raise TargetError(
+                f"target '{ep.name}' is registered twice: {table[ep.name][1]} "
+                f"({table[ep.name][0]}) and {where} ({ep.value})"
+            )
+        table[ep.name] = (ep.value, where)
+    return table
+
+
+def available_targets() -> list[str]:
+    """Names of every built-in and installed target, sorted."""
+    return sorted(_table())
+
+
+def get_target(name: str) -> Target:
+    """The target registered as ``name``.
+
+    Raises:
+        TargetError: unknown name (the message lists the known ones), an import
+            failure, or an object whose ``name`` differs from its registry key.
+    """
+    table = _table()
+    if name not in table:
+        raise TargetError(
+            f"unknown target '{name}'; available targets: {', '.join(sorted(table))}"
+        )
+    path, where = table[name]
+    module, _, attr = path.partition(":")
+    try:
+        obj: Any = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise TargetError(f"target '{name}' ({where}, {path}) cannot be loaded: {err}") from err
+    target = obj() if isinstance(obj, type) else obj
+    if getattr(target, "name", None) != name:
+        raise TargetError(
+            f"target registered as '{name}' ({where}) calls itself "
+            f"'{getattr(target, 'name', None)}'"
+        )
+    if not isinstance(target, Target):
+        raise TargetError(f"target '{name}' ({where}) does not implement the Target protocol")
+    return target

@@ -1,0 +1,91 @@
+"""The ``reference`` target.
+
+No hardware: the configuration is the verified graph (saved as ``.sfir``), and the
+emulator is ``ir.interpret``. It is the float baseline that hardware targets are
+compared with, and it lets ``compile``/``run`` work end to end on any graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ir
+from backends.base import TargetError
+from ir.serialize import atomic_write
+
+__all__ = ["TARGET", "ReferenceConfig", "ReferenceEmulator", "ReferenceTarget"]
+
+CONFIG_VERSION = 1
+"""Version of ``config.json`` written by this target."""
+
+
+@dataclass(frozen=True)
+class ReferenceConfig:
+    """The lowered graph, as the reference target's configuration."""
+
+    graph: ir.Graph
+    target: str = "reference"
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``config.json`` and ``graph.sfir`` (+ sidecar) into the folder ``path``."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        ir.save(self.graph, folder / "graph.sfir")
+        meta = {"target": self.target, "version": CONFIG_VERSION, "graph": "graph.sfir"}
+        atomic_write(folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode())
+
+
+@dataclass(frozen=True)
+class ReferenceEmulator:
+    """Runs the configuration's graph with ``ir.interpret``."""
+
+    config: ReferenceConfig
+    seed: int = 0
+
+    def run(self, inputs: Any, *, steps: int | None = None, record: bool = False) -> Any:
+        """Interpret the graph; same arguments and results as ``ir.interpret``."""
+        torch.manual_seed(self.seed)
+        return ir.interpret(self.config.graph, inputs, steps=steps, record=record)
+
+
+@dataclass(frozen=True)
+class ReferenceTarget:
+    """Float reference: no limits, the graph is the configuration."""
+
+    name: str = "reference"
+    description: str = "the graph itself, run by the reference interpreter (float)"
+    limits: Mapping[str, int | float] = field(default_factory=dict)
+    default_pipeline: str = "canonicalize,dce,infer-shapes"
+    passes: Mapping[str, Any] = field(default_factory=dict)
+
+    def lower(self, graph: ir.Graph) -> ReferenceConfig:
+        """Verify and wrap the graph."""
+        ir.verify(graph)
+        return ReferenceConfig(graph)
+
+    def load_config(self, path: str | os.PathLike[str]) -> ReferenceConfig:
+        """Read a folder written by :meth:`ReferenceConfig.save`."""
+        folder = Path(path)
+        meta = json.loads((folder / "config.json").read_text())
+        if meta.get("target") != self.name or meta.get("version") != CONFIG_VERSION:
+            raise TargetError(
+                f"{folder / 'config.json'}: expected target 'reference' version "
+                f"{CONFIG_VERSION}, got {meta.get('target')!r} version {meta.get('version')!r}"
+            )
+        return ReferenceConfig(ir.load(folder / meta["graph"]))
+
+    def emulator(self, config: Any, *, seed: int = 0) -> ReferenceEmulator:
+        """An interpreter over ``config``'s graph."""
+        if not isinstance(config, ReferenceConfig):
+            raise TargetError(f"reference target cannot run a {type(config).__name__}")
+        return ReferenceEmulator(config, seed)
+
+
+TARGET = ReferenceTarget()

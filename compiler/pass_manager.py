@@ -1,0 +1,111 @@
+"""Running a pipeline: verification after each pass, IR printing, timing, errors."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler.errors import PassError, PipelineError
+from compiler.pipeline import Pipeline
+from ir import Graph, IRError, to_text, verify
+
+__all__ = ["PassManager", "PassTiming"]
+
+
+@dataclass(frozen=True)
+class PassTiming:
+    """Wall-clock time of one pass (seconds)."""
+
+    pass_spec: str
+    seconds: float
+
+
+@dataclass
+class PassManager:
+    """Runs a :class:`Pipeline` on a graph.
+
+    Args:
+        pipeline: the passes, or a pipeline string.
+        verify: verify the graph before the first pass and after every pass.
+        print_ir_after_all: print the IR after each pass to ``ir_sink``.
+        ir_sink: receives ``(pass spec, text)``; defaults to writing to stderr.
+    """
+
+    pipeline: Pipeline | str
+    verify: bool = True
+    print_ir_after_all: bool = False
+    ir_sink: Callable[[str, str], None] | None = None
+    timings: list[PassTiming] = field(default_factory=list)
+
+    def run(self, graph: Graph, /, **inputs: Any) -> Graph:
+        """Run every pass in order and return the final graph (``graph`` is untouched).
+
+        Raises:
+            PipelineError: an input no pass of the pipeline takes.
+            PassError: a pass raised, or produced a graph that does not verify; the
+                message names the pass and those that ran before it.
+        """
+        pipeline = (
+            Pipeline.parse(self.pipeline) if isinstance(self.pipeline, str) else self.pipeline
+        )
+        passes = [(str(spec), spec.create()) for spec in pipeline]
+        self._check_inputs(passes, inputs)
+        if self.verify:
+            verify(graph)
+        done: list[str] = []
+        self.timings = []
+        for spec, pass_ in passes:
+            kwargs = {k: inputs[k] for k in pass_.inputs if k in inputs}
+            start = time.perf_counter()
+            try:
+                result = pass_.run(graph, **kwargs)
+            except Exception as err:
+                raise PassError(
+                    f"pass '{spec}' failed: {err} (passes run before it: "
+                    f"{', '.join(done) or 'none'})",
+                    pass_name=pass_.name,
+                    before=list(done),
+                ) from err
+            self.timings.append(PassTiming(spec, time.perf_counter() - start))
+            if not isinstance(result, Graph):
+                raise PassError(
+                    f"pass '{spec}' returned {type(result).__name__}, not a Graph",
+                    pass_name=pass_.name,
+                    before=list(done),
+                )
+            if self.verify:
+                try:
+                    verify(result)
+                except IRError as err:
+                    raise PassError(
+                        f"pass '{spec}' produced an invalid graph: {err} (passes run "
+                        f"before it: {', '.join(done) or 'none'})",
+                        pass_name=pass_.name,
+                        before=list(done),
+                    ) from err
+            done.append(spec)
+            graph = result
+            if self.print_ir_after_all:
+                self._emit(spec, to_text(graph))
+        return graph
+
+    def _emit(self, spec: str, text: str) -> None:
+        if self.ir_sink is not None:
+            self.ir_sink(spec, text)
+            return
+        sys.stderr.write(f"// ----- IR after {spec} -----\n{text}")
+
+    @staticmethod
+    def _check_inputs(passes: list[tuple[str, Any]], inputs: dict[str, Any]) -> None:
+        accepted = {k for _, p in passes for k in p.inputs}
+        unused = sorted(set(inputs) - accepted)
+        if not unused:
+            return
+        takers = [f"{p.name} ({', '.join(p.inputs)})" for _, p in passes if p.inputs]
+        raise PipelineError(
+            f"no pass in this pipeline takes input {', '.join(repr(u) for u in unused)}; "
+            f"passes that take inputs: {', '.join(takers) or 'none'}"
+        )

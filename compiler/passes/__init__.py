@@ -1,0 +1,3 @@
+"""Generic passes, one per module; the registry (``compiler.registry``) lists them."""
+
+__all__: list[str] = []
