@@ -13,6 +13,7 @@ Options are ``int``, ``float``, ``bool``, ``str``, tuples of these, or any of th
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class OptionKind:
 
     def _one(self, text: str) -> Any:
         if len(text) >= 2 and text[0] == text[-1] == '"':
-            text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            text = json.loads(text)
         if self.base is bool:
             if text not in ("true", "false"):
                 raise ValueError(f"expected true or false, got {text!r}")
@@ -95,8 +96,8 @@ class OptionKind:
 def _format_one(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and (not value or any(c in value for c in ' ,{}="')):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, str) and _needs_quotes(value):
+        return json.dumps(value)
     return str(value) if not isinstance(value, float) else repr(value)
 
 
@@ -149,6 +150,12 @@ class Pass:
             kind = self.options()[field.name]
             parts.append(f"{field.name.replace('_', '-')}={kind.format(value)}")
         return f"{self.name}{{{' '.join(parts)}}}" if parts else self.name
+
+
+def _needs_quotes(text: str) -> bool:
+    if text in ("", "none", "true", "false") or text.startswith('"'):
+        return True
+    return any(c.isspace() or c in ',{}="\\' or not c.isprintable() for c in text)
 
 
 def unknown_option(cls: type[Pass], key: str) -> str:

@@ -8,7 +8,7 @@ but the single space between options), ``str(Pipeline.parse(s)) == s``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,13 +66,19 @@ class Pipeline:
     specs: tuple[PassSpec, ...]
 
     @classmethod
-    def parse(cls, text: str) -> Pipeline:
+    def parse(cls, text: str, *, passes: Mapping[str, type[Pass]] | None = None) -> Pipeline:
         """Parse and validate ``text``: pass names, option names and option values.
+
+        Args:
+            text: the pipeline string.
+            passes: where pass names are looked up; default: the registry.
 
         Raises:
             PipelineError: with the column, and the valid names where one is unknown.
         """
         from compiler.registry import available_passes, get_pass
+
+        lookup = get_pass if passes is None else passes.__getitem__
 
         try:
             tree = _PARSER.parse(text)
@@ -88,9 +94,9 @@ class Pipeline:
         for node in tree.children:
             name = str(node.children[0])
             try:
-                pass_class = get_pass(name)
+                pass_class = lookup(name)
             except KeyError:
-                valid = ", ".join(sorted(available_passes()))
+                valid = ", ".join(sorted(available_passes() if passes is None else passes))
                 raise PipelineError(f"unknown pass '{name}'; available passes: {valid}") from None
             options = []
             if len(node.children) > 1 and node.children[1] is not None:
@@ -105,8 +111,9 @@ class Pipeline:
 
     @classmethod
     def of(cls, passes: Sequence[Pass]) -> Pipeline:
-        """The pipeline that runs ``passes`` (instances)."""
-        return cls.parse(",".join(p.spec() for p in passes))
+        """The pipeline that runs ``passes`` (instances, registered or not)."""
+        table = {type(p).name: type(p) for p in passes}
+        return cls.parse(",".join(p.spec() for p in passes), passes=table)
 
     def __iter__(self) -> Iterator[PassSpec]:
         return iter(self.specs)

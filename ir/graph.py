@@ -96,8 +96,13 @@ class Graph:
             raise VerifyError("a node with this name already exists", node=name)
         self._g.add_node(name, op=op, meta=dict(meta or {}))
         self._changed()
-        for src in inputs:
-            self.connect(src, name)
+        try:
+            for src in inputs:
+                self.connect(src, name)
+        except VerifyError:
+            # A failed add leaves the graph as it was.
+            self._g.remove_node(name)
+            raise
         return name
 
     def connect(

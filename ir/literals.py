@@ -9,6 +9,7 @@ out. Integers print as integers, booleans as ``true``/``false``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -101,7 +102,7 @@ def parse_tensor_body(body: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -
     """
     text = body.strip()
     parts = [p.strip() for p in text.split(",")] if text else []
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # exact: an int64 product could wrap
     if len(parts) != count:
         raise ValueError(f"tensor of shape {list(shape)} needs {count} elements, got {len(parts)}")
     if dtype == np.bool_:
@@ -124,7 +125,15 @@ def _parse_floats(parts: list[str], dtype: np.dtype[Any]) -> np.ndarray:
     except ValueError:
         bad = next(i for i, p in enumerate(parts) if not _is_float(p))
         raise ValueError(f"element {bad} is {parts[bad]!r}, not a number") from None
-    return wide.astype(dtype)
+    with np.errstate(over="ignore"):
+        arr = wide.astype(dtype)
+    # A finite literal that rounds to infinity is out of range, like an integer would be.
+    for i in np.flatnonzero(np.isinf(arr)).tolist():
+        if parts[i].lstrip("+-").lower() not in ("inf", "infinity"):
+            raise ValueError(
+                f"element {i} = {parts[i]} is out of range for {dtype_code(dtype)}"
+            )
+    return arr
 
 
 def _parse_ints(parts: list[str], dtype: np.dtype[Any]) -> np.ndarray:

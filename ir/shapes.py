@@ -26,10 +26,11 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
     for name in graph.topo_order():
         op = graph.op(name)
         ports: dict[str, Shape] = {}
+        firsts: dict[str, str] = {}  # the first source seen on each port
         for edge in graph.in_edges(name):
             if edge.recurrent:
                 continue
-            _merge(ports, edge.dst_port, shapes[edge.src], edge.src, name)
+            _merge(ports, firsts, edge, shapes[edge.src])
         missing = [p for p in op.input_ports if p not in ports]
         if missing:
             only_rec = [e.src for e in graph.in_edges(name) if e.dst_port in missing]
@@ -64,11 +65,15 @@ def _port_shape(graph: Graph, shapes: dict[str, Shape], edge: Edge) -> Shape:
     return shapes[edge.src]
 
 
-def _merge(ports: dict[str, Shape], port: str, shape: Shape, src: str, dst: str) -> None:
+def _merge(
+    ports: dict[str, Shape], firsts: dict[str, str], edge: Edge, shape: Shape
+) -> None:
+    port = edge.dst_port
     if port in ports and ports[port] != shape:
         raise VerifyError(
-            f"edges into port '{port}' disagree: '{src}' gives {shape}, "
-            f"an earlier edge gives {ports[port]}",
-            node=dst,
+            f"edges into port '{port}' disagree: '{edge.src}' gives {shape}, "
+            f"'{firsts[port]}' gives {ports[port]}",
+            node=edge.dst,
         )
     ports[port] = shape
+    firsts.setdefault(port, edge.src)

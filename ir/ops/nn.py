@@ -307,7 +307,9 @@ class SumPool2d(_Pool2d):
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
         area = self.kernel_size[0] * self.kernel_size[1]
-        pooled = F.avg_pool2d(x, self.kernel_size, self.strides, self.padding, True, True)
+        pooled = F.avg_pool2d(
+            x, self.kernel_size, self.strides, self.padding, count_include_pad=True
+        )
         return pooled * area
 
 
@@ -324,7 +326,9 @@ class AvgPool2d(_Pool2d):
     name = "nn.avgpool2d"
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.strides, self.padding, True, True)
+        return F.avg_pool2d(
+            x, self.kernel_size, self.strides, self.padding, count_include_pad=True
+        )
 
 
 @register_op

@@ -453,6 +453,8 @@ class Delay(Op):
     def steps(self, dt: float) -> np.ndarray:
         """Return the delay in whole steps, or raise if it is not a multiple of ``dt``."""
         ratio = np.asarray(self.delay, np.float64) / dt
+        if not np.all(np.isfinite(ratio)):
+            raise VerifyError(f"delay {self.delay.tolist()} must be finite")
         steps = np.rint(ratio)
         if np.any(np.abs(ratio - steps) > 1e-6 * np.maximum(1.0, steps)):
             raise VerifyError(f"delay {self.delay.tolist()} is not a multiple of dt={dt}")
