@@ -96,14 +96,16 @@ class Target(Protocol):
         ...
 
     def emulator(self, config: HardwareConfig, *, seed: int = 0) -> Emulator:
-        """An emulator of the chip running ``config`` (``seed`` picks a chip instance)."""
+        """An emulator running ``config``; ``seed`` picks the chip instance."""
         ...
 
 
 def _table() -> dict[str, tuple[str, str]]:
     """name -> (import path, where it was declared)."""
     table = {name: (path, "built in") for name, path in TARGETS.items()}
-    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+    for ep in sorted(
+        metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name
+    ):
         where = f"entry point of {ep.dist.name if ep.dist else 'an installed package'}"
         if ep.name in table and table[ep.name][0] != ep.value:
             raise TargetError(
@@ -136,7 +138,9 @@ def get_target(name: str) -> Target:
     try:
         obj: Any = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as err:
-        raise TargetError(f"target '{name}' ({where}, {path}) cannot be loaded: {err}") from err
+        raise TargetError(
+            f"target '{name}' ({where}, {path}) cannot be loaded: {err}"
+        ) from err
     target = obj() if isinstance(obj, type) else obj
     if getattr(target, "name", None) != name:
         raise TargetError(
@@ -144,5 +148,7 @@ def get_target(name: str) -> Target:
             f"'{getattr(target, 'name', None)}'"
         )
     if not isinstance(target, Target):
-        raise TargetError(f"target '{name}' ({where}) does not implement the Target protocol")
+        raise TargetError(
+            f"target '{name}' ({where}) does not implement the Target protocol"
+        )
     return target

@@ -24,7 +24,7 @@ def run_pipeline(
     ir_sink: Callable[[str, str], None] | None = None,
     **pass_inputs: Any,
 ) -> Graph:
-    """Run ``pipeline`` (e.g. ``"canonicalize,dce"``) on ``graph`` and return the result.
+    """Run ``pipeline`` (e.g. ``"canonicalize,dce"``) on ``graph``; return the result.
 
     Args:
         graph: the input graph (not modified).
@@ -57,9 +57,13 @@ class CompileReport:
 
     def __str__(self) -> str:
         lines = [f"target    {self.target}", f"pipeline  {self.pipeline}", "passes:"]
-        lines += [f"  {t.pass_spec:<40} {t.seconds * 1e3:9.2f} ms" for t in self.timings]
+        lines += [
+            f"  {t.pass_spec:<40} {t.seconds * 1e3:9.2f} ms" for t in self.timings
+        ]
         lines.append(f"nodes     {self.nodes}")
-        lines += [f"  {name:<38} {count:>5}" for name, count in sorted(self.ops.items())]
+        lines += [
+            f"  {name:<38} {count:>5}" for name, count in sorted(self.ops.items())
+        ]
         if self.limits:
             lines.append("limits:")
             lines += [f"  {k:<38} {v}" for k, v in self.limits.items()]
@@ -87,7 +91,7 @@ class CompileResult:
         return self.target.emulator(self.config, seed=seed)
 
 
-def compile(  # noqa: A001 - the public name the design fixes
+def compile(
     graph_or_module: Any,
     target: str,
     *,

@@ -53,16 +53,24 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_registry_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"spikeforge {_version()}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--version", action="version", version=f"spikeforge {_version()}"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks on errors"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     opt = sub.add_parser("opt", help="run a pass pipeline on a .sfir file")
     opt.add_argument("input", help=".sfir file, or - for standard input")
     opt.add_argument("-p", "--pipeline", default="", help='e.g. "canonicalize,dce"')
     opt.add_argument("-o", "--output", help="output .sfir (default: standard output)")
-    opt.add_argument("--print-ir-after-all", action="store_true", help="IR after each pass")
-    opt.add_argument("--time-passes", action="store_true", help="print each pass's time")
+    opt.add_argument(
+        "--print-ir-after-all", action="store_true", help="IR after each pass"
+    )
+    opt.add_argument(
+        "--time-passes", action="store_true", help="print each pass's time"
+    )
     opt.add_argument("--no-verify", action="store_true", help="skip verification")
     opt.add_argument(
         "--inline-limit",
@@ -73,15 +81,21 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a .sfir graph or a compiled build folder")
     run.add_argument("input", help=".sfir file, or a folder written by 'compile'")
-    run.add_argument("--input", dest="data", required=True, help=".npy (batch, time, ...)")
-    run.add_argument("--steps", type=int, help="hold a one-step input for this many steps")
+    run.add_argument(
+        "--input", dest="data", required=True, help=".npy (batch, time, ...)"
+    )
+    run.add_argument(
+        "--steps", type=int, help="hold a one-step input for this many steps"
+    )
     run.add_argument("--seed", type=int, default=0, help="chip instance (emulators)")
     run.add_argument("-o", "--output", help="write the output to this .npy")
 
     comp = sub.add_parser("compile", help="compile a .sfir graph for a target")
     comp.add_argument("input", help=".sfir file")
     comp.add_argument("-t", "--target", required=True, help="see 'spikeforge targets'")
-    comp.add_argument("-o", "--output", required=True, help="folder for the configuration")
+    comp.add_argument(
+        "-o", "--output", required=True, help="folder for the configuration"
+    )
     comp.add_argument("-p", "--pipeline", help="replace the target's default pipeline")
     comp.add_argument("--calibration", help=".npy calibration data for the passes")
 
@@ -148,7 +162,11 @@ def _cmd_opt(args: argparse.Namespace) -> int:
             print(f"{t.pass_spec:<40} {t.seconds * 1e3:>10.2f}", file=sys.stderr)
         print(f"{'total':<40} {total * 1e3:>10.2f}", file=sys.stderr)
     if args.output:
-        limit = ir.serialize.DEFAULT_INLINE_LIMIT if args.inline_limit is None else args.inline_limit
+        limit = (
+            ir.serialize.DEFAULT_INLINE_LIMIT
+            if args.inline_limit is None
+            else args.inline_limit
+        )
         ir.save(result, args.output, inline_limit=limit)
     else:
         sys.stdout.write(ir.to_text(result))
@@ -185,7 +203,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if len(arrays) == 1:
             np.save(buffer, next(iter(arrays.values())))
         else:
-            np.savez(buffer, **arrays)
+            savez: Any = np.savez  # numpy's stub types **kwargs as its flags
+            savez(buffer, **arrays)
         atomic_write(args.output, buffer.getvalue())
     for name, arr in arrays.items():
         print(f"{name}: shape {tuple(arr.shape)}")
@@ -208,7 +227,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text())
     except FileNotFoundError:
-        raise OSError(f"{path}: no such file (is {path.parent} a 'compile' output?)") from None
+        raise OSError(
+            f"{path}: no such file (is {path.parent} a 'compile' output?)"
+        ) from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}:{err.lineno}:{err.colno}: {err.msg}") from None
     if not isinstance(value, dict):

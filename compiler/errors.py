@@ -10,7 +10,7 @@ class CompileError(Exception):
 
 
 class PipelineError(CompileError):
-    """A malformed pipeline string, or an unknown pass or option (lists the valid ones)."""
+    """A malformed pipeline, or an unknown pass or option (lists the valid ones)."""
 
 
 class PassError(CompileError):

@@ -69,7 +69,9 @@ class OptionKind:
             return None
         if not self.is_tuple:
             if len(values) != 1:
-                raise ValueError(f"expected one {self.describe()}, got {len(values)} values")
+                raise ValueError(
+                    f"expected one {self.describe()}, got {len(values)} values"
+                )
             return self._one(values[0])
         return tuple(self._one(v) for v in values)
 

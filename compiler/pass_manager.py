@@ -49,7 +49,9 @@ class PassManager:
                 message names the pass and those that ran before it.
         """
         pipeline = (
-            Pipeline.parse(self.pipeline) if isinstance(self.pipeline, str) else self.pipeline
+            Pipeline.parse(self.pipeline)
+            if isinstance(self.pipeline, str)
+            else self.pipeline
         )
         passes = [(str(spec), spec.create()) for spec in pipeline]
         self._check_inputs(passes, inputs)
@@ -106,6 +108,7 @@ class PassManager:
             return
         takers = [f"{p.name} ({', '.join(p.inputs)})" for _, p in passes if p.inputs]
         raise PipelineError(
-            f"no pass in this pipeline takes input {', '.join(repr(u) for u in unused)}; "
+            "no pass in this pipeline takes input "
+            f"{', '.join(repr(u) for u in unused)}; "
             f"passes that take inputs: {', '.join(takers) or 'none'}"
         )

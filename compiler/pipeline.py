@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lark import Lark, Token, UnexpectedInput
+from lark import Lark, Token, Tree, UnexpectedInput
 
 from compiler.errors import PipelineError
 from compiler.pass_base import Pass, unknown_option
@@ -66,7 +66,9 @@ class Pipeline:
     specs: tuple[PassSpec, ...]
 
     @classmethod
-    def parse(cls, text: str, *, passes: Mapping[str, type[Pass]] | None = None) -> Pipeline:
+    def parse(
+        cls, text: str, *, passes: Mapping[str, type[Pass]] | None = None
+    ) -> Pipeline:
         """Parse and validate ``text``: pass names, option names and option values.
 
         Args:
@@ -91,18 +93,22 @@ class Pipeline:
                 "'pass-a,pass-b{option=value other=v1,v2}'"
             ) from None
         specs = []
-        for node in tree.children:
+        for node in _subtrees(tree):
             name = str(node.children[0])
             try:
                 pass_class = lookup(name)
             except KeyError:
-                valid = ", ".join(sorted(available_passes() if passes is None else passes))
-                raise PipelineError(f"unknown pass '{name}'; available passes: {valid}") from None
+                valid = ", ".join(
+                    sorted(available_passes() if passes is None else passes)
+                )
+                raise PipelineError(
+                    f"unknown pass '{name}'; available passes: {valid}"
+                ) from None
             options = []
-            if len(node.children) > 1 and node.children[1] is not None:
-                for option in node.children[1].children:
+            for option_list in _subtrees(node):
+                for option in _subtrees(option_list):
                     key = str(option.children[0]).replace("-", "_")
-                    values = tuple(str(v.children[0]) for v in option.children[1:])
+                    values = tuple(str(v.children[0]) for v in _subtrees(option))
                     options.append((key, values))
             spec = PassSpec(name, tuple(options), pass_class)
             spec.create()  # validate options now, not halfway through a run
@@ -124,3 +130,7 @@ class Pipeline:
     def __str__(self) -> str:
         return ",".join(str(s) for s in self.specs)
 
+
+def _subtrees(tree: Tree[Token]) -> list[Tree[Token]]:
+    """The children of ``tree`` that are trees (tokens and absent parts skipped)."""
+    return [c for c in tree.children if isinstance(c, Tree)]

@@ -35,7 +35,8 @@ def _target_passes() -> dict[str, type[Pass]]:
         for name, cls in get_target(target_name).passes.items():
             if name in PASSES or (name in found and found[name] is not cls):
                 raise ValueError(
-                    f"target '{target_name}' registers pass '{name}', which already exists"
+                    f"target '{target_name}' registers pass '{name}', "
+                    "which already exists"
                 )
             found[name] = cls
     return found

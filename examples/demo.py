@@ -39,7 +39,9 @@ def main() -> None:
         values = " ".join(f"{v:+.4f}" for v in out[0, t].tolist())
         print(f"  t={t:2d} ms  {values}")
     spike_count = int(recording["lif"]["output"].sum().item())
-    print(f"   hidden spikes: {spike_count}; max |before - after pipeline| = {diff:.2e}")
+    print(
+        f"   hidden spikes: {spike_count}; max |before - after pipeline| = {diff:.2e}"
+    )
 
     result = compiler.compile(graph, target="reference")
     with tempfile.TemporaryDirectory() as folder:

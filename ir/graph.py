@@ -53,7 +53,7 @@ _DIGITS = re.compile(r"(\d+)")
 def natural_key(name: str) -> tuple[Any, ...]:
     """Sort key that orders ``fc2`` before ``fc10``; ties break on the plain string."""
     parts = _DIGITS.split(name)
-    return (tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts), name)
+    return (tuple((0, int(p), "") if p.isdecimal() else (1, 0, p) for p in parts), name)
 
 
 class Graph:
@@ -128,7 +128,9 @@ class Graph:
                 "(for x + x, scale by 2 instead)",
                 node=dst,
             )
-        self._g.add_edge(src, dst, src_port=src_port, dst_port=dst_port, recurrent=recurrent)
+        self._g.add_edge(
+            src, dst, src_port=src_port, dst_port=dst_port, recurrent=recurrent
+        )
         self._changed()
 
     def disconnect(self, src: str, dst: str) -> None:
@@ -221,13 +223,17 @@ class Graph:
     def out_edges(self, name: str) -> list[Edge]:
         """Edges out of ``name``, sorted by destination name."""
         self._require(name)
-        edges = [Edge(s, d, **data) for s, d, data in self._g.out_edges(name, data=True)]
+        edges = [
+            Edge(s, d, **data) for s, d, data in self._g.out_edges(name, data=True)
+        ]
         return sorted(edges, key=lambda e: natural_key(e.dst))
 
     def edges(self) -> list[Edge]:
         """Every edge, in canonical order."""
         edges = [Edge(s, d, **data) for s, d, data in self._g.edges(data=True)]
-        return sorted(edges, key=lambda e: (natural_key(e.dst), e.dst_port, natural_key(e.src)))
+        return sorted(
+            edges, key=lambda e: (natural_key(e.dst), e.dst_port, natural_key(e.src))
+        )
 
     def users(self, name: str) -> list[str]:
         """Nodes that read ``name``'s output."""
@@ -273,7 +279,10 @@ class Graph:
         one node, or with a recurrent self-loop, must be stepped one time step at a time.
         """
         order = {n: i for i, n in enumerate(self.topo_order())}
-        sccs = [sorted(c, key=order.__getitem__) for c in nx.strongly_connected_components(self._g)]
+        sccs = [
+            sorted(c, key=order.__getitem__)
+            for c in nx.strongly_connected_components(self._g)
+        ]
         condensed = nx.condensation(self._g, scc=[set(c) for c in sccs])
         rank = {i: min(order[n] for n in sccs[i]) for i in range(len(sccs))}
         ordered = nx.lexicographical_topological_sort(condensed, key=rank.__getitem__)

@@ -21,7 +21,7 @@ import torch
 
 from ir.errors import VerifyError
 from ir.graph import Edge, Graph
-from ir.op import Op, Params
+from ir.op import Params
 from ir.verifier import verify
 
 __all__ = ["interpret"]
@@ -89,7 +89,11 @@ def _feeds(
     if unknown or missing:
         raise VerifyError(
             f"inputs do not match graph @{graph.name}: expected {', '.join(names)}; "
-            + (f"unknown {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}")
+            + (
+                f"unknown {', '.join(unknown)}"
+                if unknown
+                else f"missing {', '.join(missing)}"
+            )
         )
     feeds: dict[str, torch.Tensor] = {}
     lengths = set()
@@ -171,7 +175,9 @@ class _Run:
         for edge in edges:
             value = self.values[edge.src]
             if edge.recurrent:
-                value = torch.cat([torch.zeros_like(value[:, :1]), value[:, :-1]], dim=1)
+                value = torch.cat(
+                    [torch.zeros_like(value[:, :1]), value[:, :-1]], dim=1
+                )
             total = total + value
         return total
 
@@ -198,7 +204,9 @@ class _Run:
 
     def component(self, nodes: list[str]) -> None:
         single = nodes[0]
-        cyclic = len(nodes) > 1 or any(e.src == single for e in self.graph.in_edges(single))
+        cyclic = len(nodes) > 1 or any(
+            e.src == single for e in self.graph.in_edges(single)
+        )
         if not cyclic:
             self._whole(single)
         else:
@@ -256,7 +264,9 @@ class _Run:
         for name in nodes:
             self._store(name, torch.stack(outs[name], 1), _stack(kept[name]))
 
-    def _store(self, name: str, y: torch.Tensor, states: dict[str, torch.Tensor]) -> None:
+    def _store(
+        self, name: str, y: torch.Tensor, states: dict[str, torch.Tensor]
+    ) -> None:
         self.values[name] = y
         if self.record:
             self.recording[name] = {"output": y, **states}

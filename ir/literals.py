@@ -2,8 +2,8 @@
 
 A tensor literal is one token: a dtype code, a shape, then the elements flat in C
 order. Floats print in the shortest decimal form that parses back to the identical
-bits (float32: the shortest of 6-9 significant digits that round-trips through this
-module's parser, else the exact float64 repr); ``inf``/``-inf``/``nan`` are spelled
+bits (float32: NumPy's shortest round-tripping form, checked against this module's
+parser, else the exact float64 repr of the widened value); ``inf``/``-inf``/``nan`` are spelled
 out. Integers print as integers, booleans as ``true``/``false``.
 """
 
@@ -17,7 +17,13 @@ import numpy as np
 
 from ir.op import DTYPES
 
-__all__ = ["dtype_code", "format_tensor", "format_type", "parse_tensor_body", "parse_type"]
+__all__ = [
+    "dtype_code",
+    "format_tensor",
+    "format_type",
+    "parse_tensor_body",
+    "parse_type",
+]
 
 _CODES = {dt: code for code, dt in DTYPES.items()}
 _TYPE = re.compile(r"^(?:tensor|blob)<\s*([a-z0-9]+)\s*\[([0-9,\s]*)\]\s*>")
@@ -50,19 +56,14 @@ def _format_elements(arr: np.ndarray) -> list[str]:
 
 
 def _format_float32(flat: np.ndarray) -> list[str]:
-    values = flat.astype(np.float64).tolist()
+    # NumPy's string cast prints each float32 in its shortest round-tripping form
+    # (Dragon4, in C: about twice as fast as formatting in Python). Our parser reads
+    # through float64, so check that path and fall back, per element, to the exact
+    # float64 repr of the widened value where double rounding would differ.
+    out: list[str] = flat.astype(str).tolist()
     bits = flat.view(np.uint32)
-    out = [f"{v:.6g}" for v in values]
-    todo = np.flatnonzero(~_roundtrips(out, bits))
-    for precision in (7, 8, 9):
-        if todo.size == 0:
-            return out
-        for i in todo.tolist():
-            out[i] = f"{values[i]:.{precision}g}"
-        sub = [out[i] for i in todo.tolist()]
-        todo = todo[~_roundtrips(sub, bits[todo])]
-    for i in todo.tolist():
-        out[i] = repr(values[i])  # exact: the float64 widening of a float32
+    for i in np.flatnonzero(~_roundtrips(out, bits)).tolist():
+        out[i] = repr(float(flat[i]))
     return out
 
 
@@ -88,12 +89,14 @@ def parse_type(text: str) -> tuple[np.dtype[Any], tuple[int, ...], int]:
     if code not in DTYPES:
         raise ValueError(f"unknown dtype '{code}'; known: {', '.join(DTYPES)}")
     parts = [d.strip() for d in dims.split(",")] if dims else []
-    if any(not p for p in parts):
+    if any(not p.isdecimal() for p in parts):  # empty, or digits with a space
         raise ValueError(f"malformed shape [{dims}]")
     return DTYPES[code], tuple(int(p) for p in parts), m.end()
 
 
-def parse_tensor_body(body: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
+def parse_tensor_body(
+    body: str, dtype: np.dtype[Any], shape: tuple[int, ...]
+) -> np.ndarray:
     """Parse the elements between ``[`` and ``]`` into a read-only array.
 
     Raises:
@@ -104,11 +107,15 @@ def parse_tensor_body(body: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -
     parts = [p.strip() for p in text.split(",")] if text else []
     count = math.prod(shape)  # exact: an int64 product could wrap
     if len(parts) != count:
-        raise ValueError(f"tensor of shape {list(shape)} needs {count} elements, got {len(parts)}")
+        raise ValueError(
+            f"tensor of shape {list(shape)} needs {count} elements, got {len(parts)}"
+        )
     if dtype == np.bool_:
         bad = [i for i, p in enumerate(parts) if p not in ("true", "false")]
         if bad:
-            raise ValueError(f"element {bad[0]} is {parts[bad[0]]!r}; expected true or false")
+            raise ValueError(
+                f"element {bad[0]} is {parts[bad[0]]!r}; expected true or false"
+            )
         arr = np.array([p == "true" for p in parts], dtype=np.bool_)
     elif dtype.kind in "iu":
         arr = _parse_ints(parts, dtype)
@@ -127,7 +134,7 @@ def _parse_floats(parts: list[str], dtype: np.dtype[Any]) -> np.ndarray:
         raise ValueError(f"element {bad} is {parts[bad]!r}, not a number") from None
     with np.errstate(over="ignore"):
         arr = wide.astype(dtype)
-    # A finite literal that rounds to infinity is out of range, like an integer would be.
+    # A finite literal that rounds to infinity is out of range, as an integer would be.
     for i in np.flatnonzero(np.isinf(arr)).tolist():
         if parts[i].lstrip("+-").lower() not in ("inf", "infinity"):
             raise ValueError(

@@ -153,8 +153,10 @@ def _coerce_int(kind: FieldKind, value: Any) -> int:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"expected an int, got {value!r}")
     try:
-        return int(np.asarray(value).item()) if isinstance(value, np.ndarray) else (
-            value.__index__()
+        return (
+            int(np.asarray(value).item())
+            if isinstance(value, np.ndarray)
+            else (value.__index__())
         )
     except (AttributeError, TypeError, ValueError) as err:
         raise TypeError(f"expected an int, got {value!r}") from err
@@ -268,7 +270,9 @@ class Op:
         """Return whether ``other`` is the same op with bitwise-equal parameters."""
         if type(self) is not type(other):
             return False
-        return all(_same_value(getattr(self, f), getattr(other, f)) for f in self.fields_)
+        return all(
+            _same_value(getattr(self, f), getattr(other, f)) for f in self.fields_
+        )
 
     def verify_(self) -> None:
         """Check the op's own invariants; raise ``VerifyError`` (node is added later)."""
@@ -303,6 +307,12 @@ def _same_value(a: Any, b: Any) -> bool:
         return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
     if isinstance(a, float) and isinstance(b, float):
         return np.float64(a).tobytes() == np.float64(b).tobytes()
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        # Element by element: tuple == would call 1 == True and 0.0 == -0.0 equal, and
+        # fails on arrays inside (meta values may hold them).
+        if len(a) != len(b):
+            return False
+        return all(_same_value(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
 
 
@@ -320,10 +330,10 @@ _DIALECT_MODULES: dict[str, str] = {
 _ENTRY_POINT_GROUP = "spikeforge.dialects"
 _OP_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
-O = TypeVar("O", bound=type[Op])
+OpClass = TypeVar("OpClass", bound=type[Op])
 
 
-def register_op(cls: O) -> O:
+def register_op(cls: OpClass) -> OpClass:
     """Class decorator: register an op class under its ``name``.
 
     Raises:
@@ -343,7 +353,9 @@ def register_op(cls: O) -> O:
 
 def _dialect_modules() -> dict[str, str]:
     table = dict(_DIALECT_MODULES)
-    for ep in sorted(metadata.entry_points(group=_ENTRY_POINT_GROUP), key=lambda e: e.name):
+    for ep in sorted(
+        metadata.entry_points(group=_ENTRY_POINT_GROUP), key=lambda e: e.name
+    ):
         table.setdefault(ep.name, ep.value)
     return table
 
@@ -367,7 +379,9 @@ def get_op(name: str) -> type[Op]:
     dialect = name.split(".", 1)[0]
     known = dialect_ops(dialect)
     if known:
-        raise KeyError(f"unknown op '{name}'; dialect '{dialect}' has: {', '.join(known)}")
+        raise KeyError(
+            f"unknown op '{name}'; dialect '{dialect}' has: {', '.join(known)}"
+        )
     dialects = ", ".join(sorted(_dialect_modules()))
     raise KeyError(f"unknown op '{name}': no dialect '{dialect}' (known: {dialects})")
 

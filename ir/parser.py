@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,11 @@ from ir.verifier import verify
 __all__ = ["parse"]
 
 _PARSER = Lark.open(
-    "grammar.lark", rel_to=__file__, parser="lalr", propagate_positions=True, cache=False
+    "grammar.lark",
+    rel_to=__file__,
+    parser="lalr",
+    propagate_positions=True,
+    cache=False,
 )
 _VERSION = re.compile(r"^\s*sfir\s+(\S+)")
 _GRAPH_ATTRS = {"dt": FieldKind("float", optional=True)}
@@ -37,6 +41,12 @@ _TERMINAL_NAMES = {
     "TENSOR": "a tensor literal like tensor<f32[2]>[1, 2]",
     "BLOB": "a blob reference",
     "PREV": "'prev'",
+}
+
+# Tensor-like literals are single tokens; when one is malformed, the lexer sees a name.
+_LITERAL_EXAMPLES = {
+    "tensor": "tensor<f32[2]>[1, 2]",
+    "blob": 'blob<f32[2]> "key"',
 }
 
 BlobResolver = Callable[[str], np.ndarray]
@@ -72,11 +82,13 @@ class _Builder:
         blobs: Mapping[str, np.ndarray] | BlobResolver | None,
     ) -> None:
         self.text = text
-        self.lines = text.splitlines()
+        # Lines as lark counts them (only "\n" ends a line), for the caret context.
+        self.lines = [line.removesuffix("\r") for line in text.split("\n")]
         self.source_name = source_name
         self.blobs = blobs
         self.sidecar: str | None = None
-        self.positions: dict[str, tuple[int, int]] = {}
+        self.positions: dict[str, tuple[int | None, int | None]] = {}
+        self.graph_position: tuple[int, int] | None = None
 
     # -- errors ----------------------------------------------------------------------
     def error(self, message: str, line: int | None, column: int | None) -> ParseError:
@@ -108,14 +120,16 @@ class _Builder:
         if len(rest) == 2:
             sidecar_tree = rest[0]
             assert isinstance(sidecar_tree, Tree)
-            self.sidecar = self.string(sidecar_tree.children[0])
+            self.sidecar = self.string(_token(sidecar_tree.children[0]))
         assert isinstance(graph_tree, Tree)
         graph = self.graph(graph_tree)
         if verify_graph:
             try:
                 verify(graph)
             except VerifyError as err:
-                pos = self.positions.get(err.node or "")
+                # NOTE: graph-level errors (a cycle, no output) name no node; they point
+                # at the graph header instead.
+                pos = self.positions.get(err.node or "", self.graph_position)
                 raise self.error(str(err), *(pos or (None, None))) from None
         return graph
 
@@ -137,33 +151,52 @@ class _Builder:
                     m.start(1) + 1,
                 )
             return
-        raise self.error(f"empty file; expected the header 'sfir {FORMAT_VERSION}'", 1, 1)
+        raise self.error(
+            f"empty file; expected the header 'sfir {FORMAT_VERSION}'", 1, 1
+        )
 
     def syntax_error(self, err: UnexpectedInput) -> ParseError:
         if isinstance(err, UnexpectedEOF):
             line = max(len(self.lines), 1)
             column = len(self.lines[-1]) + 1 if self.lines else 1
             return self.error(
-                f"unexpected end of file; expected {_expected(err.expected)}", line, column
+                f"unexpected end of file; expected {_expected(err.expected)}",
+                line,
+                column,
             )
         if isinstance(err, UnexpectedCharacters):
-            char = self.text[err.pos_in_stream] if err.pos_in_stream < len(self.text) else ""
+            pos = err.pos_in_stream or 0
+            char = self.text[pos] if pos < len(self.text) else ""
             return self.error(
                 f"unexpected character {char!r}; expected {_expected(err.allowed)}",
                 err.line,
                 err.column,
             )
         token = getattr(err, "token", None)
-        expected = getattr(err, "expected", set())
-        shown = "end of file" if token is None or token.type == "$END" else repr(str(token))
-        return self.error(
-            f"unexpected {shown}; expected {_expected(expected)}", err.line, err.column
+        expected: Iterable[str] = getattr(err, "expected", set())
+        if (
+            token is not None
+            and str(token) in _LITERAL_EXAMPLES
+            and self.text.startswith("<", token.end_pos)
+        ):
+            example = _LITERAL_EXAMPLES[str(token)]
+            message = f"malformed {token} literal; expected e.g. {example}"
+            return self.error(message, err.line, err.column)
+        shown = (
+            "end of file" if token is None or token.type == "$END" else repr(str(token))
         )
+        line, column = err.line, err.column
+        if token is not None and token.type == "$END" and token.end_line is not None:
+            # lark puts the end of file at the last token; point just after it.
+            line, column = token.end_line, token.end_column
+        message = f"unexpected {shown}; expected {_expected(expected)}"
+        return self.error(message, line, column)
 
     # -- tree walking ----------------------------------------------------------------
     def graph(self, tree: Tree[Any]) -> Graph:
         symbol, *rest = tree.children
-        name = self.name(symbol)
+        name = self.name(_token(symbol))
+        self.graph_position = (tree.meta.line, tree.meta.column)
         attrs: dict[str, Any] = {}
         nodes = rest
         if rest and isinstance(rest[0], Tree) and rest[0].data == "attr_dict":
@@ -183,18 +216,21 @@ class _Builder:
             kind = _GRAPH_ATTRS.get(key)
             if kind is None:
                 raise self.error_at(
-                    f"unknown graph attribute '{key}'; known: {', '.join(_GRAPH_ATTRS)}", attr
+                    f"unknown graph attribute '{key}'; known: {', '.join(_GRAPH_ATTRS)}",
+                    attr,
                 )
             out[key] = self.coerce(kind, self.value(value_tree), value_tree, key)
         return out
 
     def node(self, graph: Graph, tree: Tree[Any]) -> list[tuple[str, Tree[Any]]]:
-        id_token, op_token, *rest = tree.children
+        id_token, op_token = _token(tree.children[0]), _token(tree.children[1])
+        rest = tree.children[2:]
         name = self.name(id_token)
         if name in graph:
             first = self.positions[name]
             raise self.error_at(
-                f"duplicate node name '%{name}' (first defined at line {first[0]})", id_token
+                f"duplicate node name '%{name}' (first defined at line {first[0]})",
+                id_token,
             )
         try:
             op_cls = get_op(str(op_token))
@@ -216,13 +252,18 @@ class _Builder:
             op = op_cls(**fields)
         except VerifyError as err:
             raise self.error_at(f"node '%{name}': {err.detail}", id_token) from None
-        graph.add(name, op, meta=meta)
+        try:
+            graph.add(name, op, meta=meta)
+        except VerifyError as err:  # e.g. an empty name: %""
+            raise self.error_at(str(err), id_token) from None
         self.positions[name] = (id_token.line, id_token.column)
         if not op_cls.input_ports and operands:
             raise self.error_at(f"{op_cls.name} takes no operands", operands[0])
         return [(name, o) for o in operands]
 
-    def op_fields(self, op_cls: Any, tree: Tree[Any], op_token: Token) -> dict[str, Any]:
+    def op_fields(
+        self, op_cls: Any, tree: Tree[Any], op_token: Token
+    ) -> dict[str, Any]:
         kinds: dict[str, FieldKind] = op_cls.fields_
         fields: dict[str, Any] = {}
         for key, value_tree, attr in self.attrs(tree):
@@ -231,7 +272,9 @@ class _Builder:
                 raise self.error_at(
                     f"{op_cls.name} has no field '{key}'; its fields: {valid}", attr
                 )
-            fields[key] = self.coerce(kinds[key], self.value(value_tree), value_tree, key)
+            fields[key] = self.coerce(
+                kinds[key], self.value(value_tree), value_tree, key
+            )
         import dataclasses
 
         required = [
@@ -274,7 +317,7 @@ class _Builder:
         src_port: str | None = None
         src_token: Token | None = None
         for child in operand.children:
-            if child is None:
+            if not isinstance(child, Token):
                 continue
             if child.type == "NAME":
                 dst_port = str(child)
@@ -287,7 +330,9 @@ class _Builder:
         assert src_token is not None  # the grammar requires it
         src = self.name(src_token)
         if src not in graph:
-            raise self.error_at(f"'%{src}' is not defined in graph @{graph.name}", src_token)
+            raise self.error_at(
+                f"'%{src}' is not defined in graph @{graph.name}", src_token
+            )
         if src_port is None:
             ports = graph.op(src).output_ports
             if not ports:
@@ -296,20 +341,24 @@ class _Builder:
                 )
             src_port = ports[0]
         try:
-            graph.connect(src, dst, src_port=src_port, dst_port=dst_port, recurrent=recurrent)
+            graph.connect(
+                src, dst, src_port=src_port, dst_port=dst_port, recurrent=recurrent
+            )
         except VerifyError as err:
             raise self.error_at(err.detail, src_token) from None
 
     # -- values ----------------------------------------------------------------------
     def name(self, token: Token) -> str:
         body = str(token)[1:]
-        return self.string(Token("STRING", body)) if body.startswith('"') else body
+        if not body.startswith('"'):
+            return body
+        return self.string(Token.new_borrow_pos("STRING", body, token))
 
     def string(self, token: Token) -> str:
         try:
             value = json.loads(str(token))
         except json.JSONDecodeError:
-            raise self.error_at(f"malformed string {str(token)}", token) from None
+            raise self.error_at(f"malformed string {token!s}", token) from None
         if not isinstance(value, str):
             raise self.error_at("expected a string", token)
         return value
@@ -319,7 +368,7 @@ class _Builder:
         if kind == "number":
             return _number(str(tree.children[0]))
         if kind == "string":
-            return self.string(tree.children[0])
+            return self.string(_token(tree.children[0]))
         if kind == "true":
             return True
         if kind == "false":
@@ -329,9 +378,9 @@ class _Builder:
         if kind == "tuple":
             return tuple(self.value(v) for v in tree.children if v is not None)
         if kind == "tensor":
-            return self.tensor(tree.children[0])
+            return self.tensor(_token(tree.children[0]))
         if kind == "blob":
-            return self.blob(tree.children[0], tree.children[1])
+            return self.blob(_token(tree.children[0]), _token(tree.children[1]))
         raise self.error_at(f"unexpected value {kind}", tree)
 
     def tensor(self, token: Token) -> np.ndarray:
@@ -349,19 +398,26 @@ class _Builder:
         except ValueError as err:
             raise self.error_at(f"bad blob type: {err}", type_token) from None
         if self.blobs is None:
-            where = f"sidecar '{self.sidecar}'" if self.sidecar else "no sidecar file"
+            if self.sidecar is None:
+                raise self.error_at(
+                    f"blob '{key}' needs a sidecar file, but this file names none",
+                    key_token,
+                )
             raise self.error_at(
-                f"blob '{key}' needs its sidecar ({where}); read the file with ir.load",
+                f"blob '{key}' needs its sidecar '{self.sidecar}'; read the file with "
+                "ir.load",
                 key_token,
             )
+        source = f"sidecar '{self.sidecar}'" if self.sidecar else "the blobs given"
         try:
             arr = self.blobs(key) if callable(self.blobs) else self.blobs[key]
         except KeyError:
-            raise self.error_at(
-                f"blob '{key}' is missing from sidecar '{self.sidecar}'", key_token
-            ) from None
+            message = f"blob '{key}' is missing from {source}"
+            raise self.error_at(message, key_token) from None
         except OSError as err:
-            raise self.error_at(f"cannot read sidecar '{self.sidecar}': {err}", key_token) from None
+            raise self.error_at(
+                f"cannot read sidecar '{self.sidecar}': {err}", key_token
+            ) from None
         if arr.dtype != dtype or arr.shape != shape:
             raise self.error_at(
                 f"blob '{key}' is {arr.dtype}{list(arr.shape)} in the sidecar, but the text "
@@ -377,7 +433,7 @@ def _number(text: str) -> int | float:
     return float(text)
 
 
-def _expected(names: set[str] | frozenset[str]) -> str:
+def _expected(names: Iterable[str]) -> str:
     shown = set()
     for name in names:
         if name in _TERMINAL_NAMES:
@@ -390,3 +446,10 @@ def _expected(names: set[str] | frozenset[str]) -> str:
             continue
         shown.add(f"'{pattern.value}'" if pattern.type == "str" else name)
     return "one of " + ", ".join(sorted(shown)) if len(shown) > 1 else "".join(shown)
+
+
+def _token(item: object) -> Token:
+    """``item`` as a token; the grammar puts one here, so anything else is our bug."""
+    if not isinstance(item, Token):
+        raise TypeError(f"parser: expected a token, got {item!r}")
+    return item

@@ -8,12 +8,12 @@ sees text that references a missing blob.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -22,21 +22,25 @@ from ir.graph import Graph
 from ir.parser import parse
 from ir.printer import to_text
 
-__all__ = ["DEFAULT_INLINE_LIMIT", "atomic_write", "load", "save"]
+__all__ = ["DEFAULT_INLINE_LIMIT", "atomic_write", "load", "save", "write_npz"]
 
 DEFAULT_INLINE_LIMIT = 4096
 """Arrays with more elements than this go to the sidecar by default."""
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[io.BufferedWriter], None]) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], None]
+) -> None:
     """Write ``data`` (bytes, or a function that writes to a binary file) atomically."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             if callable(data):
-                data(handle)  # type: ignore[arg-type]
+                data(handle)
             else:
                 handle.write(data)
             handle.flush()
@@ -48,7 +52,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[io.Buffer
 
 
 def save(
-    graph: Graph, path: str | os.PathLike[str], *, inline_limit: int = DEFAULT_INLINE_LIMIT
+    graph: Graph,
+    path: str | os.PathLike[str],
+    *,
+    inline_limit: int = DEFAULT_INLINE_LIMIT,
 ) -> None:
     """Write ``graph`` to ``path`` (``.sfir``), big arrays to ``<stem>.npz`` beside it."""
     target = Path(path)
@@ -56,8 +63,24 @@ def save(
     blobs: dict[str, np.ndarray] = {}
     text = to_text(graph, sidecar=sidecar.name, blobs=blobs, inline_limit=inline_limit)
     if blobs:
-        atomic_write(sidecar, lambda handle: np.savez(handle, **blobs))  # type: ignore[arg-type]
+        atomic_write(sidecar, lambda handle: write_npz(handle, blobs))
     atomic_write(target, text.encode("utf-8"))
+
+
+def write_npz(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an ``.npz`` (what ``np.load`` reads), byte-deterministic.
+
+    ``np.savez`` stamps each member with the current time; here members are sorted and
+    dated 1980-01-01, so the same graph always gives the same sidecar bytes.
+    """
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
+        for key in sorted(arrays):
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(
+                    member, np.asarray(arrays[key]), allow_pickle=False
+                )
 
 
 def load(path: str | os.PathLike[str]) -> Graph:
@@ -72,26 +95,33 @@ def load(path: str | os.PathLike[str]) -> Graph:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ParseError(f"cannot read file: {err}", source_name=str(source)) from None
+    sidecar = _sidecar_name(text)
+    handles: list[BinaryIO] = []
     cache: dict[str, np.lib.npyio.NpzFile] = {}
 
     def resolve(key: str) -> np.ndarray:
-        if "file" not in cache:
-            sidecar = _sidecar_name(text)
-            if sidecar is None:
-                raise OSError("the file names no sidecar")
-            try:
-                cache["file"] = np.load(source.parent / sidecar, allow_pickle=False)
-            except (OSError, ValueError, zipfile.BadZipFile) as err:
-                raise OSError(f"{source.parent / sidecar}: {err}") from None
-        arr = cache["file"][key]
+        assert sidecar is not None  # resolve is only passed when a sidecar is named
+        path = source.parent / sidecar
+        try:
+            if "file" not in cache:
+                # NOTE: the handle is ours to close; np.load leaks it on a bad zip.
+                handles.append(path.open("rb"))
+                cache["file"] = np.load(handles[-1], allow_pickle=False)
+            arr = cache["file"][key]
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            raise OSError(f"{path}: {err}") from None
         arr.flags.writeable = False
         return arr
 
     try:
-        return parse(text, source_name=str(source), blobs=resolve)
+        return parse(
+            text, source_name=str(source), blobs=None if sidecar is None else resolve
+        )
     finally:
         for npz in cache.values():
             npz.close()
+        for handle in handles:
+            handle.close()
 
 
 def _sidecar_name(text: str) -> str | None:
@@ -99,4 +129,9 @@ def _sidecar_name(text: str) -> str | None:
     import re
 
     m = re.search(r'^\s*sidecar\s+("(?:[^"\\\n]|\\.)*")', text, re.MULTILINE)
-    return json.loads(m.group(1)) if m else None
+    if m is None:
+        return None
+    try:
+        return str(json.loads(m.group(1)))
+    except ValueError:
+        return None  # the parser reports the malformed string, with its position

@@ -68,7 +68,9 @@ def _verify_edges(graph: Graph) -> None:
             fed.add(edge.dst_port)
         for port in op.input_ports:
             if port not in fed:
-                raise VerifyError(f"{op.name}: input port '{port}' is not connected", node=name)
+                raise VerifyError(
+                    f"{op.name}: input port '{port}' is not connected", node=name
+                )
 
 
 def _ports(ports: tuple[str, ...]) -> str:
@@ -78,13 +80,17 @@ def _ports(ports: tuple[str, ...]) -> str:
 def _verify_dt(graph: Graph) -> None:
     dt = graph.dt
     if dt is not None and not (math.isfinite(dt) and dt > 0):
-        raise VerifyError(f"graph @{graph.name}: dt must be a positive number, got {dt}")
+        raise VerifyError(
+            f"graph @{graph.name}: dt must be a positive number, got {dt}"
+        )
     for name in graph.nodes():
         op = graph.op(name)
         if not op.needs_dt:
             continue
         if dt is None:
-            raise VerifyError(f"{op.name} needs the graph's dt, which is not set", node=name)
+            raise VerifyError(
+                f"{op.name} needs the graph's dt, which is not set", node=name
+            )
         try:
             op.verify_dt_(dt)
         except VerifyError as err:

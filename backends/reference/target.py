@@ -34,12 +34,14 @@ class ReferenceConfig:
     target: str = "reference"
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``config.json`` and ``graph.sfir`` (+ sidecar) into the folder ``path``."""
+        """Write ``config.json`` and ``graph.sfir`` (+ sidecar) into folder ``path``."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         ir.save(self.graph, folder / "graph.sfir")
         meta = {"target": self.target, "version": CONFIG_VERSION, "graph": "graph.sfir"}
-        atomic_write(folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode())
+        atomic_write(
+            folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode()
+        )
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ class ReferenceEmulator:
     config: ReferenceConfig
     seed: int = 0
 
-    def run(self, inputs: Any, *, steps: int | None = None, record: bool = False) -> Any:
+    def run(
+        self, inputs: Any, *, steps: int | None = None, record: bool = False
+    ) -> Any:
         """Interpret the graph; same arguments and results as ``ir.interpret``."""
         torch.manual_seed(self.seed)
         return ir.interpret(self.config.graph, inputs, steps=steps, record=record)
@@ -77,7 +81,8 @@ class ReferenceTarget:
         if meta.get("target") != self.name or meta.get("version") != CONFIG_VERSION:
             raise TargetError(
                 f"{folder / 'config.json'}: expected target 'reference' version "
-                f"{CONFIG_VERSION}, got {meta.get('target')!r} version {meta.get('version')!r}"
+                f"{CONFIG_VERSION}, got {meta.get('target')!r} "
+                f"version {meta.get('version')!r}"
             )
         return ReferenceConfig(ir.load(folder / meta["graph"]))
 

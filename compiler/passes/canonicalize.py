@@ -71,7 +71,11 @@ def _drop_identity(graph: Graph, name: str) -> bool:
     graph.remove(name)
     for e in users:
         graph.connect(
-            src, e.dst, src_port=edges[0].src_port, dst_port=e.dst_port, recurrent=e.recurrent
+            src,
+            e.dst,
+            src_port=edges[0].src_port,
+            dst_port=e.dst_port,
+            recurrent=e.recurrent,
         )
     return True
 
@@ -106,7 +110,9 @@ def _fuse_into(graph: Graph, second: str) -> bool:
         graph.remove(second)
         graph.replace(first, fused)
     for src, dst, e in moved:
-        graph.connect(src, dst, src_port=e.src_port, dst_port=e.dst_port, recurrent=e.recurrent)
+        graph.connect(
+            src, dst, src_port=e.src_port, dst_port=e.dst_port, recurrent=e.recurrent
+        )
     return True
 
 
@@ -117,8 +123,10 @@ def _fused_op(a: Op, b: Op, mid_shape: tuple[int, ...]) -> Op | None:
         return nn.Scale(scale=product.astype(dtype))
     dense_a = _as_dense(a, mid_shape)
     dense_b = _as_dense(b, mid_shape)
-    if dense_a is None or dense_b is None or not (
-        isinstance(a, _DENSE) or isinstance(b, _DENSE)
+    if (
+        dense_a is None
+        or dense_b is None
+        or not (isinstance(a, _DENSE) or isinstance(b, _DENSE))
     ):
         return None
     (wa, ba, dta), (wb, bb, dtb) = dense_a, dense_b

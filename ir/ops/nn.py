@@ -41,7 +41,9 @@ def _check_broadcast(field: str, arr: np.ndarray, shape: Shape) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise VerifyError(f"{field} of shape {arr.shape} does not broadcast to input {shape}")
+        raise VerifyError(
+            f"{field} of shape {arr.shape} does not broadcast to input {shape}"
+        )
 
 
 def _check_finite(field: str, arr: np.ndarray | None) -> None:
@@ -94,7 +96,9 @@ class Linear(Op):
 
     def verify_(self) -> None:
         if self.weight.ndim != 2:
-            raise VerifyError(f"weight must be 2-D (out, in), got shape {self.weight.shape}")
+            raise VerifyError(
+                f"weight must be 2-D (out, in), got shape {self.weight.shape}"
+            )
         _check_finite("weight", self.weight)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
@@ -124,7 +128,9 @@ class Affine(Op):
 
     def verify_(self) -> None:
         if self.weight.ndim != 2:
-            raise VerifyError(f"weight must be 2-D (out, in), got shape {self.weight.shape}")
+            raise VerifyError(
+                f"weight must be 2-D (out, in), got shape {self.weight.shape}"
+            )
         if self.bias.shape != (self.weight.shape[0],):
             raise VerifyError(
                 f"bias shape {self.bias.shape} must be ({self.weight.shape[0]},)"
@@ -154,7 +160,9 @@ def _verify_conv(op: Conv1d | Conv2d, rank: int) -> None:
 
 def _conv_shape(op: Conv1d | Conv2d, shape: Shape, spatial: int) -> list[int]:
     if len(shape) != spatial + 1:
-        raise VerifyError(f"input shape {shape} must be (C, {'L' if spatial == 1 else 'H, W'})")
+        raise VerifyError(
+            f"input shape {shape} must be (C, {'L' if spatial == 1 else 'H, W'})"
+        )
     cin = op.weight.shape[1] * op.groups
     if shape[0] != cin:
         raise VerifyError(f"input has {shape[0]} channels, weight expects {cin}")
@@ -199,7 +207,13 @@ class Conv1d(Op):
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
         return F.conv1d(
-            x, p["weight"], p["bias"], self.stride, self.padding, self.dilation, self.groups
+            x,
+            p["weight"],
+            p["bias"],
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
         )
 
 
@@ -248,7 +262,13 @@ class Conv2d(Op):
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(
-            x, p["weight"], p["bias"], self.stride, self.padding, self.dilation, self.groups
+            x,
+            p["weight"],
+            p["bias"],
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
         )
 
 
@@ -275,7 +295,7 @@ class _Pool2d(Op):
     def verify_(self) -> None:
         if min(self.kernel_size + self.strides) < 1 or min(self.padding) < 0:
             raise VerifyError("kernel_size and stride must be >= 1 and padding >= 0")
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise VerifyError(
                 f"padding {self.padding} must be at most half of kernel {self.kernel_size}"
             )
@@ -286,10 +306,14 @@ class _Pool2d(Op):
             raise VerifyError(f"input shape {shape} must be (C, H, W)")
         out = [
             _conv_out(n, k, s, p, 1)
-            for n, k, s, p in zip(shape[1:], self.kernel_size, self.strides, self.padding)
+            for n, k, s, p in zip(
+                shape[1:], self.kernel_size, self.strides, self.padding, strict=True
+            )
         ]
         if min(out) < 1:
-            raise VerifyError(f"window {self.kernel_size} does not fit input {shape[1:]}")
+            raise VerifyError(
+                f"window {self.kernel_size} does not fit input {shape[1:]}"
+            )
         return (shape[0], *out)
 
 
@@ -435,7 +459,9 @@ class BatchNorm(Op):
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         shape = inputs["input"]
         if not shape or shape[0] != self.mean.shape[0]:
-            raise VerifyError(f"input {shape} must have {self.mean.shape[0]} channels first")
+            raise VerifyError(
+                f"input {shape} must have {self.mean.shape[0]} channels first"
+            )
         return shape
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:

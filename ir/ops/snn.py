@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 RESET_MODES = ("subtract", "zero")
+MAX_DELAY_STEPS = 1_000_000
+"""Longest ``snn.delay``, in steps of ``dt``."""
 SURROGATE_SLOPE = 10.0
 
 
@@ -83,45 +85,52 @@ def spike(
 
 
 def _check_params(op: Op, fields: tuple[str, ...]) -> None:
-    for field in fields:
-        arr = getattr(op, field)
+    for param in fields:
+        arr = getattr(op, param)
         nan = np.flatnonzero(np.isnan(arr))
         if nan.size:
             index = np.unravel_index(int(nan[0]), arr.shape) if arr.ndim else ()
             raise VerifyError(
-                f"{field} holds NaN at neuron {tuple(int(i) for i in index)}"
+                f"{param} holds NaN at neuron {tuple(int(i) for i in index)}"
             )
 
 
-def _check_positive(op: Op, field: str) -> None:
-    arr = getattr(op, field)
+def _check_positive(op: Op, param: str) -> None:
+    arr = getattr(op, param)
     bad = np.flatnonzero(~(arr > 0))
     if bad.size:
         index = np.unravel_index(int(bad[0]), arr.shape) if arr.ndim else ()
         value = arr.reshape(-1)[bad[0]] if arr.ndim else arr
         raise VerifyError(
-            f"{field} must be > 0; neuron {tuple(int(i) for i in index)} has {value}"
+            f"{param} must be > 0; neuron {tuple(int(i) for i in index)} has {value}"
         )
 
 
-def _broadcast_shape(op: Op, fields: tuple[str, ...], inputs: Mapping[str, Shape]) -> Shape:
+def _broadcast_shape(
+    op: Op, fields: tuple[str, ...], inputs: Mapping[str, Shape]
+) -> Shape:
     shape = inputs["input"]
-    for field in fields:
-        arr = getattr(op, field)
+    for param in fields:
+        arr = getattr(op, param)
         try:
             ok = np.broadcast_shapes(arr.shape, shape) == tuple(shape)
         except ValueError:
             ok = False
         if not ok:
             raise VerifyError(
-                f"{field} of shape {arr.shape} does not broadcast to layer shape {shape}"
+                f"{param} of shape {arr.shape} does not broadcast to layer shape {shape}"
             )
     return shape
 
 
-def _scalar(value: float) -> Any:
-    """A dataclass default: a fresh 0-d float32 array."""
-    return field(default_factory=lambda: np.full((), value, np.float32))
+def _zero() -> np.ndarray:
+    """Default factory: a 0-d float32 zero."""
+    return np.zeros((), np.float32)
+
+
+def _one() -> np.ndarray:
+    """Default factory: a 0-d float32 one."""
+    return np.ones((), np.float32)
 
 
 def _decay(p: Params, field: str) -> torch.Tensor:
@@ -139,18 +148,20 @@ class _Neuron(Op):
 
     def verify_(self) -> None:
         _check_params(self, self._arrays)
-        for field in self._positive:
-            _check_positive(self, field)
+        for param in self._positive:
+            _check_positive(self, param)
         reset = getattr(self, "reset", None)
         if reset is None:
             return
         if reset not in RESET_MODES:
-            raise VerifyError(f"reset must be one of {', '.join(RESET_MODES)}, got {reset!r}")
+            raise VerifyError(
+                f"reset must be one of {', '.join(RESET_MODES)}, got {reset!r}"
+            )
         max_spikes = getattr(self, "max_spikes", 1)
         if max_spikes < 1:
             raise VerifyError(f"max_spikes must be >= 1, got {max_spikes}")
         if reset == "zero" and max_spikes != 1:
-            raise VerifyError("max_spikes > 1 needs reset = \"subtract\"")
+            raise VerifyError('max_spikes > 1 needs reset = "subtract"')
         if reset == "subtract":
             _check_positive(self, "v_threshold")
 
@@ -199,13 +210,13 @@ class LIF(_Neuron):
     """Resting potential."""
     v_threshold: FloatTensor
     """Firing threshold."""
-    v_reset: FloatTensor = _scalar(0.0)
+    v_reset: FloatTensor = field(default_factory=_zero)
     """Potential after a spike in ``zero`` reset mode."""
     reset: str = "zero"
     """``zero`` or ``subtract``."""
     max_spikes: int = 1
     """Most spikes per neuron per step."""
-    v_init: FloatTensor = _scalar(0.0)
+    v_init: FloatTensor = field(default_factory=_zero)
     """Membrane potential before the first step."""
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -240,7 +251,16 @@ class CubaLIF(_Neuron):
     """
 
     name = "snn.cubalif"
-    _arrays = ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in", "v_init")
+    _arrays = (
+        "tau_syn",
+        "tau_mem",
+        "r",
+        "v_leak",
+        "v_threshold",
+        "v_reset",
+        "w_in",
+        "v_init",
+    )
     _positive = ("tau_syn", "tau_mem")
 
     tau_syn: FloatTensor
@@ -250,12 +270,12 @@ class CubaLIF(_Neuron):
     r: FloatTensor
     v_leak: FloatTensor
     v_threshold: FloatTensor
-    v_reset: FloatTensor = _scalar(0.0)
-    w_in: FloatTensor = _scalar(1.0)
+    v_reset: FloatTensor = field(default_factory=_zero)
+    w_in: FloatTensor = field(default_factory=_one)
     """Input weight onto the synaptic current."""
     reset: str = "zero"
     max_spikes: int = 1
-    v_init: FloatTensor = _scalar(0.0)
+    v_init: FloatTensor = field(default_factory=_zero)
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
@@ -291,10 +311,10 @@ class IF(_Neuron):
 
     r: FloatTensor
     v_threshold: FloatTensor
-    v_reset: FloatTensor = _scalar(0.0)
+    v_reset: FloatTensor = field(default_factory=_zero)
     reset: str = "zero"
     max_spikes: int = 1
-    v_init: FloatTensor = _scalar(0.0)
+    v_init: FloatTensor = field(default_factory=_zero)
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"v": _zeros(x, p["v_init"])}
@@ -325,7 +345,7 @@ class LI(_Neuron):
     tau: FloatTensor
     r: FloatTensor
     v_leak: FloatTensor
-    v_init: FloatTensor = _scalar(0.0)
+    v_init: FloatTensor = field(default_factory=_zero)
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"v": _zeros(x, p["v_init"])}
@@ -357,8 +377,8 @@ class CubaLI(_Neuron):
     tau_mem: FloatTensor
     r: FloatTensor
     v_leak: FloatTensor
-    w_in: FloatTensor = _scalar(1.0)
-    v_init: FloatTensor = _scalar(0.0)
+    w_in: FloatTensor = field(default_factory=_one)
+    v_init: FloatTensor = field(default_factory=_zero)
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
@@ -387,7 +407,7 @@ class Integrator(_Neuron):
     _arrays = ("r", "v_init")
 
     r: FloatTensor
-    v_init: FloatTensor = _scalar(0.0)
+    v_init: FloatTensor = field(default_factory=_zero)
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"v": _zeros(x, p["v_init"])}
@@ -452,12 +472,22 @@ class Delay(Op):
 
     def steps(self, dt: float) -> np.ndarray:
         """Return the delay in whole steps, or raise if it is not a multiple of ``dt``."""
-        ratio = np.asarray(self.delay, np.float64) / dt
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ratio = np.asarray(self.delay, np.float64) / dt
         if not np.all(np.isfinite(ratio)):
             raise VerifyError(f"delay {self.delay.tolist()} must be finite")
+        longest = float(ratio.max(initial=0.0))
+        if longest > MAX_DELAY_STEPS:
+            # The interpreter keeps a buffer of this many steps per element.
+            raise VerifyError(
+                f"delay of {longest:.4g} steps (dt={dt}) exceeds the limit "
+                f"{MAX_DELAY_STEPS:,} steps"
+            )
         steps = np.rint(ratio)
         if np.any(np.abs(ratio - steps) > 1e-6 * np.maximum(1.0, steps)):
-            raise VerifyError(f"delay {self.delay.tolist()} is not a multiple of dt={dt}")
+            raise VerifyError(
+                f"delay {self.delay.tolist()} is not a multiple of dt={dt}"
+            )
         return steps.astype(np.int64)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:

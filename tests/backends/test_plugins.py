@@ -26,16 +26,10 @@ graph @g {dt = none} {
 
 
 def _pip_install(source: Path, target: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-            "--no-build-isolation", "--disable-pip-version-check", "--target", str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+    # Offline and without build isolation: setuptools comes from the dev extras.
+    flags = ["--quiet", "--no-deps", "--no-index", "--no-build-isolation"]
+    command = [sys.executable, "-m", "pip", "install", *flags, "--target", str(target)]
+    subprocess.run([*command, str(source)], check=True, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def spikeforge(site: Path | None, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def spikeforge(
+    site: Path | None, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     if site is not None:
         env["PYTHONPATH"] = str(site)
@@ -65,7 +61,8 @@ def spikeforge(site: Path | None, *args: str, stdin: str | None = None) -> subpr
 def test_installed_target_and_pass_are_listed(site: Path) -> None:
     targets = spikeforge(site, "targets")
     assert targets.returncode == 0, targets.stderr
-    assert "toy" in targets.stdout and "a toy plugin target" in targets.stdout
+    assert "toy" in targets.stdout
+    assert "a toy plugin target" in targets.stdout
     passes = spikeforge(site, "passes")
     assert "toy-gains" in passes.stdout
     # Without the plugin on the path, neither exists.
@@ -73,7 +70,9 @@ def test_installed_target_and_pass_are_listed(site: Path) -> None:
     assert "toy" not in bare.stdout
 
 
-def test_plugin_pass_and_dialect_work_through_the_cli(site: Path, tmp_path: Path) -> None:
+def test_plugin_pass_and_dialect_work_through_the_cli(
+    site: Path, tmp_path: Path
+) -> None:
     src = tmp_path / "g.sfir"
     src.write_text(GRAPH)
     out = spikeforge(site, "opt", str(src), "-p", "toy-gains")
@@ -99,7 +98,15 @@ def test_compile_and_run_on_the_plugin_target(site: Path, tmp_path: Path) -> Non
     assert comp.returncode == 0, comp.stderr
     assert "toy-gains" in comp.stdout
     np.save(tmp_path / "x.npy", np.ones((1, 2, 2), np.float32))
-    run = spikeforge(site, "run", str(build), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"))
+    run = spikeforge(
+        site,
+        "run",
+        str(build),
+        "--input",
+        str(tmp_path / "x.npy"),
+        "-o",
+        str(tmp_path / "y.npy"),
+    )
     assert run.returncode == 0, run.stderr
     assert np.load(tmp_path / "y.npy").tolist() == [[[3.0, 3.0], [3.0, 3.0]]]
 
@@ -109,7 +116,8 @@ def test_a_name_registered_twice_is_an_error(tmp_path: Path) -> None:
     (dup / "dup_target").mkdir(parents=True)
     (dup / "dup_target" / "__init__.py").write_text("TARGET = None\n")
     (dup / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[build-system]\nrequires = ["setuptools>=64"]\n'
+        'build-backend = "setuptools.build_meta"\n'
         '[project]\nname = "dup-target"\nversion = "0"\n'
         '[project.entry-points."spikeforge.targets"]\nreference = "dup_target:TARGET"\n'
         '[tool.setuptools]\npackages = ["dup_target"]\n'

@@ -20,8 +20,16 @@ def rsnn() -> ir.Graph:
     g.add("x", io.Input(shape=(3,)))
     g.add("w", nn.Linear(weight=rng.normal(size=(4, 3)).astype(np.float32)), ["x"])
     g.add("gain", nn.Scale(scale=np.float32(0.5)), ["w"])
-    g.add("lif", snn.LIF(tau=0.02, r=20.0, v_leak=0.0, v_threshold=1.0, reset="subtract"), ["gain"])
-    g.add("rec", nn.Linear(weight=rng.normal(0, 0.3, size=(4, 4)).astype(np.float32)), ["lif"])
+    g.add(
+        "lif",
+        snn.LIF(tau=0.02, r=20.0, v_leak=0.0, v_threshold=1.0, reset="subtract"),
+        ["gain"],
+    )
+    g.add(
+        "rec",
+        nn.Linear(weight=rng.normal(0, 0.3, size=(4, 4)).astype(np.float32)),
+        ["lif"],
+    )
     g.connect("rec", "lif", recurrent=True)
     g.add("y", io.Output(), ["lif"])
     return g
@@ -30,8 +38,10 @@ def rsnn() -> ir.Graph:
 def test_compile_reference_runs_like_the_interpreter(tmp_path: Path) -> None:
     g = rsnn()
     result = compiler.compile(g, target="reference")
-    assert "w" not in result.graph and "gain" in result.graph or "w" in result.graph
-    x = torch.bernoulli(torch.full((2, 25, 3), 0.5), generator=torch.Generator().manual_seed(1))
+    assert ("w" not in result.graph and "gain" in result.graph) or "w" in result.graph
+    x = torch.bernoulli(
+        torch.full((2, 25, 3), 0.5), generator=torch.Generator().manual_seed(1)
+    )
     expected = ir.interpret(g, x)
     assert torch.equal(result.emulator(seed=0).run(x), expected)
     result.config.save(tmp_path / "build")
@@ -40,14 +50,19 @@ def test_compile_reference_runs_like_the_interpreter(tmp_path: Path) -> None:
     assert loaded.graph.is_equivalent(result.graph)
     assert torch.equal(target.emulator(loaded).run(x), expected)
     text = str(result.report)
-    assert "target    reference" in text and "canonicalize" in text and "snn.lif" in text
+    assert "target    reference" in text
+    assert "canonicalize" in text
+    assert "snn.lif" in text
     assert result.report.nodes == len(result.graph)
 
 
 def test_compile_takes_a_pipeline_and_rejects_other_things() -> None:
     result = compiler.compile(rsnn(), target="reference", pipeline="dce")
-    assert "gain" in result.graph and "w" in result.graph
-    with pytest.raises(compiler.CompileError, match="takes an ir.Graph or a torch.nn.Module"):
+    assert "gain" in result.graph
+    assert "w" in result.graph
+    with pytest.raises(
+        compiler.CompileError, match=r"takes an ir\.Graph or a torch\.nn\.Module"
+    ):
         compiler.compile("model.pt", target="reference")
     with pytest.raises(TargetError, match="unknown target"):
         compiler.compile(rsnn(), target="loihi9")

@@ -17,9 +17,13 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "tiny_rsnn.sfir"
 SCRIPT = Path(sys.executable).with_name("spikeforge")
 
 
-def spikeforge(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def spikeforge(
+    *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     # The installed console script when there is one, else the module.
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "compiler.cli"]
+    command = (
+        [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "compiler.cli"]
+    )
     return subprocess.run(
         [*command, *args], input=stdin, capture_output=True, text=True, timeout=120
     )
@@ -44,7 +48,8 @@ def test_opt_turns_a_file_into_another(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "// ----- IR after dce -----" in done.stderr
-    assert "canonicalize" in done.stderr and "total" in done.stderr
+    assert "canonicalize" in done.stderr
+    assert "total" in done.stderr
     expected = compiler.run_pipeline(ir.load(EXAMPLE), "canonicalize,dce,infer-shapes")
     assert out.read_text() == ir.to_text(expected)
     assert not list(tmp_path.glob(".*tmp"))  # atomic write left nothing behind
@@ -54,7 +59,9 @@ def test_opt_reads_stdin_and_writes_stdout() -> None:
     done = spikeforge("opt", "-", "-p", "dce", stdin=EXAMPLE.read_text())
     assert done.returncode == 0, done.stderr
     assert "%probe" not in done.stdout
-    assert ir.parse(done.stdout).is_equivalent(compiler.run_pipeline(ir.load(EXAMPLE), "dce"))
+    assert ir.parse(done.stdout).is_equivalent(
+        compiler.run_pipeline(ir.load(EXAMPLE), "dce")
+    )
 
 
 def test_opt_writes_big_arrays_to_a_sidecar(tmp_path: Path) -> None:
@@ -64,7 +71,9 @@ def test_opt_writes_big_arrays_to_a_sidecar(tmp_path: Path) -> None:
     g.add("y", ir.ops.io.Output(), ["fc"])
     src = tmp_path / "big.sfir"
     src.write_text(ir.to_text(g))
-    done = spikeforge("opt", str(src), "-o", str(tmp_path / "out.sfir"), "--inline-limit", "1000")
+    done = spikeforge(
+        "opt", str(src), "-o", str(tmp_path / "out.sfir"), "--inline-limit", "1000"
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out.npz").exists()
     assert 'blob<f32[100,100]> "fc.weight"' in (tmp_path / "out.sfir").read_text()
@@ -74,41 +83,77 @@ def test_opt_writes_big_arrays_to_a_sidecar(tmp_path: Path) -> None:
 def test_run_interprets_a_graph(tmp_path: Path) -> None:
     x = np.random.default_rng(0).random((2, 12, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    done = spikeforge("run", str(EXAMPLE), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"))
+    done = spikeforge(
+        "run",
+        str(EXAMPLE),
+        "--input",
+        str(tmp_path / "x.npy"),
+        "-o",
+        str(tmp_path / "y.npy"),
+    )
     assert done.returncode == 0, done.stderr
     assert "output: shape (2, 12, 3)" in done.stdout
     expected = ir.interpret(ir.load(EXAMPLE), torch.from_numpy(x)).numpy()
     assert np.array_equal(np.load(tmp_path / "y.npy"), expected)
-    held = spikeforge("run", str(EXAMPLE), "--input", str(tmp_path / "x.npy"), "--steps", "5")
+    held = spikeforge(
+        "run", str(EXAMPLE), "--input", str(tmp_path / "x.npy"), "--steps", "5"
+    )
     assert held.returncode == 1
     assert "input has 12 time steps; steps=5 needs 1 or 5" in held.stderr
 
 
 def test_compile_then_run_the_build(tmp_path: Path) -> None:
     build = tmp_path / "build"
-    done = spikeforge("compile", str(EXAMPLE), "--target", "reference", "-o", str(build))
+    done = spikeforge(
+        "compile", str(EXAMPLE), "--target", "reference", "-o", str(build)
+    )
     assert done.returncode == 0, done.stderr
     assert "target    reference" in done.stdout
     assert sorted(p.name for p in build.iterdir()) == ["config.json", "graph.sfir"]
     x = np.ones((1, 5, 4), np.float32)
     np.save(tmp_path / "x.npy", x)
-    run = spikeforge("run", str(build), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"))
+    run = spikeforge(
+        "run",
+        str(build),
+        "--input",
+        str(tmp_path / "x.npy"),
+        "-o",
+        str(tmp_path / "y.npy"),
+    )
     assert run.returncode == 0, run.stderr
-    assert np.array_equal(np.load(tmp_path / "y.npy"), ir.interpret(ir.load(EXAMPLE), x).numpy())
+    assert np.array_equal(
+        np.load(tmp_path / "y.npy"), ir.interpret(ir.load(EXAMPLE), x).numpy()
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
-        (("opt", "-"), "sfir 1\ngraph @g {dt = none} {\n  %x = io.input() {shape = (2)\n}\n", "<stdin>:4:1: unexpected end of file; expected one of"),
-        (("opt", "-", "-p", "canonicalise"), "", "unknown pass 'canonicalise'; available passes: canonicalize"),
+        (
+            ("opt", "-"),
+            "sfir 1\ngraph @g {dt = none} {\n  %x = io.input() {shape = (2)\n}\n",
+            "<stdin>:4:2: unexpected end of file; expected one of",
+        ),
+        (
+            ("opt", "-", "-p", "canonicalise"),
+            "",
+            "unknown pass 'canonicalise'; available passes: canonicalize",
+        ),
         (("opt", "does/not/exist.sfir"), None, "does/not/exist.sfir: no such file"),
-        (("compile", "-", "--target", "xylo-nope", "-o", "b"), "", "unknown target 'xylo-nope'"),
+        (
+            ("compile", "-", "--target", "xylo-nope", "-o", "b"),
+            "",
+            "unknown target 'xylo-nope'",
+        ),
         (("run", "missing_dir_or_file", "--input", "x.npy"), None, "No such file"),
     ],
 )
-def test_bad_input_gives_one_error_and_no_traceback(args: tuple[str, ...], stdin: str | None, message: str) -> None:
-    done = spikeforge(*args, stdin=stdin if stdin is None or stdin else EXAMPLE.read_text())
+def test_bad_input_gives_one_error_and_no_traceback(
+    args: tuple[str, ...], stdin: str | None, message: str
+) -> None:
+    done = spikeforge(
+        *args, stdin=stdin if stdin is None or stdin else EXAMPLE.read_text()
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("spikeforge: error: ")
     assert message in done.stderr
@@ -118,13 +163,19 @@ def test_bad_input_gives_one_error_and_no_traceback(args: tuple[str, ...], stdin
 def test_debug_shows_the_traceback() -> None:
     done = spikeforge("--debug", "opt", "-", stdin="sfir 1\ngraph @g {\n")
     assert done.returncode == 1
-    assert "Traceback" in done.stderr and "ParseError" in done.stderr
+    assert "Traceback" in done.stderr
+    assert "ParseError" in done.stderr
 
 
 def test_passes_and_targets_commands() -> None:
     passes = spikeforge("passes")
     assert passes.returncode == 0
-    names = [line.split()[0] for line in passes.stdout.splitlines() if not line.startswith(" ")]
+    names = [
+        line.split()[0]
+        for line in passes.stdout.splitlines()
+        if not line.startswith(" ")
+    ]
     assert names == sorted(compiler.available_passes())
     targets = spikeforge("targets")
-    assert "reference" in targets.stdout and "pipeline: canonicalize,dce,infer-shapes" in targets.stdout
+    assert "reference" in targets.stdout
+    assert "pipeline: canonicalize,dce,infer-shapes" in targets.stdout

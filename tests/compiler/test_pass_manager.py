@@ -110,7 +110,10 @@ def test_first_pass_failure_says_none_ran_before() -> None:
 
 
 def test_invalid_result_is_caught_by_verification() -> None:
-    with pytest.raises(PassError, match=r"pass 'breaks-graph' produced an invalid graph: .*no io.output"):
+    with pytest.raises(
+        PassError,
+        match=r"pass 'breaks-graph' produced an invalid graph: .*no io.output",
+    ):
         manager("append-scale,breaks-graph").run(small_graph())
     # Without verification the broken graph comes back.
     out = manager("breaks-graph", verify=False).run(small_graph())
@@ -127,8 +130,12 @@ def test_print_ir_after_all_and_timings() -> None:
     out = pm.run(small_graph())
     assert [s for s, _ in seen] == ["append-scale", "append-scale{factor=4.0}"]
     assert seen[-1][1] == ir.to_text(out)
-    assert "%scaled = nn.scale" in seen[0][1] and "%scaled_1" not in seen[0][1]
-    assert [t.pass_spec for t in pm.timings] == ["append-scale", "append-scale{factor=4.0}"]
+    assert "%scaled = nn.scale" in seen[0][1]
+    assert "%scaled_1" not in seen[0][1]
+    assert [t.pass_spec for t in pm.timings] == [
+        "append-scale",
+        "append-scale{factor=4.0}",
+    ]
     assert all(t.seconds >= 0 for t in pm.timings)
 
 
@@ -140,7 +147,9 @@ def test_inputs_reach_the_passes_that_take_them() -> None:
 
 
 def test_an_input_no_pass_takes_is_an_error() -> None:
-    with pytest.raises(PipelineError, match=r"no pass in this pipeline takes input 'calibraton'"):
+    with pytest.raises(
+        PipelineError, match=r"no pass in this pipeline takes input 'calibraton'"
+    ):
         manager("takes-calibration").run(small_graph(), calibraton=1)
 
 

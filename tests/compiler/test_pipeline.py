@@ -66,7 +66,9 @@ def test_print_of_parse_is_identity(text: str) -> None:
 
 
 def test_options_convert_to_typed_fields() -> None:
-    spec = parse("with-options{timesteps=8 per-channel=true shape=3,4 path=\"x y\"}").specs[0]
+    spec = parse(
+        'with-options{timesteps=8 per-channel=true shape=3,4 path="x y"}'
+    ).specs[0]
     p = spec.create()
     assert isinstance(p, TimestepsPass)
     assert (p.timesteps, p.per_channel, p.shape, p.path) == (8, True, (3, 4), "x y")
@@ -90,7 +92,11 @@ def test_spec_prints_non_default_options_and_reparses() -> None:
     mode=st.text(min_size=1, max_size=12),
 )
 def test_instance_spec_round_trips(
-    timesteps: int, percentile: float, per_channel: bool, shape: tuple[int, ...], mode: str
+    timesteps: int,
+    percentile: float,
+    per_channel: bool,
+    shape: tuple[int, ...],
+    mode: str,
 ) -> None:
     p = TimestepsPass(timesteps, percentile, per_channel, mode, shape)
     again = parse(p.spec()).specs[0].create()
@@ -99,7 +105,10 @@ def test_instance_spec_round_trips(
 
 
 def test_unknown_pass_lists_the_valid_ones() -> None:
-    with pytest.raises(PipelineError, match=r"unknown pass 'plian'; available passes: plain, with-options"):
+    with pytest.raises(
+        PipelineError,
+        match=r"unknown pass 'plian'; available passes: plain, with-options",
+    ):
         parse("plain,plian")
 
 
@@ -108,31 +117,42 @@ def test_unknown_option_lists_the_valid_ones() -> None:
         parse("with-options{timestep=3}")
     message = str(err.value)
     assert "has no option 'timestep'" in message
-    assert "timesteps (int)" in message and "per-channel (bool)" in message
+    assert "timesteps (int)" in message
+    assert "per-channel (bool)" in message
 
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("with-options{timesteps=many}", "option 'timesteps': expected int, got 'many'"),
+        (
+            "with-options{timesteps=many}",
+            "option 'timesteps': expected int, got 'many'",
+        ),
         ("with-options{per-channel=yes}", "expected true or false, got 'yes'"),
         ("with-options{timesteps=1,2}", "expected one int, got 2 values"),
         ("with-options{shape=1,x}", "expected int list, got 'x'"),
     ],
 )
 def test_bad_option_values_say_what_was_expected(text: str, fragment: str) -> None:
-    with pytest.raises(PipelineError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        PipelineError, match=fragment.replace("(", r"\(").replace(")", r"\)")
+    ):
         parse(text)
 
 
-@pytest.mark.parametrize("text", ["plain,", ",plain", "plain{", "plain{x}", "plain,,plain", "Plain"])
+@pytest.mark.parametrize(
+    "text", ["plain,", ",plain", "plain{", "plain{x}", "plain,,plain", "Plain"]
+)
 def test_syntax_errors_name_the_column(text: str) -> None:
     with pytest.raises(PipelineError, match=r"column \d+"):
         parse(text)
 
 
 def test_default_registry_is_used_without_a_table() -> None:
-    assert str(Pipeline.parse("canonicalize,dce,infer-shapes")) == "canonicalize,dce,infer-shapes"
+    assert (
+        str(Pipeline.parse("canonicalize,dce,infer-shapes"))
+        == "canonicalize,dce,infer-shapes"
+    )
     with pytest.raises(PipelineError, match="available passes: canonicalize, dce"):
         Pipeline.parse("nope")
     assert {"canonicalize", "dce", "infer-shapes"} <= set(available_passes())

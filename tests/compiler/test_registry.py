@@ -39,11 +39,14 @@ def test_every_op_key_is_the_op_name() -> None:
     assert {cls.name for cls in ops} == expected
     for cls in ops:
         assert ir.get_op(cls.name) is cls
-        assert cls.__doc__ and "IR:" in cls.__doc__, f"{cls.name} lacks an IR example"
+        assert cls.__doc__, f"{cls.name} has no docstring"
+        assert "IR:" in cls.__doc__, f"{cls.name} lacks an IR example"
 
 
 def test_unknown_names_list_the_known_ones() -> None:
-    with pytest.raises(TargetError, match=r"unknown target 'xylo-nope'; available targets: .*reference"):
+    with pytest.raises(
+        TargetError, match=r"unknown target 'xylo-nope'; available targets: .*reference"
+    ):
         get_target("xylo-nope")
     with pytest.raises(KeyError, match=r"dialect 'snn' has: .*snn.lif"):
         ir.get_op("snn.lfi")

@@ -8,6 +8,7 @@ float64 with float64 parameters so they can be compared to ~1e-12.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -43,7 +44,9 @@ def recorded(op: ir.Op, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return rec["n"]
 
 
-def per_step(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def per_step(
+    module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
     """Apply a torch module to ``(B, T, *f)`` by folding time into the batch."""
     b, t = x.shape[:2]
     with torch.no_grad():

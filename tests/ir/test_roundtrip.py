@@ -58,20 +58,35 @@ def arrays(draw: st.DrawFn, element: str = "any") -> np.ndarray:
 
 
 def field_values(kind: FieldKind) -> st.SearchStrategy[Any]:
-    """Any value of a field kind; a kind without a strategy fails the test (KeyError)."""
+    """Any value of a field kind; a kind with no strategy fails the test (KeyError)."""
     base = {
         "tensor": arrays(kind.element),
         "float": st.floats(allow_nan=False),
         "int": st.integers(),
         "bool": st.booleans(),
         "str": st.text(max_size=8),
-        "ints": st.lists(st.integers(), max_size=3).map(tuple),
+        # Mostly 1 or 2 entries: pair fields (stride, kernel_size) reject other lengths.
+        "ints": (
+            st.lists(st.integers(), min_size=1, max_size=2)
+            | st.lists(st.integers(), max_size=3)
+        ).map(tuple),
     }[kind.kind]
     return st.none() | base if kind.optional else base
 
 
 node_names = st.text(min_size=1, max_size=10) | st.sampled_from(
-    ["layer3.1.conv2", "a b", 'say "hi"', "back\\slash", "ünïcode.ß", "%x", "@g", "1"]
+    [
+        "layer3.1.conv2",
+        "a b",
+        'say "hi"',
+        "back\\slash",
+        "ünïcode.ß",
+        "%x",
+        "@g",
+        "1",
+        "x²",
+        "٣",
+    ]
 )
 graph_names = st.text(max_size=10) | st.sampled_from(["main", "my net", "résumé"])
 dts = st.none() | st.floats(allow_nan=False)
@@ -318,7 +333,9 @@ def test_special_floats_keep_their_bits() -> None:
     parsed = assert_round_trips(_scale_graph(scale))
     assert parsed.op("s").scale.tobytes() == scale.tobytes()
     text = ir.to_text(parsed)
-    assert "[inf, -inf, -0, 0, 1.4013e-45, -1.4013e-45, 1e-40, 3.4028235e+38, -1.1]" in text
+    # Subnormals have fewer digits of precision, but still print with 6 or more.
+    shown = "[inf, -inf, -0.0, 0.0, 1e-45, -1e-45, 1e-40, 3.4028235e+38, -1.1]"
+    assert shown in text
 
 
 @pytest.mark.parametrize("code", ["i8", "i16", "i32", "i64", "u8", "u16", "bool"])
@@ -376,17 +393,28 @@ def test_nan_in_text_fails_parse_at_the_node() -> None:
     assert "weight holds NaN at index (0, 0)" in str(info.value)
 
 
-@pytest.mark.parametrize("op_name", OP_NAMES)
+OPS_WITH_TENSORS = [
+    name
+    for name in OP_NAMES
+    if any(kind.kind == "tensor" for kind in ir.get_op(name).fields_.values())
+]
+
+
+@pytest.mark.parametrize("op_name", OPS_WITH_TENSORS)
 def test_nan_in_any_float_parameter_fails_verify(op_name: str) -> None:
     _, op = EXAMPLES[op_name]
-    for field, kind in op.fields_.items():
+    tensors = [f for f, k in op.fields_.items() if k.kind == "tensor"]
+    assert any(getattr(op, f) is not None for f in tensors)
+    for field in tensors:
         value = getattr(op, field)
-        if kind.kind != "tensor" or value is None or value.size == 0:
+        if value is None:
             continue
         poisoned = value.copy()
         poisoned.reshape(-1)[-1] = np.nan
         in_shape = EXAMPLES[op_name][0]
-        g = single_op_graph(op.replace(**{field: poisoned}), name="n", in_shape=in_shape)
+        g = single_op_graph(
+            op.replace(**{field: poisoned}), name="n", in_shape=in_shape
+        )
         with pytest.raises(ir.VerifyError, match=field) as info:
             ir.verify(g)
         assert info.value.node == "n"
@@ -422,7 +450,7 @@ def test_bare_names_print_without_quotes() -> None:
         1.5,
         -0.0,
         float("inf"),
-        "text with \"quotes\" and\nnewline",
+        'text with "quotes" and\nnewline',
         True,
         False,
         None,
@@ -487,7 +515,8 @@ def test_recurrent_edge_may_name_a_node_defined_later() -> None:
     text = ir.to_text(single_op_graph(_lif(), name="lif"))
     text = text.replace("snn.lif(%x_input)", "snn.lif(%x_input, prev %back)")
     text = text.replace(
-        "  %y_output", "  %back = nn.scale(%lif) {scale = tensor<f32[]>[0.5]}\n  %y_output"
+        "  %y_output",
+        "  %back = nn.scale(%lif) {scale = tensor<f32[]>[0.5]}\n  %y_output",
     )
     parsed = ir.parse(text)
     assert [e.src for e in parsed.in_edges("lif")] == ["back", "x_input"]
@@ -505,7 +534,9 @@ def test_dt_round_trips(dt: float | None) -> None:
 
 
 def test_integer_dt_in_text_reads_as_float() -> None:
-    parsed = ir.parse("sfir 1\ngraph @g {dt = 1} {\n  %y = io.output() {}\n}\n", verify_graph=False)
+    parsed = ir.parse(
+        "sfir 1\ngraph @g {dt = 1} {\n  %y = io.output() {}\n}\n", verify_graph=False
+    )
     assert parsed.dt == 1.0
     assert isinstance(parsed.dt, float)
 
@@ -535,7 +566,7 @@ def test_text_form_reads_as_documented() -> None:
         "sfir 1\n"
         "graph @main {dt = 0.001} {\n"
         "  %x_input = io.input() {shape = (3)}\n"
-        "  %fc = nn.linear(%x_input) {weight = tensor<f32[2,3]>[1, 0, 0, 0, 1, 0]}\n"
+        "  %fc = nn.linear(%x_input) {weight = tensor<f32[2,3]>[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]}\n"
         "  %y_output = io.output(%fc) {}\n"
         "}\n"
     )
@@ -547,7 +578,7 @@ def test_comments_and_whitespace_are_ignored() -> None:
         "sfir 1 // version\n"
         "graph @main {dt = 0.001,} {   // trailing commas are allowed\n"
         "  %x = io.input() {shape = (3,)}\n"
-        "  %y = io.output(\n    %x,\n  ) {} meta {note = \"hi\",}\n"
+        '  %y = io.output(\n    %x,\n  ) {} meta {note = "hi",}\n'
         "}\n"
     )
     parsed = ir.parse(text)

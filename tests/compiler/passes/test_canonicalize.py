@@ -1,4 +1,4 @@
-"""The ``canonicalize`` pass: identities removed, scale/dense chains fused, meaning kept."""
+"""The ``canonicalize`` pass: identities go, scale/dense chains fuse, meaning stays."""
 
 from __future__ import annotations
 
@@ -36,7 +36,11 @@ def f32(a: object) -> np.ndarray:
 def test_scales_fuse_into_one() -> None:
     g = chain(nn.Scale(scale=f32(2.0)), nn.Scale(scale=f32([1.0, 3.0, 0.5])))
     out = run_pipeline(g, "canonicalize")
-    assert [out.op(n).name for n in out.topo_order()] == ["io.input", "nn.scale", "io.output"]
+    assert [out.op(n).name for n in out.topo_order()] == [
+        "io.input",
+        "nn.scale",
+        "io.output",
+    ]
     (node,) = [n for n in out.nodes() if out.op(n).name == "nn.scale"]
     assert out.op(node).scale.tolist() == [2.0, 6.0, 1.0]
     assert same_outputs(g, out, 3)
@@ -44,7 +48,9 @@ def test_scales_fuse_into_one() -> None:
 
 def test_scale_folds_into_the_dense_layer_keeping_its_name() -> None:
     w = f32([[1, 2, 3], [4, 5, 6]])
-    g = chain(nn.Scale(scale=f32([1, 10, 100])), nn.Linear(weight=w), nn.Scale(scale=f32(0.5)))
+    g = chain(
+        nn.Scale(scale=f32([1, 10, 100])), nn.Linear(weight=w), nn.Scale(scale=f32(0.5))
+    )
     out = run_pipeline(g, "canonicalize")
     assert sorted(out.nodes()) == ["n1", "x", "y"]
     assert out.op("n1").weight.tolist() == [[0.5, 10, 150], [2, 25, 300]]
@@ -93,7 +99,9 @@ def test_what_must_stay_stays() -> None:
     g.add("side", nn.ReLU(), ["a"])  # a has two users: no fusion with b
     g.add("sum", nn.Add(), ["b", "side"])  # two inputs: not an identity
     g.add("lif", snn.LIF(tau=0.02, r=20.0, v_leak=0.0, v_threshold=1.0), ["sum"])
-    g.add("rec", nn.Scale(scale=f32(1.0)), ["lif"])  # identity, but feeds a recurrent edge
+    g.add(
+        "rec", nn.Scale(scale=f32(1.0)), ["lif"]
+    )  # identity, but feeds a recurrent edge
     g.connect("rec", "lif", recurrent=True)
     g.add("y", io.Output(), ["lif"])
     out = run_pipeline(g, "canonicalize")
@@ -116,14 +124,20 @@ def dense_chains(draw: st.DrawFn) -> tuple[list[ir.Op], int]:
     ops: list[ir.Op] = []
     values = st.floats(-2, 2, allow_nan=False, width=32)
     for _ in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(["scale", "vscale", "linear", "affine", "relu", "add"]))
+        kind = draw(
+            st.sampled_from(["scale", "vscale", "linear", "affine", "relu", "add"])
+        )
         if kind == "scale":
             ops.append(nn.Scale(scale=f32(draw(values))))
         elif kind == "vscale":
-            ops.append(nn.Scale(scale=f32(draw(st.lists(values, min_size=n, max_size=n)))))
+            ops.append(
+                nn.Scale(scale=f32(draw(st.lists(values, min_size=n, max_size=n))))
+            )
         elif kind in ("linear", "affine"):
             m = draw(st.integers(1, 5))
-            w = f32(draw(st.lists(values, min_size=m * n, max_size=m * n))).reshape(m, n)
+            w = f32(draw(st.lists(values, min_size=m * n, max_size=m * n))).reshape(
+                m, n
+            )
             if kind == "linear":
                 ops.append(nn.Linear(weight=w))
             else:
@@ -152,7 +166,9 @@ def test_interpreter_agrees_before_and_after(case: tuple[list[ir.Op], int]) -> N
 @pytest.mark.parametrize("power", [0.25, 2.0, 8.0])
 def test_power_of_two_gain_fuses_bit_exactly(power: float) -> None:
     rng = np.random.default_rng(2)
-    g = chain(nn.Linear(weight=f32(rng.normal(size=(4, 3)))), nn.Scale(scale=f32(power)))
+    g = chain(
+        nn.Linear(weight=f32(rng.normal(size=(4, 3)))), nn.Scale(scale=f32(power))
+    )
     out = run_pipeline(g, "canonicalize")
     x = torch.randn(3, 5, 3)
     assert torch.equal(ir.interpret(g, x), ir.interpret(out, x))

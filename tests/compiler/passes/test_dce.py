@@ -19,7 +19,10 @@ def test_removes_what_reaches_no_output_and_keeps_inputs() -> None:
     g.add("y", io.Output(), ["fc"])
     out = run_pipeline(g, "dce")
     assert sorted(out.nodes()) == ["fc", "unused_input", "x", "y"]
-    x = {"x": np.ones((1, 2, 3), np.float32), "unused_input": np.zeros((1, 2, 5), np.float32)}
+    x = {
+        "x": np.ones((1, 2, 3), np.float32),
+        "unused_input": np.zeros((1, 2, 5), np.float32),
+    }
     assert np.array_equal(ir.interpret(out, x).numpy(), ir.interpret(g, x).numpy())
     assert len(g) == 6  # input untouched
 

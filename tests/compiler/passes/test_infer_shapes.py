@@ -13,7 +13,11 @@ from ir.ops import io, nn
 def test_writes_shapes_to_meta_and_they_print() -> None:
     g = ir.Graph("g")
     g.add("x", io.Input(shape=(1, 8, 8)))
-    g.add("conv", nn.Conv2d(weight=np.ones((4, 1, 3, 3), np.float32), padding=(1, 1)), ["x"])
+    g.add(
+        "conv",
+        nn.Conv2d(weight=np.ones((4, 1, 3, 3), np.float32), padding=(1, 1)),
+        ["x"],
+    )
     g.add("pool", nn.AvgPool2d(kernel_size=(2, 2)), ["conv"])
     g.add("flat", nn.Flatten(), ["pool"])
     g.add("y", io.Output(), ["flat"])

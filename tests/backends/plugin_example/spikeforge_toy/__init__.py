@@ -57,11 +57,15 @@ class ToyTarget:
     description: str = "a toy plugin target (tests only)"
     limits: dict[str, int] = field(default_factory=lambda: {"max_nodes": 8})
     default_pipeline: str = "canonicalize,dce,toy-gains"
-    passes: dict[str, type[Pass]] = field(default_factory=lambda: {"toy-gains": ScaleToGain})
+    passes: dict[str, type[Pass]] = field(
+        default_factory=lambda: {"toy-gains": ScaleToGain}
+    )
 
     def lower(self, graph: ir.Graph) -> ToyConfig:
         if len(graph) > self.limits["max_nodes"]:
-            raise ValueError(f"toy holds {self.limits['max_nodes']} nodes, got {len(graph)}")
+            raise ValueError(
+                f"toy holds {self.limits['max_nodes']} nodes, got {len(graph)}"
+            )
         return ToyConfig(graph)
 
     def load_config(self, path: Any) -> ToyConfig:
