@@ -63,31 +63,19 @@ class PassManager:
             kwargs = {k: inputs[k] for k in pass_.inputs if k in inputs}
             start = time.perf_counter()
             try:
-                result = pass_.run(graph, **kwargs)
+                result: object = pass_.run(graph, **kwargs)
             except Exception as err:
-                raise PassError(
-                    f"pass '{spec}' failed: {err} (passes run before it: "
-                    f"{', '.join(done) or 'none'})",
-                    pass_name=pass_.name,
-                    before=list(done),
-                ) from err
+                raise _failure(spec, pass_.name, f"failed: {err}", done) from err
             self.timings.append(PassTiming(spec, time.perf_counter() - start))
             if not isinstance(result, Graph):
-                raise PassError(
-                    f"pass '{spec}' returned {type(result).__name__}, not a Graph",
-                    pass_name=pass_.name,
-                    before=list(done),
-                )
+                what = f"returned {type(result).__name__}, not a Graph"
+                raise _failure(spec, pass_.name, what, done)
             if self.verify:
                 try:
                     verify(result)
                 except IRError as err:
-                    raise PassError(
-                        f"pass '{spec}' produced an invalid graph: {err} (passes run "
-                        f"before it: {', '.join(done) or 'none'})",
-                        pass_name=pass_.name,
-                        before=list(done),
-                    ) from err
+                    what = f"produced an invalid graph: {err}"
+                    raise _failure(spec, pass_.name, what, done) from err
             done.append(spec)
             graph = result
             if self.print_ir_after_all:
@@ -112,3 +100,12 @@ class PassManager:
             f"{', '.join(repr(u) for u in unused)}; "
             f"passes that take inputs: {', '.join(takers) or 'none'}"
         )
+
+
+def _failure(spec: str, name: str, what: str, done: list[str]) -> PassError:
+    """The error for pass ``spec``, naming the passes that ran before it."""
+    return PassError(
+        f"pass '{spec}' {what} (passes run before it: {', '.join(done) or 'none'})",
+        pass_name=name,
+        before=list(done),
+    )

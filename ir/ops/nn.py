@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ir.errors import VerifyError
 from ir.op import FloatTensor, Op, Params, Shape, register_op
+from ir.ops.checks import check_broadcast, check_no_nan
 
 __all__ = [
     "Add",
@@ -33,31 +34,6 @@ __all__ = [
     "Scale",
     "SumPool2d",
 ]
-
-
-def _check_broadcast(field: str, arr: np.ndarray, shape: Shape) -> None:
-    try:
-        ok = np.broadcast_shapes(arr.shape, shape) == tuple(shape)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise VerifyError(
-            f"{field} of shape {arr.shape} does not broadcast to input {shape}"
-        )
-
-
-def _check_finite(field: str, arr: np.ndarray | None) -> None:
-    # NOTE: NaN in a parameter is rejected (not round-tripped): it can only come from a
-    # broken export, and it poisons every downstream value silently.
-    if arr is None or arr.dtype.kind != "f":
-        return
-    bad = np.flatnonzero(np.isnan(arr))
-    if bad.size:
-        index = np.unravel_index(int(bad[0]), arr.shape) if arr.ndim else ()
-        raise VerifyError(
-            f"{field} holds NaN at index {tuple(int(i) for i in index)} "
-            f"({bad.size} NaN value(s) in all)"
-        )
 
 
 def _pair(field: str, value: tuple[int, ...]) -> tuple[int, int]:
@@ -99,7 +75,7 @@ class Linear(Op):
             raise VerifyError(
                 f"weight must be 2-D (out, in), got shape {self.weight.shape}"
             )
-        _check_finite("weight", self.weight)
+        check_no_nan("weight", self.weight)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         shape = _last_dim(inputs, self.weight.shape[1], "weight's in features")
@@ -135,8 +111,8 @@ class Affine(Op):
             raise VerifyError(
                 f"bias shape {self.bias.shape} must be ({self.weight.shape[0]},)"
             )
-        _check_finite("weight", self.weight)
-        _check_finite("bias", self.bias)
+        check_no_nan("weight", self.weight)
+        check_no_nan("bias", self.bias)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         shape = _last_dim(inputs, self.weight.shape[1], "weight's in features")
@@ -154,8 +130,8 @@ def _verify_conv(op: Conv1d | Conv2d, rank: int) -> None:
         raise VerifyError(f"groups={op.groups} must divide out channels {w.shape[0]}")
     if op.bias is not None and op.bias.shape != (w.shape[0],):
         raise VerifyError(f"bias shape {op.bias.shape} must be ({w.shape[0]},)")
-    _check_finite("weight", w)
-    _check_finite("bias", op.bias)
+    check_no_nan("weight", w)
+    check_no_nan("bias", op.bias)
 
 
 def _conv_shape(op: Conv1d | Conv2d, shape: Shape, spatial: int) -> list[int]:
@@ -452,7 +428,7 @@ class BatchNorm(Op):
             arr = getattr(self, field)
             if arr.shape != self.mean.shape or arr.ndim != 1:
                 raise VerifyError(f"{field} has shape {arr.shape}; all must be (C,)")
-            _check_finite(field, arr)
+            check_no_nan(field, arr)
         if np.any(self.var < 0) or self.eps < 0:
             raise VerifyError("var and eps must be >= 0")
 
@@ -505,10 +481,10 @@ class Scale(Op):
     scale: FloatTensor
 
     def verify_(self) -> None:
-        _check_finite("scale", self.scale)
+        check_no_nan("scale", self.scale)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
-        _check_broadcast("scale", self.scale, inputs["input"])
+        check_broadcast("scale", self.scale, inputs["input"], what="input")
         return inputs["input"]
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
@@ -542,14 +518,14 @@ class Clip(Op):
     """Shift phi added before the floor (QCFS uses 1/2)."""
 
     def verify_(self) -> None:
-        _check_finite("threshold", self.threshold)
+        check_no_nan("threshold", self.threshold)
         if np.any(self.threshold <= 0):
             raise VerifyError("threshold must be > 0")
         if self.levels < 0:
             raise VerifyError(f"levels must be >= 0, got {self.levels}")
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
-        _check_broadcast("threshold", self.threshold, inputs["input"])
+        check_broadcast("threshold", self.threshold, inputs["input"], what="input")
         return inputs["input"]
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ import torch
 
 from ir.errors import VerifyError
 from ir.op import FloatTensor, Op, Params, Shape, register_op
+from ir.ops.checks import check_broadcast, check_no_nan, check_positive
 
 __all__ = [
     "IF",
@@ -86,24 +87,7 @@ def spike(
 
 def _check_params(op: Op, fields: tuple[str, ...]) -> None:
     for param in fields:
-        arr = getattr(op, param)
-        nan = np.flatnonzero(np.isnan(arr))
-        if nan.size:
-            index = np.unravel_index(int(nan[0]), arr.shape) if arr.ndim else ()
-            raise VerifyError(
-                f"{param} holds NaN at neuron {tuple(int(i) for i in index)}"
-            )
-
-
-def _check_positive(op: Op, param: str) -> None:
-    arr = getattr(op, param)
-    bad = np.flatnonzero(~(arr > 0))
-    if bad.size:
-        index = np.unravel_index(int(bad[0]), arr.shape) if arr.ndim else ()
-        value = arr.reshape(-1)[bad[0]] if arr.ndim else arr
-        raise VerifyError(
-            f"{param} must be > 0; neuron {tuple(int(i) for i in index)} has {value}"
-        )
+        check_no_nan(param, getattr(op, param), element="neuron")
 
 
 def _broadcast_shape(
@@ -111,15 +95,7 @@ def _broadcast_shape(
 ) -> Shape:
     shape = inputs["input"]
     for param in fields:
-        arr = getattr(op, param)
-        try:
-            ok = np.broadcast_shapes(arr.shape, shape) == tuple(shape)
-        except ValueError:
-            ok = False
-        if not ok:
-            raise VerifyError(
-                f"{param} of shape {arr.shape} does not broadcast to layer shape {shape}"
-            )
+        check_broadcast(param, getattr(op, param), shape, what="layer shape")
     return shape
 
 
@@ -133,8 +109,12 @@ def _one() -> np.ndarray:
     return np.ones((), np.float32)
 
 
-def _decay(p: Params, field: str) -> torch.Tensor:
-    return torch.exp(-p.require_dt() / p[field])
+def _relax(
+    p: Params, tau: str, state: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """One exact step of ``tau x' = target - x`` with ``target`` held over the step."""
+    a = torch.exp(-p.require_dt() / p[tau])
+    return a * state + (1 - a) * target
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -149,7 +129,7 @@ class _Neuron(Op):
     def verify_(self) -> None:
         _check_params(self, self._arrays)
         for param in self._positive:
-            _check_positive(self, param)
+            check_positive(param, getattr(self, param))
         reset = getattr(self, "reset", None)
         if reset is None:
             return
@@ -163,7 +143,7 @@ class _Neuron(Op):
         if reset == "zero" and max_spikes != 1:
             raise VerifyError('max_spikes > 1 needs reset = "subtract"')
         if reset == "subtract":
-            _check_positive(self, "v_threshold")
+            check_positive("v_threshold", self.v_threshold)  # type: ignore[attr-defined]
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         return _broadcast_shape(self, self._arrays, inputs)
@@ -225,8 +205,7 @@ class LIF(_Neuron):
     def step(
         self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        a = _decay(p, "tau")
-        v = a * state["v"] + (1 - a) * (p["v_leak"] + p["r"] * x)
+        v = _relax(p, "tau", state["v"], p["v_leak"] + p["r"] * x)
         n, v = _fire(self, p, v)
         return n, {"v": v}
 
@@ -283,10 +262,8 @@ class CubaLIF(_Neuron):
     def step(
         self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        b = _decay(p, "tau_syn")
-        a = _decay(p, "tau_mem")
-        i = b * state["i"] + (1 - b) * p["w_in"] * x
-        v = a * state["v"] + (1 - a) * (p["v_leak"] + p["r"] * i)
+        i = _relax(p, "tau_syn", state["i"], p["w_in"] * x)
+        v = _relax(p, "tau_mem", state["v"], p["v_leak"] + p["r"] * i)
         n, v = _fire(self, p, v)
         return n, {"i": i, "v": v}
 
@@ -353,8 +330,7 @@ class LI(_Neuron):
     def step(
         self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        a = _decay(p, "tau")
-        v = a * state["v"] + (1 - a) * (p["v_leak"] + p["r"] * x)
+        v = _relax(p, "tau", state["v"], p["v_leak"] + p["r"] * x)
         return v, {"v": v}
 
 
@@ -386,10 +362,8 @@ class CubaLI(_Neuron):
     def step(
         self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        b = _decay(p, "tau_syn")
-        a = _decay(p, "tau_mem")
-        i = b * state["i"] + (1 - b) * p["w_in"] * x
-        v = a * state["v"] + (1 - a) * (p["v_leak"] + p["r"] * i)
+        i = _relax(p, "tau_syn", state["i"], p["w_in"] * x)
+        v = _relax(p, "tau_mem", state["v"], p["v_leak"] + p["r"] * i)
         return v, {"i": i, "v": v}
 
 
