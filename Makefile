@@ -35,7 +35,7 @@ test: lint typecheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/parse_print.py
+	$(PY) bench/parse_print.py --repeat 5
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
