@@ -142,7 +142,7 @@ def _as_graph(source: Any, example_input: Any) -> Graph:
 
     if isinstance(source, torch.nn.Module):
         try:
-            from frontends import pytorch  # type: ignore[attr-defined]
+            from frontends import pytorch
         except ImportError as err:
             raise CompileError(
                 "compiling a torch.nn.Module needs the PyTorch frontend "

@@ -2,6 +2,8 @@
 
 ::
 
+    spikeforge import model.nir -o model.sfir [--dt 1e-3] [--convention snntorch]
+    spikeforge import model.pt --input-shape 1,28,28 -o model.sfir
     spikeforge opt model.sfir -p "canonicalize,dce" -o out.sfir
     spikeforge run model.sfir --input x.npy [--steps 32] [-o y.npy]
     spikeforge compile model.sfir --target reference -o build/
@@ -79,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
         help="arrays above this many elements go to the sidecar .npz (with -o)",
     )
 
+    imp = sub.add_parser("import", help="import a .nir or PyTorch .pt model to .sfir")
+    imp.add_argument("input", help="model.nir, model.pt (whole module or TorchScript)")
+    imp.add_argument("-o", "--output", required=True, help="output .sfir")
+    imp.add_argument(
+        "--input-shape", help="one sample's shape without batch, e.g. 1,28,28 (.pt)"
+    )
+    imp.add_argument("--dt", type=float, help="time step in seconds (.nir)")
+    imp.add_argument("--reset", choices=("subtract", "zero"), help="reset mode (.nir)")
+    imp.add_argument(
+        "--convention",
+        help="exporter convention of a .nir file (snntorch, rockpool, sinabs, norse, exact)",
+    )
+
     run = sub.add_parser("run", help="run a .sfir graph or a compiled build folder")
     run.add_argument("input", help=".sfir file, or a folder written by 'compile'")
     run.add_argument(
@@ -128,9 +143,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _is_user_error(err: Exception) -> bool:
     from backends import TargetError
     from compiler.errors import CompileError
+    from frontends.errors import FrontendError
     from ir import IRError
 
-    return isinstance(err, (IRError, CompileError, TargetError, OSError, ValueError))
+    user_errors = (
+        IRError,
+        CompileError,
+        TargetError,
+        FrontendError,
+        OSError,
+        ValueError,
+    )
+    return isinstance(err, user_errors)
 
 
 def _read_graph(path: str) -> Any:
@@ -170,6 +194,30 @@ def _cmd_opt(args: argparse.Namespace) -> int:
         ir.save(result, args.output, inline_limit=limit)
     else:
         sys.stdout.write(ir.to_text(result))
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    import ir
+    from frontends.files import import_file
+
+    shape = None
+    if args.input_shape:
+        try:
+            shape = tuple(int(d) for d in args.input_shape.split(","))
+        except ValueError:
+            raise ValueError(
+                f"--input-shape {args.input_shape!r}: expected integers like 1,28,28"
+            ) from None
+    graph = import_file(
+        args.input,
+        input_shape=shape,
+        dt=args.dt,
+        reset=args.reset,
+        convention=args.convention,
+    )
+    ir.save(graph, args.output)
+    print(f"imported {args.input}: {len(graph)} nodes -> {args.output}")
     return 0
 
 
@@ -274,6 +322,7 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
+    "import": _cmd_import,
     "opt": _cmd_opt,
     "run": _cmd_run,
     "compile": _cmd_compile,
