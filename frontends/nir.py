@@ -1,0 +1,1317 @@
+"""NIR frontend: ``.nir`` files and ``nir.NIRGraph`` objects to ``ir.Graph`` and back.
+
+NIR (neuroir.org) describes neurons as continuous-time ODEs with no time step and no
+reset mode; the IR is discrete-time (``ir/ops/snn.py``): exact exponential decay with
+the input held over the step, ``v[t] = a v[t-1] + (1 - a)(v_leak + r I[t])`` with
+``a = exp(-dt / tau)``, integrators ``v[t] = v[t-1] + dt r I[t]``, a CubaLIF synapse
+first (``I[t] = b I[t-1] + (1 - b) w_in S[t]``, ``b = exp(-dt / tau_syn)``), spike
+when ``v >= v_threshold``, reset ``zero`` or ``subtract``.
+
+Each exporting framework discretised the ODE its own way before writing NIR, so the
+same numbers mean different networks. A :class:`Convention` says how one framework
+stepped its neurons and turns NIR's parameters into IR parameters that reproduce that
+framework step for step:
+
+============  ======================================  =================================
+convention    framework step (NIR params as written)  IR params (``tau, r, v_leak``)
+============  ======================================  =================================
+exact         the ODE stepped exactly (needs ``dt``)  unchanged
+snntorch      forward Euler, dt = 1e-4 fixed:          ``tau = -dt / ln(beta)``,
+              ``beta = 1 - dt/tau`` (the exporter      ``r``, ``v_leak`` unchanged
+              wrote ``tau = dt/(1-beta)``,            (so ``(1 - a) r = 1`` for
+              ``R = tau/dt``); ``mem = beta mem +     ``R = tau/dt``); synapse alike:
+              I``; ``syn = alpha syn + x``            ``tau_syn = -dt / ln(alpha)``
+rockpool      exact decay, input added unscaled:      ``tau`` unchanged,
+              ``I = b I + x``, ``v = a v + I +        ``r = 1 / (1 - a)``,
+              bias``; ``R = tau exp(-dt/tau)/dt``     ``v_leak = bias / (1 - a)``,
+              (``dt`` recovered by solving this)      ``w_in = w_in / (1 - b)``
+sinabs        one step per unit of time (dt = 1):     ``tau = tau_steps * dt``,
+              ``v += r I`` (IAF), ``a = exp(-1/tau)``  IF ``r = r / dt``
+norse         forward Euler (default dt = 1e-3);      as snntorch; CubaLIF current
+              CubaLIF current jumps ``I += S`` and    ``w_in = w_in tau_syn / dt`` and
+              the membrane sees last step's current   a one-step ``snn.delay`` before it
+============  ======================================  =================================
+
+Resets and spikes: snnTorch and Sinabs default to reset by subtraction, Rockpool
+always subtracts (and emits ``floor(v / v_threshold)`` spikes per step, as does
+Sinabs' ``MultiSpike``), Norse and the NIR spec reset to ``v_reset`` (``zero``).
+Known deviations, not representable in the IR: snnTorch's default
+``reset_delay=True`` subtracts the threshold one step late, *after* the decay
+(``mem[t+1] = beta mem[t] + x - thr S[t]``); the IR subtracts before the decay, which
+is snnTorch with ``reset_delay=False`` (reset to zero agrees either way). NIR,
+snnTorch and Norse spike on ``v > thr``, the IR on ``v >= thr`` (differs only at
+equality).
+
+With ``convention=None`` the convention is read from the file when spikeforge wrote
+it (``to_nir`` stores ``dt``, reset modes and recurrent edges in NIR metadata), else
+detected where the numbers leave no doubt: every leaky neuron has ``tau = r * 1e-4``,
+``v_leak = 0`` (and ``tau_syn = w_in * 1e-4``) is snnTorch; integrate-and-fire
+neurons with ``r = 1`` and no ``dt`` given is Sinabs; Rockpool's ``r`` formula giving
+one ``dt`` for at least two different time constants is Rockpool. Anything else is a
+:class:`FrontendError` that names the neuron and the argument to pass.
+
+Structure: sub-graphs are flattened into the parent with dotted names (``g.lif``);
+edges addressing ``g``, ``g.input`` or ``g.output`` go through the child's ``Input``
+and ``Output`` nodes, which disappear. An edge that closes a cycle is marked recurrent
+(it reads the previous step, as in NIRTorch); the edge chosen is the one into a
+stateful op (neuron or delay) nearest the graph inputs. Several edges into one node
+sum. Scalar neuron parameters are broadcast to the layer's shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+import ir
+from frontends.errors import FrontendError
+from ir.ops import io, nn, snn
+
+__all__ = ["CONVENTIONS", "Convention", "from_nir", "to_nir", "write_nir"]
+
+Array = np.ndarray
+
+SNNTORCH_DT = 1e-4
+"""snnTorch's ``export_to_nir`` writes time constants for this fixed step (seconds)."""
+NORSE_DT = 1e-3
+"""Norse's default integration step (seconds)."""
+SINABS_DT = 1.0
+"""Sinabs has no time unit: one step per unit of its time constants."""
+_MANY_SPIKES = 2**16
+"""``max_spikes`` for frameworks that emit ``floor(v / v_threshold)`` spikes a step."""
+_META_PREFIX = "spikeforge_"
+_REL_TOL = 1e-4
+"""Relative tolerance when recognizing an exporter's numbers (float32 round-off)."""
+
+
+# -- conventions ---------------------------------------------------------------------
+
+LeakFn = Callable[[Array, Array, Array, float], tuple[Array, Array, Array]]
+"""``(tau, r, v_leak, dt) -> (tau, r, v_leak)`` of the IR op."""
+SynapseFn = Callable[[Array, Array, float], tuple[Array, Array]]
+"""``(tau_syn, w_in, dt) -> (tau_syn, w_in)`` of the IR op."""
+IntegrateFn = Callable[[Array, float], Array]
+"""``(r, dt) -> r`` of the IR op (``snn.integrator``, ``snn.if``)."""
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How one framework stepped NIR neurons, as functions onto IR parameters.
+
+    Attributes:
+        name: the ``convention=`` value.
+        leak: membrane ``tau v' = (v_leak - v) + r I`` onto ``snn.li``/``snn.lif``.
+        synapse: CubaLIF synapse ``tau_syn I' = -I + w_in S`` onto the IR's.
+        integrate: ``v' = r I`` onto ``snn.integrator``/``snn.if``.
+        reset: the framework's reset mode (used when ``reset=`` is not given).
+        max_spikes: spikes a neuron may emit per step.
+        dt: the framework's step when the file does not determine it (seconds).
+        recover_dt: finds the step from the neurons' numbers, or ``None``.
+        synapse_lag: steps by which the membrane lags the synaptic current.
+    """
+
+    name: str
+    leak: LeakFn
+    synapse: SynapseFn
+    integrate: IntegrateFn
+    reset: str
+    max_spikes: int = 1
+    dt: float | None = None
+    recover_dt: Callable[[list[_Neuron]], float | None] | None = None
+    synapse_lag: int = 0
+
+
+def _f64(x: Any) -> Array:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _tau_for_decay(a: Array, dt: float) -> Array:
+    """The IR time constant whose exact decay over ``dt`` is ``a`` (0 < a < 1)."""
+    # NOTE: a = 0 (no memory, e.g. snnTorch beta = 0) has no finite tau; dt / 64
+    # gives a = exp(-64) ~ 1e-28, below float32 resolution of any state.
+    with np.errstate(divide="ignore"):
+        return np.where(a > 0, -dt / np.log(np.where(a > 0, a, 0.5)), dt / 64)
+
+
+def _exact_leak(
+    tau: Array, r: Array, v_leak: Array, dt: float
+) -> tuple[Array, Array, Array]:
+    return tau, r, v_leak
+
+
+def _exact_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
+    return tau_syn, w_in
+
+
+def _exact_integrate(r: Array, dt: float) -> Array:
+    return r
+
+
+def _euler_leak(
+    tau: Array, r: Array, v_leak: Array, dt: float
+) -> tuple[Array, Array, Array]:
+    # v += dt/tau (v_leak - v + r I)  ==  v = a v + (1 - a)(v_leak + r I), a = 1 - dt/tau
+    return _tau_for_decay(1 - dt / _f64(tau), dt), r, v_leak
+
+
+def _euler_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
+    return _tau_for_decay(1 - dt / _f64(tau_syn), dt), w_in
+
+
+def _rockpool_leak(
+    tau: Array, r: Array, v_leak: Array, dt: float
+) -> tuple[Array, Array, Array]:
+    # v = a v + I + bias: the input is not scaled by (1 - a); NIR's r only encodes dt.
+    gain = 1 / (1 - np.exp(-dt / _f64(tau)))
+    return tau, gain, _f64(v_leak) * gain
+
+
+def _rockpool_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
+    return tau_syn, _f64(w_in) / (1 - np.exp(-dt / _f64(tau_syn)))
+
+
+def _sinabs_leak(
+    tau: Array, r: Array, v_leak: Array, dt: float
+) -> tuple[Array, Array, Array]:
+    # Sinabs' tau counts steps: a = exp(-1 / tau).
+    return _f64(tau) * dt, r, v_leak
+
+
+def _sinabs_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
+    return _f64(tau_syn) * dt, w_in
+
+
+def _per_step_integrate(r: Array, dt: float) -> Array:
+    # v += r I every step, whatever dt is.
+    return _f64(r) / dt
+
+
+def _norse_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
+    # Norse: I = (1 - dt/tau_syn) I + S (a jump of S per spike, not (dt/tau_syn) w_in S).
+    return _tau_for_decay(1 - dt / _f64(tau_syn), dt), _f64(w_in) * _f64(tau_syn) / dt
+
+
+def _rockpool_dt(neurons: list[_Neuron]) -> float | None:
+    """Solve Rockpool's ``r = tau exp(-dt/tau) / dt`` for one ``dt`` over all neurons."""
+    steps = []
+    for neuron in neurons:
+        if neuron.kind not in ("LI", "CubaLIF", "CubaLI"):
+            return None
+        tau, r = _f64(neuron.tau()), _f64(neuron.node.r)
+        if np.any(r <= 0) or np.any(tau <= 0) or np.any(~np.isfinite(tau * r)):
+            return None
+        steps.append((tau * _lambert_w(1 / r)).ravel())
+    if not steps:
+        return None
+    dts = np.concatenate(steps)
+    dt = float(np.median(dts))
+    if np.any(np.abs(dts - dt) > _REL_TOL * dt):
+        return None
+    return dt
+
+
+def _lambert_w(z: Array) -> Array:
+    """Principal branch of ``x e^x = z`` for ``z > 0`` (Newton on ``ln x + x = ln z``)."""
+    y = np.log(z) - np.log1p(z)  # start: x = z / (1 + z), a lower bound of the root
+    for _ in range(60):
+        y = y - (y + np.exp(y) - np.log(z)) / (1 + np.exp(y))
+    return np.exp(y)
+
+
+CONVENTIONS: dict[str, Convention] = {
+    "exact": Convention(
+        "exact", _exact_leak, _exact_synapse, _exact_integrate, reset="zero"
+    ),
+    "snntorch": Convention(
+        "snntorch",
+        _euler_leak,
+        _euler_synapse,
+        _exact_integrate,
+        reset="subtract",
+        dt=SNNTORCH_DT,
+    ),
+    # NOTE: LIFTorch subtracts and emits up to max_spikes_per_dt (default 2**16)
+    # spikes a step; its export drops the bias (v_leak = 0).
+    "rockpool": Convention(
+        "rockpool",
+        _rockpool_leak,
+        _rockpool_synapse,
+        _exact_integrate,
+        reset="subtract",
+        max_spikes=_MANY_SPIKES,
+        recover_dt=_rockpool_dt,
+    ),
+    # NOTE: Sinabs IAF/LIF default to MultiSpike (floor(v / thr) spikes a step) and
+    # MembraneSubtract.
+    "sinabs": Convention(
+        "sinabs",
+        _sinabs_leak,
+        _sinabs_synapse,
+        _per_step_integrate,
+        reset="subtract",
+        max_spikes=_MANY_SPIKES,
+        dt=SINABS_DT,
+    ),
+    "norse": Convention(
+        "norse",
+        _euler_leak,
+        _norse_synapse,
+        _per_step_integrate,
+        reset="zero",
+        dt=NORSE_DT,
+        synapse_lag=1,
+    ),
+}
+"""The exporters spikeforge knows, by ``convention=`` name."""
+
+
+# -- reading NIR ---------------------------------------------------------------------
+
+_NEURONS = ("I", "IF", "LI", "LIF", "CubaLI", "CubaLIF")
+_SPIKING = ("IF", "LIF", "CubaLIF")
+_PORTS = ("Input", "Output")
+
+
+@dataclass
+class _Neuron:
+    """A NIR neuron node being imported, with its flat name."""
+
+    name: str
+    kind: str
+    node: Any
+
+    def tau(self) -> Array:
+        return _f64(getattr(self.node, "tau", getattr(self.node, "tau_mem", np.nan)))
+
+
+@dataclass
+class _Flat:
+    """A NIR graph with sub-graphs flattened: nodes by dotted name, plain edges."""
+
+    nodes: dict[str, Any] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    passthrough: set[str] = field(default_factory=set)
+
+
+def _nir() -> ModuleType:
+    try:
+        import nir
+    except ImportError as err:
+        raise FrontendError(
+            "the NIR frontend needs the 'nir' package: pip install spikeforge[nir]"
+        ) from err
+    return nir
+
+
+def from_nir(
+    source: str | os.PathLike[str] | Any,
+    *,
+    dt: float | None = None,
+    reset: str | None = None,
+    convention: str | None = None,
+) -> ir.Graph:
+    """Import a NIR graph (a ``.nir`` file or a ``nir.NIRGraph``) as a verified graph.
+
+    Args:
+        source: path of a ``.nir`` file, or a ``nir.NIRGraph``.
+        dt: time step in seconds; overrides the convention's (needed for ``exact``).
+        reset: ``"zero"`` or ``"subtract"`` for every spiking neuron; ``None`` takes
+            the exporter's (see the module docstring).
+        convention: the exporter's discretization (:data:`CONVENTIONS`); ``None``
+            detects it where the numbers make it certain.
+
+    Raises:
+        FrontendError: an unreadable file, an unknown node type, a missing edge
+            endpoint, mismatched shapes, or an ambiguous discretization; the message
+            names the node (and the file) and the argument to pass.
+    """
+    if convention is not None and convention not in CONVENTIONS:
+        raise FrontendError(
+            f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}"
+        )
+    if reset is not None and reset not in snn.RESET_MODES:
+        raise FrontendError(
+            f"unknown reset {reset!r}; choose one of {', '.join(snn.RESET_MODES)}"
+        )
+    if dt is not None and not (math.isfinite(dt) and dt > 0):
+        raise FrontendError(f"dt must be a positive number of seconds, got {dt}")
+    nir = _nir()
+    if isinstance(source, nir.NIRGraph):
+        where, graph = "NIR graph", source
+    elif isinstance(source, (str, os.PathLike)):
+        where, graph = str(source), _read(nir, Path(source))
+    else:
+        raise FrontendError(
+            f"from_nir takes a .nir path or a nir.NIRGraph, got {type(source).__name__}"
+        )
+    try:
+        return _Importer(nir, graph, dt=dt, reset=reset, convention=convention).run()
+    except FrontendError as err:
+        raise FrontendError(f"{where}: {err}") from None
+    except ir.VerifyError as err:
+        raise FrontendError(f"{where}: {err}") from None
+
+
+def _read(nir: ModuleType, path: Path) -> Any:
+    if not path.is_file():
+        raise FrontendError(f"{path}: no such file")
+    _scan(nir, path)
+    try:
+        # Type checking is ours (after flattening); nir's rejects dotted sub-graph
+        # edges and some exporters' files (snntorch #410).
+        return nir.read(path, type_check=False)
+    except Exception as err:  # h5py/numpy/nir raise anything on a damaged file
+        raise FrontendError(f"{path}: cannot read the NIR graph: {err}") from None
+
+
+def _scan(nir: ModuleType, path: Path) -> None:
+    """Check the HDF5 layout and every node's type, naming the first bad node."""
+    import h5py
+
+    known = {*nir.ir.__all__} - {"NIRNode", "str2NIRNode", "dict2NIRNode"}
+    try:
+        with h5py.File(path, "r") as f:
+            if "node" not in f or not isinstance(f["node"], h5py.Group):
+                raise FrontendError(f"{path}: not a NIR file (no 'node' group)")
+            _scan_node(nir, f["node"], "", known, path)
+    except FrontendError:
+        raise
+    except Exception as err:
+        raise FrontendError(
+            f"{path}: not a readable NIR (HDF5) file, corrupt or truncated: {err}"
+        ) from None
+
+
+def _scan_node(
+    nir: ModuleType, group: Any, name: str, known: set[str], path: Path
+) -> None:
+    label = f"node '{name}'" if name else "the top graph"
+    if "type" not in group:
+        raise FrontendError(f"{path}: {label} has no 'type'")
+    kind = group["type"][()]
+    kind = kind.decode("utf8") if isinstance(kind, bytes) else str(kind)
+    if kind not in known:
+        raise FrontendError(
+            f"{path}: {label} has unknown NIR type '{kind}' "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    missing = sorted(_stored_fields(nir, kind) - set(group.keys()))
+    if missing:
+        raise FrontendError(
+            f"{path}: {label} ({kind}) lacks field(s) {', '.join(missing)}"
+        )
+    if kind == "NIRGraph":
+        for child, sub in group["nodes"].items():
+            _scan_node(nir, sub, f"{name}.{child}" if name else child, known, path)
+
+
+def _stored_fields(nir: ModuleType, kind: str) -> set[str]:
+    """The datasets a node of ``kind`` must have in the file (``nir.write``'s layout)."""
+    if kind in _PORTS:
+        return {"shape"}
+    cls = getattr(nir, kind)
+    # NOTE: input_type/output_type are derived (Flatten's is optional), and a conv's
+    # input_shape may be absent.
+    derived = {"input_type", "output_type", "metadata", "input_shape"}
+    return {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init
+        and f.name not in derived
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    }
+
+
+class _Importer:
+    """One import: flatten, pick the convention, build ops, wire edges, verify."""
+
+    def __init__(
+        self,
+        nir: ModuleType,
+        graph: Any,
+        *,
+        dt: float | None,
+        reset: str | None,
+        convention: str | None,
+    ) -> None:
+        self.nir = nir
+        self.top = graph
+        self.meta = _meta(graph)
+        self.dt_arg = dt
+        self.reset_arg = reset
+        self.convention_arg = convention
+
+    def run(self) -> ir.Graph:
+        flat = _Flat()
+        _flatten(self.nir, self.top, "", flat, top=True)
+        _contract(flat)
+        neurons = [
+            _Neuron(n, flat.kinds[n], flat.nodes[n])
+            for n in flat.nodes
+            if flat.kinds[n] in _NEURONS
+        ]
+        conv, dt = self._convention(flat, neurons)
+        name = _str(self.meta.get(_META_PREFIX + "name"))
+        graph = ir.Graph(name or "main", dt=dt)
+        broadcast: dict[str, tuple[str, ...]] = {}
+        lags: dict[str, str] = {}
+        for node_name, node in flat.nodes.items():
+            kind = flat.kinds[node_name]
+            op, fields = self._op(node_name, kind, node, conv, dt)
+            graph.add(node_name, op)
+            broadcast[node_name] = fields
+            if conv.synapse_lag and kind in ("CubaLI", "CubaLIF"):
+                # Norse: the membrane sees the current of the step before.
+                lag = graph.fresh_name(f"{node_name}_lag")
+                graph.add(
+                    lag, snn.Delay(delay=np.float32(conv.synapse_lag * (dt or 0.0)))
+                )
+                lags[node_name] = lag
+        recurrent = self._recurrent(flat, graph)
+        for src, dst in flat.edges:
+            graph.connect(src, lags.get(dst, dst), recurrent=(src, dst) in recurrent)
+        for node_name, lag in lags.items():
+            graph.connect(lag, node_name)
+        ir.verify(graph)
+        self._check_declared_shapes(flat, graph)
+        for node_name, fields in broadcast.items():
+            if fields:
+                graph.replace(node_name, _broadcast(graph, node_name, fields))
+        ir.verify(graph)
+        return graph
+
+    # -- convention and dt -----------------------------------------------------------
+    def _convention(
+        self, flat: _Flat, neurons: list[_Neuron]
+    ) -> tuple[Convention, float | None]:
+        stored = _str(self.meta.get(_META_PREFIX + "convention"))
+        name = self.convention_arg or stored
+        meta_dt = self.meta.get(_META_PREFIX + "dt")
+        dt = self.dt_arg if self.dt_arg is not None else None
+        if name is None and not neurons:
+            name = "exact"  # nothing to discretize
+        if name is None:
+            name, detected_dt = _detect(neurons, self.dt_arg)
+            dt = dt if dt is not None else detected_dt
+        if name not in CONVENTIONS:
+            raise FrontendError(f"metadata names unknown convention {name!r}")
+        conv = CONVENTIONS[name]
+        if dt is None and meta_dt is not None and name == stored:
+            dt = float(meta_dt)
+        if dt is None and conv.recover_dt is not None:
+            dt = conv.recover_dt(neurons)
+        if dt is None:
+            dt = conv.dt
+        timed = [n for n in flat.nodes if flat.kinds[n] in (*_NEURONS, "Delay")]
+        if dt is None and timed:
+            raise FrontendError(
+                f"node '{timed[0]}' ({flat.kinds[timed[0]]}) needs a time step: pass "
+                f"dt= (seconds) for convention '{name}'"
+            )
+        return conv, dt
+
+    # -- ops -------------------------------------------------------------------------
+    def _op(
+        self, name: str, kind: str, node: Any, conv: Convention, dt: float | None
+    ) -> tuple[ir.Op, tuple[str, ...]]:
+        build = _BUILDERS.get(kind)
+        if build is None:
+            raise FrontendError(f"node '{name}': NIR type '{kind}' is not supported")
+        try:
+            return build(self, name, node, conv, dt or 1.0)
+        except ir.VerifyError as err:
+            raise FrontendError(f"node '{name}' ({kind}): {err}") from None
+        except (TypeError, ValueError, AttributeError, KeyError) as err:
+            raise FrontendError(
+                f"node '{name}' ({kind}): bad parameters: {err}"
+            ) from None
+
+    def spiking(self, name: str, node: Any, conv: Convention) -> dict[str, Any]:
+        """Reset mode, spike cap and initial potential of a spiking neuron."""
+        meta = _meta(node)
+        reset = self.reset_arg or _str(meta.get(_META_PREFIX + "reset")) or conv.reset
+        if reset not in snn.RESET_MODES:
+            raise FrontendError(f"node '{name}': unknown reset mode {reset!r}")
+        max_spikes = int(meta.get(_META_PREFIX + "max_spikes", conv.max_spikes))
+        if reset == "zero":
+            max_spikes = 1
+        return {"reset": reset, "max_spikes": max_spikes, **_init(meta)}
+
+    # -- edges -----------------------------------------------------------------------
+    def _recurrent(self, flat: _Flat, graph: ir.Graph) -> set[tuple[str, str]]:
+        stored = _str(self.meta.get(_META_PREFIX + "recurrent_edges"))
+        if stored is not None:
+            try:
+                marked = {(str(s), str(d)) for s, d in json.loads(stored)}
+            except (ValueError, TypeError) as err:
+                raise FrontendError(f"bad recurrent_edges metadata: {err}") from None
+        else:
+            marked = set()
+        return _close_cycles(flat, graph, marked)
+
+    def _check_declared_shapes(self, flat: _Flat, graph: ir.Graph) -> None:
+        for name, node in flat.nodes.items():
+            declared = _declared_input(flat.kinds[name], node)
+            if declared is None:
+                continue
+            fed = {graph.shape(e.src) for e in graph.in_edges(name)}
+            for shape in sorted(fed - {declared}):
+                raise FrontendError(
+                    f"node '{name}' ({flat.kinds[name]}) declares input shape "
+                    f"{declared} but receives {shape}"
+                )
+
+
+def _meta(node: Any) -> dict[str, Any]:
+    meta = getattr(node, "metadata", None)
+    return dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def _str(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf8")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _str(value.item())
+    return value if isinstance(value, str) else None
+
+
+def _init(meta: Mapping[str, Any]) -> dict[str, Any]:
+    v_init = meta.get(_META_PREFIX + "v_init")
+    if v_init is None:
+        return {}
+    # A scalar is written as a plain number (HDF5 cannot compress a scalar dataset).
+    return {"v_init": np.asarray(v_init, np.float32 if np.ndim(v_init) == 0 else None)}
+
+
+def _declared_input(kind: str, node: Any) -> tuple[int, ...] | None:
+    """The input shape a node declares, where NIR stores one (else ``None``)."""
+    if kind in ("Conv1d", "Conv2d") and node.input_shape is not None:
+        channels = int(node.weight.shape[1]) * int(node.groups)
+        return (channels, *(int(d) for d in np.ravel(node.input_shape)))
+    if kind == "Flatten":
+        shape = (node.input_type or {}).get("input")
+    elif kind == "Output":
+        shape = (node.output_type or {}).get("output")
+    else:
+        return None
+    if shape is None or np.size(shape) == 0:
+        return None
+    return tuple(int(d) for d in np.ravel(shape))
+
+
+# -- flattening ----------------------------------------------------------------------
+
+
+def _kind(nir: ModuleType, node: Any) -> str:
+    for kind in (*_NEURONS, *_PORTS, "NIRGraph", *_STATELESS):
+        if type(node) is getattr(nir, kind):
+            return kind
+    return type(node).__name__
+
+
+def _flatten(nir: ModuleType, graph: Any, prefix: str, flat: _Flat, top: bool) -> None:
+    """Add ``graph``'s nodes (sub-graphs expanded) and edges to ``flat``."""
+    nodes = getattr(graph, "nodes", None)
+    edges = getattr(graph, "edges", None)
+    if not isinstance(nodes, Mapping) or edges is None:
+        raise FrontendError(f"sub-graph '{prefix[:-1]}' has no nodes or edges")
+    for name, node in nodes.items():
+        full = prefix + str(name)
+        kind = _kind(nir, node)
+        if kind == "NIRGraph":
+            _flatten(nir, node, full + ".", flat, top=False)
+            continue
+        if kind not in _BUILDERS:
+            raise FrontendError(
+                f"node '{full}' has unknown NIR type '{kind}' "
+                f"(known: {', '.join(sorted(_BUILDERS))}, NIRGraph)"
+            )
+        if full in flat.nodes:
+            raise FrontendError(
+                f"node name '{full}' is used twice (a dotted name collides with a "
+                "sub-graph's node)"
+            )
+        flat.nodes[full] = node
+        flat.kinds[full] = kind
+        if kind in _PORTS and not top:
+            flat.passthrough.add(full)
+    for edge in edges:
+        try:
+            src, dst = (str(_str(e) or e) for e in edge)
+        except (TypeError, ValueError):
+            raise FrontendError(f"malformed edge {edge!r}") from None
+        flat.edges.append(
+            (
+                _endpoint(nir, graph, prefix, src, "Output", edge),
+                _endpoint(nir, graph, prefix, dst, "Input", edge),
+            )
+        )
+
+
+def _endpoint(
+    nir: ModuleType, graph: Any, prefix: str, name: str, port: str, edge: Any
+) -> str:
+    """Flat name of an edge end: a node, ``g.node`` inside sub-graph ``g``, or ``g``."""
+    nodes = graph.nodes
+    if name in nodes:
+        node = nodes[name]
+        if _kind(nir, node) != "NIRGraph":
+            return prefix + name
+        ports = [k for k, n in node.nodes.items() if _kind(nir, n) == port]
+        if len(ports) != 1:
+            raise FrontendError(
+                f"edge {tuple(edge)}: sub-graph '{prefix}{name}' has {len(ports)} "
+                f"{port} nodes; address one as '{name}.<{port.lower()}>'"
+            )
+        return prefix + name + "." + ports[0]
+    head, dot, rest = name.partition(".")
+    while dot:
+        child = nodes.get(head)
+        if child is not None and _kind(nir, child) == "NIRGraph":
+            return _endpoint(nir, child, prefix + head + ".", rest, port, edge)
+        more, dot, rest = rest.partition(".")
+        head = f"{head}.{more}"
+    raise FrontendError(
+        f"edge {tuple(edge)}: no node named '{prefix}{name}' "
+        f"(nodes: {', '.join(prefix + str(k) for k in nodes)})"
+    )
+
+
+def _contract(flat: _Flat) -> None:
+    """Remove sub-graph Input/Output nodes, joining their producers to their users."""
+    for port in sorted(flat.passthrough):
+        preds = [s for s, d in flat.edges if d == port and s != port]
+        succs = [d for s, d in flat.edges if s == port and d != port]
+        flat.edges = [(s, d) for s, d in flat.edges if port not in (s, d)]
+        flat.edges += [(s, d) for s in preds for d in succs]
+        del flat.nodes[port], flat.kinds[port]
+    seen: set[tuple[str, str]] = set()
+    for edge in flat.edges:
+        if edge in seen:
+            raise FrontendError(
+                f"duplicate edge {edge[0]} -> {edge[1]} (NIR sums it twice; the IR "
+                "joins two nodes at most once: insert a Scale of 2)"
+            )
+        seen.add(edge)
+
+
+def _close_cycles(
+    flat: _Flat, graph: ir.Graph, marked: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Mark recurrent the edges that close cycles, each into a stateful op."""
+    forward = nx.DiGraph()
+    forward.add_nodes_from(flat.nodes)
+    forward.add_edges_from(e for e in flat.edges if e not in marked)
+    inputs = [n for n in flat.nodes if flat.kinds[n] == "Input"]
+    depth = _depths(forward, inputs)
+    recurrent = set(marked)
+    while True:
+        try:
+            cycle = [(s, d) for s, d in nx.find_cycle(forward)]
+        except nx.NetworkXNoCycle:
+            return recurrent
+        into_state = [(s, d) for s, d in cycle if graph.op(d).stateful]
+        if not into_state:
+            path = " -> ".join([*(s for s, _ in cycle), cycle[0][0]])
+            raise FrontendError(
+                f"cycle {path} has no stateful node (neuron or delay) to carry it to "
+                "the next step; NIR recurrence needs one"
+            )
+        # NOTE: as NIRTorch, the loop is cut where it re-enters the node reached first
+        # from the inputs, so that node reads the previous step.
+        edge = min(into_state, key=lambda e: (depth[e[1]], -depth[e[0]], e))
+        forward.remove_edge(*edge)
+        recurrent.add(edge)
+
+
+def _depths(forward: nx.DiGraph, inputs: list[str]) -> dict[str, float]:
+    depth: dict[str, float] = dict.fromkeys(forward.nodes, math.inf)
+    frontier = list(inputs)
+    for n in inputs:
+        depth[n] = 0
+    while frontier:
+        nxt = []
+        for n in frontier:
+            for m in forward.successors(n):
+                if depth[m] == math.inf:
+                    depth[m] = depth[n] + 1
+                    nxt.append(m)
+        frontier = nxt
+    return depth
+
+
+# -- detection -----------------------------------------------------------------------
+
+
+def _close(a: Array, b: Array) -> bool:
+    a, b = _f64(a), _f64(b)
+    return bool(np.all(np.abs(a - b) <= _REL_TOL * np.maximum(np.abs(a), np.abs(b))))
+
+
+def _is_snntorch(neuron: _Neuron, dt: float) -> bool:
+    node = neuron.node
+    if neuron.kind not in ("LIF", "LI", "CubaLIF", "CubaLI"):
+        return False
+    ok = _close(neuron.tau(), _f64(node.r) * dt) and not np.any(_f64(node.v_leak))
+    if neuron.kind.startswith("Cuba"):
+        ok = ok and _close(node.tau_syn, _f64(node.w_in) * dt)
+    return ok
+
+
+def _is_sinabs(neuron: _Neuron) -> bool:
+    node = neuron.node
+    if neuron.kind == "IF":
+        return bool(np.all(_f64(node.r) == 1))
+    if neuron.kind in ("LIF", "LI"):
+        return bool(np.all(_f64(node.r) == 1) and not np.any(_f64(node.v_leak)))
+    return False
+
+
+def _detect(neurons: list[_Neuron], dt: float | None) -> tuple[str, float | None]:
+    """The convention the numbers make certain, else a FrontendError saying why not."""
+    if dt in (None, SNNTORCH_DT) and all(_is_snntorch(n, SNNTORCH_DT) for n in neurons):
+        return "snntorch", SNNTORCH_DT
+    if (
+        dt is None
+        and any(n.kind == "IF" for n in neurons)
+        and all(_is_sinabs(n) for n in neurons)
+    ):
+        return "sinabs", SINABS_DT
+    taus = {float(t) for n in neurons for t in np.ravel(n.tau()) if math.isfinite(t)}
+    rock_dt = _rockpool_dt(neurons)
+    if rock_dt is not None and len(taus) >= 2 and dt in (None, rock_dt):
+        return "rockpool", rock_dt
+    first = neurons[0]
+    if first.kind in ("I", "IF"):
+        what = f"r={_show(first.node.r)}"
+    else:
+        what = f"tau={_show(first.tau())}, r={_show(first.node.r)}"
+    raise FrontendError(
+        f"node '{first.name}' ({first.kind}): {what} do not say how the exporter "
+        "discretized time (NIR stores no time step); pass convention= (one of "
+        f"{', '.join(CONVENTIONS)}), with dt= for 'exact', and reset= if the "
+        "exporter's default reset is not the one used"
+    )
+
+
+def _show(x: Any) -> str:
+    flat = np.ravel(_f64(x))
+    return f"{flat[0]:.6g}" + (" ..." if flat.size > 1 else "")
+
+
+# -- node builders -------------------------------------------------------------------
+
+
+def _arr(x: Any) -> Array:
+    """A float parameter array: float32 unless it already is float32 or float64."""
+    arr = np.asarray(x)
+    return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
+
+
+def _f32(x: Any) -> Array:
+    return np.asarray(x, dtype=np.float32)
+
+
+def _ints(x: Any, n: int) -> tuple[int, ...]:
+    flat = [int(v) for v in np.ravel(np.asarray(x))]
+    if len(flat) == 1:
+        flat = flat * n
+    if len(flat) != n:
+        raise ValueError(f"expected {n} integers, got {flat}")
+    return tuple(flat)
+
+
+def _padding(node: Any, n: int) -> tuple[int, ...]:
+    padding = _str(node.padding)
+    if padding is None:
+        return _ints(node.padding, n)
+    if padding == "valid":
+        return (0,) * n
+    if padding != "same":
+        raise ValueError(f"padding {padding!r} must be 'same', 'valid' or integers")
+    if any(s != 1 for s in _ints(node.stride, n)):
+        raise ValueError("padding 'same' needs stride 1")
+    spans = [
+        d * (k - 1)
+        for d, k in zip(_ints(node.dilation, n), node.weight.shape[2:], strict=True)
+    ]
+    if any(s % 2 for s in spans):
+        raise ValueError(
+            "padding 'same' with an even kernel span pads unevenly, which the IR "
+            "cannot express"
+        )
+    return tuple(s // 2 for s in spans)
+
+
+def _bias(node: Any, meta: Mapping[str, Any]) -> Array | None:
+    has_bias = meta.get(_META_PREFIX + "bias", 1)  # to_nir's mark of "no bias"
+    if node.bias is None or not int(has_bias):
+        return None
+    return np.broadcast_to(_arr(node.bias), (node.weight.shape[0],)).copy()
+
+
+Builder = Callable[
+    [_Importer, str, Any, Convention, float], tuple[ir.Op, tuple[str, ...]]
+]
+
+
+def _input(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    shape = node.input_type.get("input")
+    if shape is None or np.size(shape) == 0:
+        raise ValueError("Input has no shape")
+    return io.Input(shape=tuple(int(d) for d in np.ravel(shape))), ()
+
+
+def _output(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    return io.Output(), ()
+
+
+def _affine(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    _dense(node.weight)
+    return nn.Affine(weight=_arr(node.weight), bias=_arr(node.bias)), ()
+
+
+def _linear(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    _dense(node.weight)
+    return nn.Linear(weight=_arr(node.weight)), ()
+
+
+def _dense(weight: Any) -> None:
+    if np.ndim(weight) != 2:
+        raise ValueError(
+            f"weight of shape {np.shape(weight)}: only 2-D (out, in) weights are supported"
+        )
+
+
+def _scale(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    if _str(_meta(node).get(_META_PREFIX + "op")) == nn.Add.name:
+        return nn.Add(), ()
+    return nn.Scale(scale=_arr(node.scale)), ()
+
+
+def _conv(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    rank = np.ndim(node.weight) - 2
+    if rank not in (1, 2):
+        raise ValueError(f"weight of shape {np.shape(node.weight)}")
+    common: dict[str, Any] = {
+        "weight": _arr(node.weight),
+        "bias": _bias(node, _meta(node)),
+        "groups": int(node.groups),
+    }
+    if rank == 1:
+        return nn.Conv1d(
+            **common,
+            stride=_ints(node.stride, 1)[0],
+            padding=_padding(node, 1)[0],
+            dilation=_ints(node.dilation, 1)[0],
+        ), ()
+    return nn.Conv2d(
+        **common,
+        stride=_ints(node.stride, 2),
+        padding=_padding(node, 2),
+        dilation=_ints(node.dilation, 2),
+    ), ()
+
+
+def _pool(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    cls = nn.SumPool2d if type(node).__name__ == "SumPool2d" else nn.AvgPool2d
+    return cls(
+        kernel_size=_ints(node.kernel_size, 2),
+        stride=_ints(node.stride, 2),
+        padding=_ints(node.padding, 2),
+    ), ()
+
+
+def _flatten_op(
+    imp: _Importer, name: str, node: Any, conv: Convention, dt: float
+) -> Any:
+    return nn.Flatten(start_dim=int(node.start_dim), end_dim=int(node.end_dim)), ()
+
+
+def _delay(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    return snn.Delay(delay=_arr(node.delay)), ("delay",)
+
+
+def _threshold(
+    imp: _Importer, name: str, node: Any, conv: Convention, dt: float
+) -> Any:
+    return snn.Threshold(threshold=_arr(node.threshold)), ("threshold",)
+
+
+def _integrator(
+    imp: _Importer, name: str, node: Any, conv: Convention, dt: float
+) -> Any:
+    r = _param(node.r, conv.integrate(node.r, dt))
+    return snn.Integrator(r=r, **_init(_meta(node))), ("r",)
+
+
+def _if(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    op = snn.IF(
+        r=_param(node.r, conv.integrate(node.r, dt)),
+        v_threshold=_arr(node.v_threshold),
+        v_reset=_arr(_v_reset(node)),
+        **imp.spiking(name, node, conv),
+    )
+    return op, ("r", "v_threshold", "v_reset")
+
+
+def _leaky(node: Any, conv: Convention, dt: float) -> dict[str, Any]:
+    tau = getattr(node, "tau", None)
+    tau = node.tau_mem if tau is None else tau
+    _check_tau(tau)
+    new = conv.leak(tau, node.r, node.v_leak, dt)
+    return {
+        k: _param(old, v)
+        for k, old, v in zip(
+            ("tau", "r", "v_leak"), (tau, node.r, node.v_leak), new, strict=True
+        )
+    }
+
+
+def _check_tau(tau: Any) -> None:
+    t = _f64(tau)
+    if np.any(~(t > 0)) or np.any(~np.isfinite(t)):
+        raise ValueError(f"time constants must be finite and > 0, got {_show(t)}")
+
+
+def _param(original: Any, converted: Any) -> Array:
+    """Keep the original array (bit for bit) when the convention left it unchanged."""
+    return _arr(original) if converted is original else _f32(converted)
+
+
+def _v_reset(node: Any) -> Any:
+    v_reset = getattr(node, "v_reset", None)
+    return np.zeros_like(_arr(node.v_threshold)) if v_reset is None else v_reset
+
+
+def _li(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    return snn.LI(**_leaky(node, conv, dt), **_init(_meta(node))), (
+        "tau",
+        "r",
+        "v_leak",
+    )
+
+
+def _lif(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    op = snn.LIF(
+        **_leaky(node, conv, dt),
+        v_threshold=_arr(node.v_threshold),
+        v_reset=_arr(_v_reset(node)),
+        **imp.spiking(name, node, conv),
+    )
+    return op, ("tau", "r", "v_leak", "v_threshold", "v_reset")
+
+
+def _cuba(node: Any, conv: Convention, dt: float) -> dict[str, Any]:
+    leak = _leaky(node, conv, dt)
+    _check_tau(node.tau_syn)
+    w_in = getattr(node, "w_in", None)
+    w_in = np.ones((), np.float32) if w_in is None else w_in
+    tau_syn, w = conv.synapse(node.tau_syn, w_in, dt)
+    return {
+        "tau_syn": _param(node.tau_syn, tau_syn),
+        "tau_mem": leak["tau"],
+        "r": leak["r"],
+        "v_leak": leak["v_leak"],
+        "w_in": _param(w_in, w),
+    }
+
+
+_CUBA = ("tau_syn", "tau_mem", "r", "v_leak", "w_in")
+
+
+def _cubali(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    return snn.CubaLI(**_cuba(node, conv, dt), **_init(_meta(node))), _CUBA
+
+
+def _cubalif(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    op = snn.CubaLIF(
+        **_cuba(node, conv, dt),
+        v_threshold=_arr(node.v_threshold),
+        v_reset=_arr(_v_reset(node)),
+        **imp.spiking(name, node, conv),
+    )
+    return op, (*_CUBA, "v_threshold", "v_reset")
+
+
+_BUILDERS: dict[str, Builder] = {
+    "Input": _input,
+    "Output": _output,
+    "Affine": _affine,
+    "Linear": _linear,
+    "Scale": _scale,
+    "Conv1d": _conv,
+    "Conv2d": _conv,
+    "SumPool2d": _pool,
+    "AvgPool2d": _pool,
+    "Flatten": _flatten_op,
+    "Delay": _delay,
+    "Threshold": _threshold,
+    "I": _integrator,
+    "IF": _if,
+    "LI": _li,
+    "LIF": _lif,
+    "CubaLI": _cubali,
+    "CubaLIF": _cubalif,
+}
+"""NIR node type -> IR op (and the parameter fields that define the layer's shape)."""
+
+_STATELESS = tuple(k for k in _BUILDERS if k not in (*_NEURONS, *_PORTS))
+
+
+def _broadcast(graph: ir.Graph, name: str, fields: Iterable[str]) -> ir.Op:
+    """``name``'s op with ``fields`` broadcast to the layer's shape (NIR issue #176)."""
+    op = graph.op(name)
+    shape = graph.shape(name)
+    changes = {}
+    for f in fields:
+        value = getattr(op, f)
+        if value.shape != shape:
+            changes[f] = np.broadcast_to(value, shape).copy()
+    return op.replace(**changes) if changes else op
+
+
+# -- writing NIR ---------------------------------------------------------------------
+
+
+def to_nir(graph: ir.Graph) -> Any:
+    """Export ``graph`` as a ``nir.NIRGraph`` under the ``exact`` convention.
+
+    NIR parameters are the IR's own (the IR's discretization is NIR's ODE stepped
+    exactly), broadcast to each layer's shape. What NIR cannot hold goes to metadata
+    for spikeforge's own re-import: the graph's ``dt``, name and recurrent edges, each
+    neuron's reset mode, ``max_spikes`` and ``v_init``, a conv's missing bias, and
+    ``nn.add`` (written as a unit ``Scale``). Re-importing the file with ``from_nir``
+    gives a graph with identical interpreter outputs, and an ``is_equivalent`` one
+    when every neuron parameter already has the layer's shape and no node has meta.
+
+    Raises:
+        FrontendError: an op with no NIR counterpart (named), or a graph that fails
+            verification.
+    """
+    nir = _nir()
+    try:
+        ir.verify(graph)
+    except ir.VerifyError as err:
+        raise FrontendError(f"cannot export graph @{graph.name}: {err}") from None
+    nodes = {}
+    for name in graph.nodes():
+        op = graph.op(name)
+        export = _EXPORTERS.get(op.name)
+        if export is None:
+            raise FrontendError(
+                f"node '{name}': {op.name} has no NIR counterpart (NIR has "
+                f"{', '.join(sorted(_BUILDERS))}); lower it first"
+            )
+        if "/" in name:
+            raise FrontendError(f"node '{name}': NIR (HDF5) names cannot hold '/'")
+        nodes[name] = export(nir, graph, name, op)
+    edges = [(e.src, e.dst) for e in graph.edges()]
+    recurrent = [[e.src, e.dst] for e in graph.edges() if e.recurrent]
+    metadata: dict[str, Any] = {
+        _META_PREFIX + "convention": "exact",
+        _META_PREFIX + "name": graph.name,
+        _META_PREFIX + "recurrent_edges": json.dumps(recurrent),
+    }
+    if graph.dt is not None:
+        metadata[_META_PREFIX + "dt"] = float(graph.dt)
+    try:
+        return nir.NIRGraph(
+            nodes=nodes, edges=edges, metadata=metadata, type_check=False
+        )
+    except Exception as err:  # nir's own checks
+        raise FrontendError(
+            f"graph @{graph.name}: nir rejected the export: {err}"
+        ) from None
+
+
+def write_nir(graph: ir.Graph, path: str | os.PathLike[str]) -> None:
+    """Write ``graph`` to ``path`` as a ``.nir`` file, atomically (temp file, rename).
+
+    Raises:
+        FrontendError: see :func:`to_nir`; or the file cannot be written.
+    """
+    nir = _nir()
+    nir_graph = to_nir(graph)
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent if str(target.parent) else ".", suffix=".nir.tmp"
+    )
+    os.close(fd)
+    try:
+        nir.write(tmp, nir_graph)
+        os.replace(tmp, target)
+    except Exception as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise FrontendError(f"{target}: cannot write the NIR file: {err}") from None
+
+
+def _full(graph: ir.Graph, name: str, value: Array) -> Array:
+    return np.broadcast_to(value, graph.shape(name)).copy()
+
+
+def _spiking_meta(op: Any) -> dict[str, Any]:
+    return {
+        _META_PREFIX + "reset": op.reset,
+        _META_PREFIX + "max_spikes": int(op.max_spikes),
+        **_init_meta(op),
+    }
+
+
+def _init_meta(op: Any) -> dict[str, Any]:
+    v_init = op.v_init
+    if v_init.ndim == 0 and v_init.dtype == np.float32 and v_init == 0:
+        return {}  # the op's default
+    value = float(v_init) if v_init.ndim == 0 else np.array(v_init)
+    return {_META_PREFIX + "v_init": value}
+
+
+def _shape_of(graph: ir.Graph, name: str) -> Array:
+    return np.array(graph.shape(name), dtype=np.int64)
+
+
+def _in_shape(graph: ir.Graph, name: str) -> tuple[int, ...]:
+    (edge, *_) = [e for e in graph.in_edges(name) if not e.recurrent]
+    return graph.shape(edge.src)
+
+
+Exporter = Callable[[ModuleType, ir.Graph, str, Any], Any]
+
+
+def _x_conv(nir: ModuleType, graph: ir.Graph, name: str, op: Any) -> Any:
+    spatial = _in_shape(graph, name)[1:]
+    bias = (
+        op.bias
+        if op.bias is not None
+        else np.zeros(op.weight.shape[0], op.weight.dtype)
+    )
+    meta = {} if op.bias is not None else {_META_PREFIX + "bias": 0}
+    if op.name == nn.Conv1d.name:
+        return nir.Conv1d(
+            input_shape=int(spatial[0]),
+            weight=np.array(op.weight),
+            stride=op.stride,
+            padding=op.padding,
+            dilation=op.dilation,
+            groups=op.groups,
+            bias=np.array(bias),
+            metadata=meta,
+        )
+    return nir.Conv2d(
+        input_shape=tuple(int(d) for d in spatial),
+        weight=np.array(op.weight),
+        stride=tuple(op.stride),
+        padding=tuple(op.padding),
+        dilation=tuple(op.dilation),
+        groups=op.groups,
+        bias=np.array(bias),
+        metadata=meta,
+    )
+
+
+def _x_pool(nir: ModuleType, graph: ir.Graph, name: str, op: Any) -> Any:
+    cls = nir.SumPool2d if op.name == nn.SumPool2d.name else nir.AvgPool2d
+    return cls(
+        kernel_size=np.array(op.kernel_size),
+        stride=np.array(op.strides),
+        padding=np.array(op.padding),
+    )
+
+
+def _x_lif(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
+    return nir.LIF(
+        tau=_full(g, n, op.tau),
+        r=_full(g, n, op.r),
+        v_leak=_full(g, n, op.v_leak),
+        v_threshold=_full(g, n, op.v_threshold),
+        v_reset=_full(g, n, op.v_reset),
+        metadata=_spiking_meta(op),
+    )
+
+
+def _x_cubalif(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
+    return nir.CubaLIF(
+        tau_syn=_full(g, n, op.tau_syn),
+        tau_mem=_full(g, n, op.tau_mem),
+        r=_full(g, n, op.r),
+        v_leak=_full(g, n, op.v_leak),
+        v_threshold=_full(g, n, op.v_threshold),
+        v_reset=_full(g, n, op.v_reset),
+        w_in=_full(g, n, op.w_in),
+        metadata=_spiking_meta(op),
+    )
+
+
+def _x_cubali(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
+    return nir.CubaLI(
+        tau_syn=_full(g, n, op.tau_syn),
+        tau_mem=_full(g, n, op.tau_mem),
+        r=_full(g, n, op.r),
+        v_leak=_full(g, n, op.v_leak),
+        w_in=_full(g, n, op.w_in),
+        metadata=_init_meta(op),
+    )
+
+
+_EXPORTERS: dict[str, Exporter] = {
+    io.Input.name: lambda nir, g, n, op: nir.Input(
+        input_type={"input": np.array(op.shape, dtype=np.int64)}
+    ),
+    io.Output.name: lambda nir, g, n, op: nir.Output(
+        output_type={"output": _shape_of(g, n)}
+    ),
+    nn.Affine.name: lambda nir, g, n, op: nir.Affine(
+        weight=np.array(op.weight), bias=np.array(op.bias)
+    ),
+    nn.Linear.name: lambda nir, g, n, op: nir.Linear(weight=np.array(op.weight)),
+    nn.Scale.name: lambda nir, g, n, op: nir.Scale(scale=_full(g, n, op.scale)),
+    nn.Add.name: lambda nir, g, n, op: nir.Scale(
+        scale=np.ones(g.shape(n), np.float32),
+        metadata={_META_PREFIX + "op": nn.Add.name},
+    ),
+    nn.Conv1d.name: _x_conv,
+    nn.Conv2d.name: _x_conv,
+    nn.SumPool2d.name: _x_pool,
+    nn.AvgPool2d.name: _x_pool,
+    nn.Flatten.name: lambda nir, g, n, op: nir.Flatten(
+        input_type={"input": np.array(_in_shape(g, n), dtype=np.int64)},
+        start_dim=op.start_dim,
+        end_dim=op.end_dim,
+    ),
+    snn.Delay.name: lambda nir, g, n, op: nir.Delay(delay=_full(g, n, op.delay)),
+    snn.Threshold.name: lambda nir, g, n, op: nir.Threshold(
+        threshold=_full(g, n, op.threshold)
+    ),
+    snn.Integrator.name: lambda nir, g, n, op: nir.I(
+        r=_full(g, n, op.r), metadata=_init_meta(op)
+    ),
+    snn.IF.name: lambda nir, g, n, op: nir.IF(
+        r=_full(g, n, op.r),
+        v_threshold=_full(g, n, op.v_threshold),
+        v_reset=_full(g, n, op.v_reset),
+        metadata=_spiking_meta(op),
+    ),
+    snn.LI.name: lambda nir, g, n, op: nir.LI(
+        tau=_full(g, n, op.tau),
+        r=_full(g, n, op.r),
+        v_leak=_full(g, n, op.v_leak),
+        metadata=_init_meta(op),
+    ),
+    snn.LIF.name: _x_lif,
+    snn.CubaLI.name: _x_cubali,
+    snn.CubaLIF.name: _x_cubalif,
+}
+"""IR op name -> NIR node (the inverse of ``_BUILDERS`` under ``exact``)."""
