@@ -10,7 +10,9 @@ Node data: the op (immutable) and a ``meta`` dict. Documented ``meta`` keys:
 An edge carries the source's output port, the destination's input port, and whether it
 is *recurrent*: a recurrent edge delivers the source's output of the **previous** step
 (zero at the first step). Several edges into one port are summed (NIR semantics). A
-cycle is legal only when it contains a recurrent edge into a stateful op.
+cycle is legal only when it contains a recurrent edge, and a recurrent edge must leave
+or enter a stateful op (on the spike side, e.g. ``lif -> w_rec``, a recurrent weight's
+bias acts from the first step, as in continuous time).
 """
 
 from __future__ import annotations
@@ -268,8 +270,9 @@ class Graph:
             cycle = [s for s, _ in nx.find_cycle(forward)]
             path = " -> ".join([*cycle, cycle[0]])
             raise VerifyError(
-                f"cycle {path} has no recurrent edge; mark the edge into a stateful op "
-                "as recurrent (text: 'prev %name') so it reads the previous step"
+                f"cycle {path} has no recurrent edge; mark an edge that leaves or enters "
+                "a stateful op as recurrent (text: 'prev %name') so it reads the "
+                "previous step"
             ) from None
 
     def components(self) -> list[list[str]]:

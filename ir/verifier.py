@@ -13,7 +13,8 @@ __all__ = ["verify"]
 def verify(graph: Graph) -> None:
     """Check that ``graph`` is well formed; return ``None`` or raise.
 
-    Order: ports and edges, cycles (only through recurrent edges into stateful ops),
+    Order: ports and edges, cycles (only through recurrent edges, each leaving or
+    entering a stateful op),
     ``dt``, each op's ``verify_()``, shapes (fan-in agreement, ``meta['shape']``).
 
     Raises:
@@ -59,10 +60,11 @@ def _verify_edges(graph: Graph) -> None:
                     f"{op.name} has {_ports(op.input_ports)}",
                     node=name,
                 )
-            if edge.recurrent and not op.stateful:
+            if edge.recurrent and not (op.stateful or src_op.stateful):
                 raise VerifyError(
-                    f"recurrent edge from '{edge.src}' enters {op.name}, which has no "
-                    "state; a recurrent edge must enter a stateful op (a neuron or delay)",
+                    f"recurrent edge from '{edge.src}' ({src_op.name}) to {op.name}: "
+                    "neither end has state; a recurrent edge must leave or enter a "
+                    "stateful op (a neuron or delay)",
                     node=name,
                 )
             fed.add(edge.dst_port)

@@ -66,8 +66,11 @@ def _drop_identity(graph: Graph, name: str) -> bool:
     users = graph.out_edges(name)
     if any(e.dst == src or e.dst in graph.users(src) for e in users):
         return False  # would need two edges between one pair of nodes
-    if any(e.recurrent and not graph.op(e.dst).stateful for e in users):
-        return False
+    if any(
+        e.recurrent and not (graph.op(e.dst).stateful or graph.op(src).stateful)
+        for e in users
+    ):
+        return False  # the moved recurrent edge would join two stateless ops
     graph.remove(name)
     for e in users:
         graph.connect(

@@ -11,9 +11,13 @@ for the step). NIR neurons are continuous-time; this dialect fixes the discretiz
   reset; the spike is the op's output for that step (no hidden delay).
 * **Spike**: ``v >= v_threshold`` (NIR's Heaviside, with the equality case spiking, as
   on Xylo). What NIR lacks is explicit here: ``reset`` is ``"zero"`` (``v <- v_reset``,
-  NIR's rule) or ``"subtract"`` (``v <- v - n v_threshold``, keeping the surplus;
-  ``v_reset`` is not used), and ``max_spikes`` caps the spikes ``n`` per step (with
-  subtraction ``n = min(max_spikes, floor(v / v_threshold))``).
+  NIR's rule) or ``"subtract"`` (``v <- v - n s``, keeping the surplus; ``s`` is
+  ``v_subtract``, by default ``v_threshold``; ``v_reset`` is not used), and
+  ``max_spikes`` caps the spikes ``n`` per step (with subtraction
+  ``n = min(max_spikes, floor((v - v_threshold) / s) + 1)`` for ``v >= v_threshold``,
+  which is ``floor(v / v_threshold)`` when ``s = v_threshold``). A ``v_subtract`` other
+  than the threshold expresses a reset applied after the next decay, as snnTorch's
+  default does (``s = v_threshold / beta``).
 * The spike has a surrogate gradient (fast sigmoid of ``(v - theta) / |theta|``,
   slope 10), so graphs can be trained through the interpreter.
 
@@ -67,21 +71,35 @@ class _SpikeSurrogate(torch.autograd.Function):
 
 
 def spike(
-    v: torch.Tensor, v_threshold: torch.Tensor, *, subtract: bool, max_spikes: int
+    v: torch.Tensor,
+    v_threshold: torch.Tensor,
+    *,
+    subtract: bool,
+    max_spikes: int,
+    v_subtract: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Return the spike count per neuron for membrane ``v`` (surrogate gradient).
 
+    With subtraction the count is how often ``v_subtract`` can be removed while ``v``
+    stays at or above threshold: ``n = min(max_spikes, floor((v - theta) / s) + 1)``
+    for ``v >= theta`` (``floor(v / theta)`` when ``s = theta``), else 0.
+
     Args:
         v: membrane potential.
-        v_threshold: threshold, broadcast to ``v``.
+        v_threshold: threshold ``theta``, broadcast to ``v``.
         subtract: whether reset is by subtraction (allows several spikes per step).
         max_spikes: cap on the spikes per step.
+        v_subtract: potential ``s`` removed per spike; ``None`` means ``theta``.
     """
     width = v_threshold.abs().clamp_min(1e-12)
     first = _SpikeSurrogate.apply((v - v_threshold) / width)
     if not subtract or max_spikes == 1:
         return first
-    count = torch.clamp(torch.floor(v / v_threshold), 0, max_spikes)
+    if v_subtract is None:
+        count = torch.floor(v / v_threshold)
+    else:
+        count = torch.floor((v - v_threshold) / v_subtract) + 1
+    count = torch.clamp(count, 0, max_spikes)
     return first + (count - first).detach()
 
 
@@ -95,7 +113,9 @@ def _broadcast_shape(
 ) -> Shape:
     shape = inputs["input"]
     for param in fields:
-        check_broadcast(param, getattr(op, param), shape, what="layer shape")
+        arr = getattr(op, param)
+        if arr is not None:
+            check_broadcast(param, arr, shape, what="layer shape")
     return shape
 
 
@@ -142,8 +162,13 @@ class _Neuron(Op):
             raise VerifyError(f"max_spikes must be >= 1, got {max_spikes}")
         if reset == "zero" and max_spikes != 1:
             raise VerifyError('max_spikes > 1 needs reset = "subtract"')
+        v_subtract = getattr(self, "v_subtract", None)
+        if reset == "zero" and v_subtract is not None:
+            raise VerifyError('v_subtract applies only with reset = "subtract"')
         if reset == "subtract":
             check_positive("v_threshold", self.v_threshold)  # type: ignore[attr-defined]
+            if v_subtract is not None:
+                check_positive("v_subtract", v_subtract)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         return _broadcast_shape(self, self._arrays, inputs)
@@ -151,9 +176,16 @@ class _Neuron(Op):
 
 def _fire(op: Any, p: Params, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     subtract = op.reset == "subtract"
-    n = spike(v, p["v_threshold"], subtract=subtract, max_spikes=op.max_spikes)
+    step = p["v_subtract"]
+    n = spike(
+        v,
+        p["v_threshold"],
+        subtract=subtract,
+        max_spikes=op.max_spikes,
+        v_subtract=step,
+    )
     if subtract:
-        return n, v - n * p["v_threshold"]
+        return n, v - n * (p["v_threshold"] if step is None else step)
     return n, v * (1 - n) + p["v_reset"] * n
 
 
@@ -179,7 +211,7 @@ class LIF(_Neuron):
     """
 
     name = "snn.lif"
-    _arrays = ("tau", "r", "v_leak", "v_threshold", "v_reset", "v_init")
+    _arrays = ("tau", "r", "v_leak", "v_threshold", "v_reset", "v_init", "v_subtract")
     _positive = ("tau",)
 
     tau: FloatTensor
@@ -198,6 +230,8 @@ class LIF(_Neuron):
     """Most spikes per neuron per step."""
     v_init: FloatTensor = field(default_factory=_zero)
     """Membrane potential before the first step."""
+    v_subtract: FloatTensor | None = None
+    """With ``subtract`` reset: potential removed per spike (none: ``v_threshold``)."""
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"v": _zeros(x, p["v_init"])}
@@ -239,6 +273,7 @@ class CubaLIF(_Neuron):
         "v_reset",
         "w_in",
         "v_init",
+        "v_subtract",
     )
     _positive = ("tau_syn", "tau_mem")
 
@@ -255,6 +290,7 @@ class CubaLIF(_Neuron):
     reset: str = "zero"
     max_spikes: int = 1
     v_init: FloatTensor = field(default_factory=_zero)
+    v_subtract: FloatTensor | None = None
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
@@ -284,7 +320,7 @@ class IF(_Neuron):
     """
 
     name = "snn.if"
-    _arrays = ("r", "v_threshold", "v_reset", "v_init")
+    _arrays = ("r", "v_threshold", "v_reset", "v_init", "v_subtract")
 
     r: FloatTensor
     v_threshold: FloatTensor
@@ -292,6 +328,7 @@ class IF(_Neuron):
     reset: str = "zero"
     max_spikes: int = 1
     v_init: FloatTensor = field(default_factory=_zero)
+    v_subtract: FloatTensor | None = None
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"v": _zeros(x, p["v_init"])}

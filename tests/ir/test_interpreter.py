@@ -992,3 +992,51 @@ def test_a_batch_equals_its_samples_run_separately() -> None:
     assert both.sum() > 0
     for b in range(2):
         torch.testing.assert_close(both[b : b + 1], ir.interpret(g, x[b : b + 1]))
+
+
+# -- v_subtract: the potential one spike removes ----------------------------------------
+
+
+def test_v_subtract_reproduces_a_reset_applied_after_the_decay() -> None:
+    # snnTorch's default Leaky: mem = beta*mem + x - thr*S[t-1], spike when mem > thr;
+    # the IR subtracts before the next decay, so removing thr/beta is the same.
+    beta, thr = 0.8, 1.0
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 0.9, size=(3, 30, 4))
+    mem = np.zeros((3, 4))
+    last = np.zeros((3, 4))
+    expected = np.zeros_like(x)
+    for t in range(x.shape[1]):
+        mem = beta * mem + x[:, t] - thr * last
+        last = (mem > thr).astype(np.float64)
+        expected[:, t] = last
+    tau = -DT / math.log(beta)
+    op = lif(
+        tau=f64(tau),
+        r=f64(1 / (1 - beta)),
+        v_leak=f64(0.0),
+        v_threshold=f64(thr),
+        reset="subtract",
+        v_subtract=f64(thr / beta),
+    )
+    got = run(op, torch.from_numpy(x)).numpy()
+    assert expected.sum() > 10  # the test exercises resets
+    assert np.array_equal(got, expected)
+
+
+def test_v_subtract_sets_the_spike_count_with_several_spikes() -> None:
+    # v jumps to 3.5 with theta = 1 and s = 0.75: n = floor((3.5 - 1) / 0.75) + 1 = 4,
+    # leaving 3.5 - 4 * 0.75 = 0.5.
+    op = snn.IF(
+        r=f64(1 / DT),
+        v_threshold=f64(1.0),
+        reset="subtract",
+        max_spikes=10,
+        v_subtract=f64(0.75),
+    )
+    out = recorded(op, torch.tensor([[[3.5]]], dtype=torch.float64))
+    assert out["output"].item() == 4
+    assert out["v"].item() == pytest.approx(0.5)
+    capped = op.replace(max_spikes=3)
+    out = recorded(capped, torch.tensor([[[3.5]]], dtype=torch.float64))
+    assert (out["output"].item(), out["v"].item()) == (3, pytest.approx(1.25))

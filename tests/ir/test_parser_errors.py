@@ -379,10 +379,11 @@ def test_cycle_without_recurrent_edge_names_the_cycle() -> None:
     ir.parse(edit("%fc, %back", "%fc, prev %back", text))
 
 
-def test_recurrent_edge_into_a_stateless_op() -> None:
-    text = edit("nn.linear(%x)", "nn.linear(%x, prev %lif)")
+def test_recurrent_edge_between_stateless_ops() -> None:
+    text = edit("nn.linear(%x)", "nn.linear(%x, prev %fc)")
     message = (
-        "node 'fc': recurrent edge from 'lif' enters nn.linear, which has no state"
+        "node 'fc': recurrent edge from 'fc' (nn.linear) to nn.linear: neither end "
+        "has state"
     )
     assert_error(parse_error(text), text, 4, 3, message)
 

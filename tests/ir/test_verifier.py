@@ -92,14 +92,33 @@ def test_unconnected_port() -> None:
     assert "input port 'input' is not connected" in err.detail
 
 
-def test_recurrent_edge_into_a_stateless_op() -> None:
+def test_recurrent_edge_between_stateless_ops() -> None:
     g = single(nn.ReLU(), dt=None)
     g.add("s", nn.Scale(scale=2.0), ["n"])
     g.connect("s", "n", recurrent=True)
     err = error(g)
     assert err.node == "n"
-    assert "recurrent edge from 's'" in err.detail
-    assert "no state" in err.detail
+    assert "recurrent edge from 's' (nn.scale) to nn.relu" in err.detail
+    assert "neither end has state" in err.detail
+
+
+def test_recurrent_edge_leaving_a_stateful_op_is_legal_and_reads_the_last_step() -> (
+    None
+):
+    # lif -> prev w_rec -> lif: the recurrent weight's bias acts from the first step.
+    g = ir.Graph("g", dt=1e-3)
+    g.add("x", io.Input(shape=(1,)))
+    g.add("lif", snn.LIF(tau=0.01, r=1.0, v_leak=0.0, v_threshold=10.0), ["x"])
+    g.add(
+        "w_rec",
+        nn.Affine(weight=np.ones((1, 1), np.float32), bias=np.ones(1, np.float32)),
+    )
+    g.connect("lif", "w_rec", recurrent=True)
+    g.connect("w_rec", "lif")
+    g.add("y", io.Output(), ["w_rec"])
+    ir.verify(g)
+    out = ir.interpret(g, torch.zeros(1, 3, 1))
+    assert out[0, :, 0].tolist() == [1.0, 1.0, 1.0]  # W * no spike + b, from t = 0
 
 
 @pytest.mark.parametrize("size", [2, 3])
@@ -202,7 +221,9 @@ def test_recurrent_edge_shape_must_match_its_port() -> None:
     g.connect("w", "n", recurrent=True)
     err = error(g)
     assert err.node == "n"
-    assert "recurrent edge from 'w' carries shape (2,)" in err.detail
+    assert (
+        "edges into port 'input' disagree: 'x' gives (3,), 'w' gives (2,)" in err.detail
+    )
     assert "(3,)" in err.detail
 
 
@@ -575,3 +596,23 @@ def test_natural_order_accepts_non_decimal_digits() -> None:
     g.add("x²", io.Input(shape=(1,)))
     g.add("x٣", io.Output(), ["x²"])
     assert g.topo_order() == ["x²", "x٣"]
+
+
+def test_v_subtract_needs_subtract_reset_and_a_positive_value() -> None:
+    base = {"tau": 0.01, "r": 10.0, "v_leak": 0.0, "v_threshold": 1.0}
+    for fields, message in (
+        (
+            {"reset": "zero", "v_subtract": 0.5},
+            'v_subtract applies only with reset = "subtract"',
+        ),
+        (
+            {"reset": "subtract", "v_subtract": np.array([0.5, -1.0], np.float32)},
+            r"v_subtract must be > 0; neuron \(1,\)",
+        ),
+    ):
+        g = ir.Graph("g", dt=1e-3)
+        g.add("x", io.Input(shape=(2,)))
+        g.add("lif", snn.LIF(**base, **fields), ["x"])
+        g.add("y", io.Output(), ["lif"])
+        with pytest.raises(ir.VerifyError, match=message):
+            ir.verify(g)
