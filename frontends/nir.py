@@ -10,37 +10,46 @@ when ``v >= v_threshold``, reset ``zero`` or ``subtract``.
 Each exporting framework discretised the ODE its own way before writing NIR, so the
 same numbers mean different networks. A :class:`Convention` says how one framework
 stepped its neurons and turns NIR's parameters into IR parameters that reproduce that
-framework step for step:
+framework step for step (checked against each framework's own simulation in
+``tests/fixtures/``; the equations are in ``tests/fixtures/README.md``):
 
 ============  ======================================  =================================
-convention    framework step (NIR params as written)  IR params (``tau, r, v_leak``)
+convention    framework step (NIR params as written)  IR params
 ============  ======================================  =================================
-exact         the ODE stepped exactly (needs ``dt``)  unchanged
-snntorch      forward Euler, dt = 1e-4 fixed:          ``tau = -dt / ln(beta)``,
-              ``beta = 1 - dt/tau`` (the exporter      ``r``, ``v_leak`` unchanged
-              wrote ``tau = dt/(1-beta)``,            (so ``(1 - a) r = 1`` for
-              ``R = tau/dt``); ``mem = beta mem +     ``R = tau/dt``); synapse alike:
-              I``; ``syn = alpha syn + x``            ``tau_syn = -dt / ln(alpha)``
+exact         the ODE stepped exactly (needs ``dt``)  unchanged; reset ``zero``
+snntorch      forward Euler, dt = 1e-4 fixed:         ``tau = -dt / ln(beta)``,
+              ``beta = 1 - dt/tau`` (the exporter     ``r``, ``v_leak``, ``w_in``
+              wrote ``tau = dt/(1-beta)``,            unchanged (``(1 - a) r = 1``);
+              ``r = tau/dt``); ``syn = alpha syn +    synapse alike:
+              x``, ``mem = beta mem + syn - thr       ``tau_syn = -dt / ln(alpha)``;
+              S[t-1]`` (subtract one step late,       reset ``subtract`` with
+              after the decay)                        ``v_subtract = thr / beta``
 rockpool      exact decay, input added unscaled:      ``tau`` unchanged,
-              ``I = b I + x``, ``v = a v + I +        ``r = 1 / (1 - a)``,
-              bias``; ``R = tau exp(-dt/tau)/dt``     ``v_leak = bias / (1 - a)``,
-              (``dt`` recovered by solving this)      ``w_in = w_in / (1 - b)``
+              ``I = b (I + x)``, ``v = a v + I +      ``r = 1 / (1 - a)``,
+              bias``; ``r = tau exp(-dt/tau)/dt``     ``v_leak = bias / (1 - a)``,
+              (``dt`` recovered by solving this       ``w_in = w_in b / (1 - b)``;
+              per neuron); ``floor(v/thr)`` spikes    ``subtract``, many spikes
 sinabs        one step per unit of time (dt = 1):     ``tau = tau_steps * dt``,
-              ``v += r I`` (IAF), ``a = exp(-1/tau)``  IF ``r = r / dt``
-norse         forward Euler (default dt = 1e-3);      as snntorch; CubaLIF current
-              CubaLIF current jumps ``I += S`` and    ``w_in = w_in tau_syn / dt`` and
-              the membrane sees last step's current   a one-step ``snn.delay`` before it
+              ``v += r x`` (IAF), ``v = a v + (1-a)   IF ``r = r / dt``; ``subtract``,
+              x``, ``a = exp(-1/tau)``; MultiSpike    many spikes
+              ``trunc(v/thr)``, MembraneSubtract
+norse         forward Euler, dt = 1e-3 (default);     true constants ``tau / dt``,
+              the exporter writes ``tau = dt * tau``  then as snntorch;
+              (norse #411); ``j = (1 - dt/tau_syn)    ``w_in = w_in tau_syn / dt``
+              j + x`` feeds ``v`` in the same step;   (true ``tau_syn``); reset
+              ``v`` starts at ``v_leak``              ``zero``; ``v_init = v_leak``
 ============  ======================================  =================================
 
 Resets and spikes: snnTorch and Sinabs default to reset by subtraction, Rockpool
-always subtracts (and emits ``floor(v / v_threshold)`` spikes per step, as does
-Sinabs' ``MultiSpike``), Norse and the NIR spec reset to ``v_reset`` (``zero``).
-Known deviations, not representable in the IR: snnTorch's default
-``reset_delay=True`` subtracts the threshold one step late, *after* the decay
-(``mem[t+1] = beta mem[t] + x - thr S[t]``); the IR subtracts before the decay, which
-is snnTorch with ``reset_delay=False`` (reset to zero agrees either way). NIR,
-snnTorch and Norse spike on ``v > thr``, the IR on ``v >= thr`` (differs only at
-equality).
+always subtracts (Rockpool and Sinabs' ``MultiSpike`` emit ``floor(v / v_threshold)``
+spikes per step), Norse and the NIR spec reset to ``v_reset`` (``zero``). No exporter
+writes its reset mode, so a network trained with a non-default one (e.g. snnTorch's
+``reset_mechanism="zero"``) needs ``reset=``. snnTorch's default ``reset_delay=True``
+subtracts the threshold one step late, after the decay
+(``mem[t+1] = beta mem[t] + x - thr S[t]``); that equals the IR subtracting
+``thr / beta`` at once (``v_subtract``), spike condition unchanged. The IR spikes at
+``v >= v_threshold``; NIR, snnTorch and Norse at ``v > thr`` (Sinabs and Rockpool at
+``>=``): the two differ only when the membrane equals the threshold exactly.
 
 With ``convention=None`` the convention is read from the file when spikeforge wrote
 it (``to_nir`` stores ``dt``, reset modes and recurrent edges in NIR metadata), else
@@ -53,9 +62,12 @@ one ``dt`` for at least two different time constants is Rockpool. Anything else 
 Structure: sub-graphs are flattened into the parent with dotted names (``g.lif``);
 edges addressing ``g``, ``g.input`` or ``g.output`` go through the child's ``Input``
 and ``Output`` nodes, which disappear. An edge that closes a cycle is marked recurrent
-(it reads the previous step, as in NIRTorch); the edge chosen is the one into a
-stateful op (neuron or delay) nearest the graph inputs. Several edges into one node
-sum. Scalar neuron parameters are broadcast to the layer's shape.
+(it reads the previous step): the edge *out of* a stateful op (neuron or delay), the
+last one met when the cycle is walked from its node nearest the graph inputs (for
+snnTorch's ``RSynaptic`` that is ``lif -> w_rec``, so the recurrent ``Affine`` adds
+its bias from the first step on, as NIR's continuous-time graph and snnTorch do).
+Several edges into one node sum. Scalar neuron parameters are broadcast to the
+layer's shape.
 """
 
 from __future__ import annotations
@@ -90,6 +102,8 @@ SINABS_DT = 1.0
 """Sinabs has no time unit: one step per unit of its time constants."""
 _MANY_SPIKES = 2**16
 """``max_spikes`` for frameworks that emit ``floor(v / v_threshold)`` spikes a step."""
+_DT_SNAP = 5e-7
+"""Relative distance within which a recovered ``dt`` is taken as its 6-digit value."""
 _META_PREFIX = "spikeforge_"
 _REL_TOL = 1e-4
 """Relative tolerance when recognizing an exporter's numbers (float32 round-off)."""
@@ -103,6 +117,8 @@ SynapseFn = Callable[[Array, Array, float], tuple[Array, Array]]
 """``(tau_syn, w_in, dt) -> (tau_syn, w_in)`` of the IR op."""
 IntegrateFn = Callable[[Array, float], Array]
 """``(r, dt) -> r`` of the IR op (``snn.integrator``, ``snn.if``)."""
+SubtractFn = Callable[[Array, Array], Array]
+"""``(v_threshold, a) -> v_subtract`` of a subtracting neuron with membrane decay ``a``."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +134,9 @@ class Convention:
         max_spikes: spikes a neuron may emit per step.
         dt: the framework's step when the file does not determine it (seconds).
         recover_dt: finds the step from the neurons' numbers, or ``None``.
-        synapse_lag: steps by which the membrane lags the synaptic current.
+        subtract: the amount a spike removes under ``reset="subtract"``, from the
+            threshold and the membrane's per-step decay; ``None``: the threshold.
+        init_at_leak: the membrane starts at ``v_leak`` instead of 0.
     """
 
     name: str
@@ -129,7 +147,8 @@ class Convention:
     max_spikes: int = 1
     dt: float | None = None
     recover_dt: Callable[[list[_Neuron]], float | None] | None = None
-    synapse_lag: int = 0
+    subtract: SubtractFn | None = None
+    init_at_leak: bool = False
 
 
 def _f64(x: Any) -> Array:
@@ -178,7 +197,9 @@ def _rockpool_leak(
 
 
 def _rockpool_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
-    return tau_syn, _f64(w_in) / (1 - np.exp(-dt / _f64(tau_syn)))
+    # isyn = b (isyn + x): the input is decayed in its own step, (1 - b) w_in = b.
+    b = np.exp(-dt / _f64(tau_syn))
+    return tau_syn, _f64(w_in) * b / (1 - b)
 
 
 def _sinabs_leak(
@@ -197,16 +218,31 @@ def _per_step_integrate(r: Array, dt: float) -> Array:
     return _f64(r) / dt
 
 
+def _snntorch_subtract(v_threshold: Array, a: Array) -> Array:
+    # reset_delay=True: mem[t+1] = beta mem[t] + x - thr S[t], i.e. thr / beta removed
+    # before the decay. beta = 0 is a = exp(-64) here (see _tau_for_decay).
+    return _f64(v_threshold) / a
+
+
+def _norse_leak(
+    tau: Array, r: Array, v_leak: Array, dt: float
+) -> tuple[Array, Array, Array]:
+    # norse #411: to_nir writes tau = dt / tau_mem_inv = dt * tau_mem.
+    return _euler_leak(_f64(tau) / dt, r, v_leak, dt)
+
+
 def _norse_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
-    # Norse: I = (1 - dt/tau_syn) I + S (a jump of S per spike, not (dt/tau_syn) w_in S).
-    return _tau_for_decay(1 - dt / _f64(tau_syn), dt), _f64(w_in) * _f64(tau_syn) / dt
+    # j = (1 - dt/tau_syn) j + x (the input jumps into the current, which drives v in
+    # the same step); tau_syn is written as dt * tau_syn (norse #411).
+    tau = _f64(tau_syn) / dt
+    return _tau_for_decay(1 - dt / tau, dt), _f64(w_in) * tau / dt
 
 
 def _rockpool_dt(neurons: list[_Neuron]) -> float | None:
     """Solve Rockpool's ``r = tau exp(-dt/tau) / dt`` for one ``dt`` over all neurons."""
     steps = []
     for neuron in neurons:
-        if neuron.kind not in ("LI", "CubaLIF", "CubaLI"):
+        if neuron.kind not in ("LI", "LIF", "CubaLI", "CubaLIF"):
             return None
         tau, r = _f64(neuron.tau()), _f64(neuron.node.r)
         if np.any(r <= 0) or np.any(tau <= 0) or np.any(~np.isfinite(tau * r)):
@@ -218,7 +254,11 @@ def _rockpool_dt(neurons: list[_Neuron]) -> float | None:
     dt = float(np.median(dts))
     if np.any(np.abs(dts - dt) > _REL_TOL * dt):
         return None
-    return dt
+    # r is float32, so each solution is dt to a few 1e-8 (relative): a step of 6
+    # significant digits that close is the one the framework used (1e-3, not
+    # 1.00000002e-3).
+    rounded = float(f"{dt:.6g}")
+    return rounded if abs(rounded - dt) <= _DT_SNAP * dt else dt
 
 
 def _lambert_w(z: Array) -> Array:
@@ -240,9 +280,10 @@ CONVENTIONS: dict[str, Convention] = {
         _exact_integrate,
         reset="subtract",
         dt=SNNTORCH_DT,
+        subtract=_snntorch_subtract,
     ),
     # NOTE: LIFTorch subtracts and emits up to max_spikes_per_dt (default 2**16)
-    # spikes a step; its export drops the bias (v_leak = 0).
+    # spikes a step; its export drops the bias (v_leak = 0) and any w_rec.
     "rockpool": Convention(
         "rockpool",
         _rockpool_leak,
@@ -265,12 +306,12 @@ CONVENTIONS: dict[str, Convention] = {
     ),
     "norse": Convention(
         "norse",
-        _euler_leak,
+        _norse_leak,
         _norse_synapse,
         _per_step_integrate,
         reset="zero",
         dt=NORSE_DT,
-        synapse_lag=1,
+        init_at_leak=True,
     ),
 }
 """The exporters spikeforge knows, by ``convention=`` name."""
@@ -467,24 +508,14 @@ class _Importer:
         name = _str(self.meta.get(_META_PREFIX + "name"))
         graph = ir.Graph(name or "main", dt=dt)
         broadcast: dict[str, tuple[str, ...]] = {}
-        lags: dict[str, str] = {}
         for node_name, node in flat.nodes.items():
             kind = flat.kinds[node_name]
             op, fields = self._op(node_name, kind, node, conv, dt)
             graph.add(node_name, op)
             broadcast[node_name] = fields
-            if conv.synapse_lag and kind in ("CubaLI", "CubaLIF"):
-                # Norse: the membrane sees the current of the step before.
-                lag = graph.fresh_name(f"{node_name}_lag")
-                graph.add(
-                    lag, snn.Delay(delay=np.float32(conv.synapse_lag * (dt or 0.0)))
-                )
-                lags[node_name] = lag
         recurrent = self._recurrent(flat, graph)
         for src, dst in flat.edges:
-            graph.connect(src, lags.get(dst, dst), recurrent=(src, dst) in recurrent)
-        for node_name, lag in lags.items():
-            graph.connect(lag, node_name)
+            graph.connect(src, dst, recurrent=(src, dst) in recurrent)
         ir.verify(graph)
         self._check_declared_shapes(flat, graph)
         for node_name, fields in broadcast.items():
@@ -539,16 +570,37 @@ class _Importer:
                 f"node '{name}' ({kind}): bad parameters: {err}"
             ) from None
 
-    def spiking(self, name: str, node: Any, conv: Convention) -> dict[str, Any]:
-        """Reset mode, spike cap and initial potential of a spiking neuron."""
+    def spiking(
+        self,
+        name: str,
+        node: Any,
+        conv: Convention,
+        decay: Array,
+        v_leak: Array | None = None,
+    ) -> dict[str, Any]:
+        """Reset mode, spike cap, subtracted amount and initial potential of a neuron.
+
+        ``decay`` is the IR membrane's per-step factor ``a`` (1 for ``snn.if``) and
+        ``v_leak`` its resting potential (``None`` for ``snn.if``).
+        """
         meta = _meta(node)
         reset = self.reset_arg or _str(meta.get(_META_PREFIX + "reset")) or conv.reset
         if reset not in snn.RESET_MODES:
             raise FrontendError(f"node '{name}': unknown reset mode {reset!r}")
         max_spikes = int(meta.get(_META_PREFIX + "max_spikes", conv.max_spikes))
+        extra: dict[str, Any] = {}
         if reset == "zero":
             max_spikes = 1
-        return {"reset": reset, "max_spikes": max_spikes, **_init(meta)}
+        elif _META_PREFIX + "v_subtract" in meta:
+            extra["v_subtract"] = _meta_array(meta[_META_PREFIX + "v_subtract"])
+        elif conv.subtract is not None:
+            extra["v_subtract"] = _f32(conv.subtract(_arr(node.v_threshold), decay))
+        return {
+            "reset": reset,
+            "max_spikes": max_spikes,
+            **extra,
+            **_init(meta, conv, v_leak),
+        }
 
     # -- edges -----------------------------------------------------------------------
     def _recurrent(self, flat: _Flat, graph: ir.Graph) -> set[tuple[str, str]]:
@@ -588,12 +640,22 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _init(meta: Mapping[str, Any]) -> dict[str, Any]:
+def _init(
+    meta: Mapping[str, Any], conv: Convention, v_leak: Array | None = None
+) -> dict[str, Any]:
+    """``v_init`` from spikeforge's metadata, else ``v_leak`` where the framework
+    starts there (Norse), else nothing (the op's default, 0)."""
     v_init = meta.get(_META_PREFIX + "v_init")
-    if v_init is None:
-        return {}
+    if v_init is not None:
+        return {"v_init": _meta_array(v_init)}
+    if conv.init_at_leak and v_leak is not None:
+        return {"v_init": v_leak.copy()}
+    return {}
+
+
+def _meta_array(value: Any) -> Array:
     # A scalar is written as a plain number (HDF5 cannot compress a scalar dataset).
-    return {"v_init": np.asarray(v_init, np.float32 if np.ndim(v_init) == 0 else None)}
+    return np.asarray(value, np.float32 if np.ndim(value) == 0 else None)
 
 
 def _declared_input(kind: str, node: Any) -> tuple[int, ...] | None:
@@ -711,7 +773,7 @@ def _contract(flat: _Flat) -> None:
 def _close_cycles(
     flat: _Flat, graph: ir.Graph, marked: set[tuple[str, str]]
 ) -> set[tuple[str, str]]:
-    """Mark recurrent the edges that close cycles, each into a stateful op."""
+    """Mark recurrent the edges that close cycles, each out of (else into) state."""
     forward = nx.DiGraph()
     forward.add_nodes_from(flat.nodes)
     forward.add_edges_from(e for e in flat.edges if e not in marked)
@@ -723,16 +785,27 @@ def _close_cycles(
             cycle = [(s, d) for s, d in nx.find_cycle(forward)]
         except nx.NetworkXNoCycle:
             return recurrent
-        into_state = [(s, d) for s, d in cycle if graph.op(d).stateful]
-        if not into_state:
+        # Walk the cycle from its node reached first from the inputs (ties by name).
+        entry = min(range(len(cycle)), key=lambda i: (depth[cycle[i][0]], cycle[i][0]))
+        walk = cycle[entry:] + cycle[:entry]
+        out_of_state = [(s, d) for s, d in walk if graph.op(s).stateful]
+        into_state = [(s, d) for s, d in walk if graph.op(d).stateful]
+        if out_of_state:
+            # The last exit from a state before the walk returns to its start: the
+            # state's spikes reach the rest of the loop one step late, and the ops
+            # after it (a recurrent Affine's bias) act from the first step on.
+            edge = out_of_state[-1]
+        elif into_state:
+            # NOTE: unreachable while every node of a cycle has an edge on it; kept
+            # in case an op ever may not start a recurrent edge. As NIRTorch: cut
+            # where the loop re-enters its first stateful node.
+            edge = into_state[0]
+        else:
             path = " -> ".join([*(s for s, _ in cycle), cycle[0][0]])
             raise FrontendError(
                 f"cycle {path} has no stateful node (neuron or delay) to carry it to "
                 "the next step; NIR recurrence needs one"
             )
-        # NOTE: as NIRTorch, the loop is cut where it re-enters the node reached first
-        # from the inputs, so that node reads the previous step.
-        edge = min(into_state, key=lambda e: (depth[e[1]], -depth[e[0]], e))
         forward.remove_edge(*edge)
         recurrent.add(edge)
 
@@ -955,7 +1028,7 @@ def _integrator(
     imp: _Importer, name: str, node: Any, conv: Convention, dt: float
 ) -> Any:
     r = _param(node.r, conv.integrate(node.r, dt))
-    return snn.Integrator(r=r, **_init(_meta(node))), ("r",)
+    return snn.Integrator(r=r, **_init(_meta(node), conv)), ("r",)
 
 
 def _if(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
@@ -963,9 +1036,9 @@ def _if(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> An
         r=_param(node.r, conv.integrate(node.r, dt)),
         v_threshold=_arr(node.v_threshold),
         v_reset=_arr(_v_reset(node)),
-        **imp.spiking(name, node, conv),
+        **imp.spiking(name, node, conv, np.ones(())),
     )
-    return op, ("r", "v_threshold", "v_reset")
+    return op, ("r", "v_threshold", "v_reset", *_subtract_field(op))
 
 
 def _leaky(node: Any, conv: Convention, dt: float) -> dict[str, Any]:
@@ -997,8 +1070,18 @@ def _v_reset(node: Any) -> Any:
     return np.zeros_like(_arr(node.v_threshold)) if v_reset is None else v_reset
 
 
+def _decay(tau: Array, dt: float) -> Array:
+    """The IR's per-step membrane factor ``a = exp(-dt / tau)`` for ``tau`` as stored."""
+    return np.exp(-dt / _f64(tau))
+
+
+def _subtract_field(op: Any) -> tuple[str, ...]:
+    return () if getattr(op, "v_subtract", None) is None else ("v_subtract",)
+
+
 def _li(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
-    return snn.LI(**_leaky(node, conv, dt), **_init(_meta(node))), (
+    leak = _leaky(node, conv, dt)
+    return snn.LI(**leak, **_init(_meta(node), conv, leak["v_leak"])), (
         "tau",
         "r",
         "v_leak",
@@ -1006,13 +1089,14 @@ def _li(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> An
 
 
 def _lif(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    leak = _leaky(node, conv, dt)
     op = snn.LIF(
-        **_leaky(node, conv, dt),
+        **leak,
         v_threshold=_arr(node.v_threshold),
         v_reset=_arr(_v_reset(node)),
-        **imp.spiking(name, node, conv),
+        **imp.spiking(name, node, conv, _decay(leak["tau"], dt), leak["v_leak"]),
     )
-    return op, ("tau", "r", "v_leak", "v_threshold", "v_reset")
+    return op, ("tau", "r", "v_leak", "v_threshold", "v_reset", *_subtract_field(op))
 
 
 def _cuba(node: Any, conv: Convention, dt: float) -> dict[str, Any]:
@@ -1034,17 +1118,20 @@ _CUBA = ("tau_syn", "tau_mem", "r", "v_leak", "w_in")
 
 
 def _cubali(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
-    return snn.CubaLI(**_cuba(node, conv, dt), **_init(_meta(node))), _CUBA
+    cuba = _cuba(node, conv, dt)
+    return snn.CubaLI(**cuba, **_init(_meta(node), conv, cuba["v_leak"])), _CUBA
 
 
 def _cubalif(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    cuba = _cuba(node, conv, dt)
+    decay = _decay(cuba["tau_mem"], dt)
     op = snn.CubaLIF(
-        **_cuba(node, conv, dt),
+        **cuba,
         v_threshold=_arr(node.v_threshold),
         v_reset=_arr(_v_reset(node)),
-        **imp.spiking(name, node, conv),
+        **imp.spiking(name, node, conv, decay, cuba["v_leak"]),
     )
-    return op, (*_CUBA, "v_threshold", "v_reset")
+    return op, (*_CUBA, "v_threshold", "v_reset", *_subtract_field(op))
 
 
 _BUILDERS: dict[str, Builder] = {
@@ -1093,7 +1180,7 @@ def to_nir(graph: ir.Graph) -> Any:
     NIR parameters are the IR's own (the IR's discretization is NIR's ODE stepped
     exactly), broadcast to each layer's shape. What NIR cannot hold goes to metadata
     for spikeforge's own re-import: the graph's ``dt``, name and recurrent edges, each
-    neuron's reset mode, ``max_spikes`` and ``v_init``, a conv's missing bias, and
+    neuron's reset mode, ``max_spikes``, ``v_subtract`` and ``v_init``, a conv's missing bias, and
     ``nn.add`` (written as a unit ``Scale``). Re-importing the file with ``from_nir``
     gives a graph with identical interpreter outputs, and an ``is_equivalent`` one
     when every neuron parameter already has the layer's shape and no node has meta.
@@ -1163,12 +1250,16 @@ def _full(graph: ir.Graph, name: str, value: Array) -> Array:
     return np.broadcast_to(value, graph.shape(name)).copy()
 
 
-def _spiking_meta(op: Any) -> dict[str, Any]:
-    return {
+def _spiking_meta(g: ir.Graph, n: str, op: Any) -> dict[str, Any]:
+    meta = {
         _META_PREFIX + "reset": op.reset,
         _META_PREFIX + "max_spikes": int(op.max_spikes),
         **_init_meta(op),
     }
+    v_subtract = getattr(op, "v_subtract", None)
+    if v_subtract is not None:
+        meta[_META_PREFIX + "v_subtract"] = _full(g, n, v_subtract)
+    return meta
 
 
 def _init_meta(op: Any) -> dict[str, Any]:
@@ -1238,7 +1329,7 @@ def _x_lif(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
         v_leak=_full(g, n, op.v_leak),
         v_threshold=_full(g, n, op.v_threshold),
         v_reset=_full(g, n, op.v_reset),
-        metadata=_spiking_meta(op),
+        metadata=_spiking_meta(g, n, op),
     )
 
 
@@ -1251,7 +1342,7 @@ def _x_cubalif(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
         v_threshold=_full(g, n, op.v_threshold),
         v_reset=_full(g, n, op.v_reset),
         w_in=_full(g, n, op.w_in),
-        metadata=_spiking_meta(op),
+        metadata=_spiking_meta(g, n, op),
     )
 
 
@@ -1302,7 +1393,7 @@ _EXPORTERS: dict[str, Exporter] = {
         r=_full(g, n, op.r),
         v_threshold=_full(g, n, op.v_threshold),
         v_reset=_full(g, n, op.v_reset),
-        metadata=_spiking_meta(op),
+        metadata=_spiking_meta(g, n, op),
     ),
     snn.LI.name: lambda nir, g, n, op: nir.LI(
         tau=_full(g, n, op.tau),

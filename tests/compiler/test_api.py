@@ -75,3 +75,18 @@ def test_load_config_rejects_another_target(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace('"reference"', '"xylo-audio2"'))
     with pytest.raises(TargetError, match="expected target 'reference'"):
         get_target("reference").load_config(folder)
+
+
+def test_compile_takes_a_torch_module() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2)
+    ).eval()
+    x = torch.randn(4, 6)
+    result = compiler.compile(model, target="reference", example_input=x)
+    assert {result.graph.op(n).name for n in result.graph.nodes()} >= {"nn.affine"}
+    out = result.emulator().run(x[:, None])[:, 0]
+    with torch.no_grad():
+        assert torch.allclose(out, model(x), atol=1e-5)
+    with pytest.raises(compiler.CompileError, match="needs example_input="):
+        compiler.compile(model, target="reference")

@@ -67,6 +67,22 @@ def _leaky_loop(cur, a, gain, thr=None, reset="zero", v_leak=0.0, multi=False):
     return np.stack(out, 1)
 
 
+def _snntorch_loop(cur, beta, thr, reset):
+    """snnTorch (reset_delay=True): the reset uses the previous step's spike, after
+    the decay: subtract ``mem = beta mem + I - thr s[t-1]``, zero ``mem = beta (1 -
+    s[t-1]) mem + I``; spike ``mem > thr`` (the IR: ``>=``)."""
+    v, s = np.zeros_like(cur[:, 0]), np.zeros_like(cur[:, 0])
+    out = []
+    for t in range(cur.shape[1]):
+        if reset == "subtract":
+            v = beta * v + cur[:, t] - thr * s
+        else:
+            v = beta * (1 - s) * v + cur[:, t]
+        s = (v >= thr).astype(float)
+        out.append(s)
+    return np.stack(out, 1)
+
+
 def _synapse_loop(x, b, gain):
     i = np.zeros_like(x[:, 0])
     out = []
@@ -100,11 +116,15 @@ def test_snntorch_leaky_is_detected_and_matches_its_loop(reset: str) -> None:
     assert imported.dt == DT_SNNTORCH
     assert imported.op("lif").reset == reset  # snnTorch's default is subtract
     x = _inputs(3)
-    # snnTorch Leaky: mem = beta mem + I; spike mem > thr (reset_delay=False).
     beta32 = 1 - DT_SNNTORCH / imported_tau_nir(graph)
-    want = _leaky_loop(_dense(x, w, b), beta32, 1.0, thr=1.0, reset=reset)
+    want = _snntorch_loop(_dense(x, w, b), beta32, 1.0, reset)
     np.testing.assert_array_equal(_run(imported, x), want)
     assert want.sum() > 10  # the test exercises spikes and resets
+    if reset == "subtract":  # the late subtraction of thr is thr / beta at once
+        np.testing.assert_allclose(imported.op("lif").v_subtract, 1 / beta, rtol=1e-6)
+        # an IR subtraction of thr itself would be snnTorch's reset_delay=False
+        early = _leaky_loop(_dense(x, w, b), beta32, 1.0, thr=1.0, reset=reset)
+        assert np.any(early != want)
 
 
 def imported_tau_nir(graph: nir.NIRGraph) -> np.ndarray:
@@ -129,12 +149,14 @@ def test_snntorch_synaptic_matches_its_loop() -> None:
     a = 1 - DT_SNNTORCH / tau_syn.astype(np.float64)
     bm = 1 - DT_SNNTORCH / tau_mem.astype(np.float64)
     syn = _synapse_loop(_dense(x, w), a, 1.0)  # syn = alpha syn + x
-    want = _leaky_loop(syn, bm, 1.0, thr=1.0, reset="subtract")  # mem = beta mem + syn
+    want = _snntorch_loop(syn, bm, 1.0, "subtract")  # mem = beta mem + syn - s[t-1]
     np.testing.assert_array_equal(_run(imported, x), want)
     assert want.sum() > 10
 
 
-def _rsynaptic(n: int, alpha: float, beta: float, v: np.ndarray) -> nir.NIRGraph:
+def _rsynaptic(
+    n: int, alpha: float, beta: float, v: np.ndarray, b: np.ndarray
+) -> nir.NIRGraph:
     """snnTorch's RSynaptic export: {input, lif, w_rec, output}, lif -> w_rec -> lif."""
     tau_syn = np.float32(DT_SNNTORCH / (1 - alpha))
     tau_mem = np.float32(DT_SNNTORCH / (1 - beta))
@@ -149,7 +171,7 @@ def _rsynaptic(n: int, alpha: float, beta: float, v: np.ndarray) -> nir.NIRGraph
     nodes = {
         "input": nir.Input(np.array([n])),
         "lif": lif,
-        "w_rec": nir.Linear(v),
+        "w_rec": nir.Affine(v, b),
         "output": nir.Output(np.array([n])),
     }
     edges = [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")]
@@ -159,7 +181,8 @@ def _rsynaptic(n: int, alpha: float, beta: float, v: np.ndarray) -> nir.NIRGraph
 @pytest.mark.parametrize("via_ports", [True, False])
 def test_recurrent_subgraph_is_flattened_with_a_recurrent_edge(via_ports: bool) -> None:
     w, v = _f32(3, 2, seed=5), _f32(3, 3, seed=6, scale=0.8)
-    sub = _rsynaptic(3, 0.7, 0.85, v)
+    b_rec = np.array([0.9, -0.2, 0.3], np.float32)
+    sub = _rsynaptic(3, 0.7, 0.85, v, b_rec)
     into, out_of = ("rsyn.input", "rsyn.output") if via_ports else ("rsyn", "rsyn")
     top = nir.NIRGraph(
         nodes={
@@ -180,17 +203,16 @@ def test_recurrent_subgraph_is_flattened_with_a_recurrent_edge(via_ports: bool) 
         "rsyn.w_rec",
     ]
     recurrent = [(e.src, e.dst) for e in imported.edges() if e.recurrent]
-    assert recurrent == [("rsyn.w_rec", "rsyn.lif")]
+    assert recurrent == [("rsyn.lif", "rsyn.w_rec")]  # the spike side of the loop
     x = _inputs(2)
     alpha = 1 - DT_SNNTORCH / np.float64(np.float32(DT_SNNTORCH / (1 - 0.7)))
     beta = 1 - DT_SNNTORCH / np.float64(np.float32(DT_SNNTORCH / (1 - 0.85)))
     cur, syn, mem = _dense(x, w), np.zeros((2, 3)), np.zeros((2, 3))
     spk, want = np.zeros((2, 3)), []
-    for t in range(T):  # syn = alpha syn + W x + V spk[t-1]; mem = beta mem + syn
-        syn = alpha * syn + cur[:, t] + _dense(spk, v)
-        mem = beta * mem + syn
+    for t in range(T):  # syn = alpha syn + W x + V spk[t-1] + b_rec, from t = 0 on
+        syn = alpha * syn + cur[:, t] + _dense(spk, v, b_rec)
+        mem = beta * mem + syn - spk  # snnTorch's late subtraction of thr = 1
         spk = (mem >= 1.0).astype(float)
-        mem = mem - spk
         want.append(spk)
     np.testing.assert_array_equal(_run(imported, x), np.stack(want, 1))
 
@@ -402,8 +424,10 @@ def test_rockpool_is_detected_and_its_dt_recovered() -> None:
     imported = from_nir(_chain(nir.Linear(w), _rockpool_cubalif(tau_mem, 0.004, dt)))
     assert imported.dt == pytest.approx(dt, rel=1e-5)
     x = _inputs(2)
-    # LIFTorch: isyn = b isyn + x; vmem = a vmem + isyn; floor(v / thr) spikes; subtract
-    syn = _synapse_loop(_dense(x, w), np.exp(-dt / np.float64(np.float32(0.004))), 1)
+    # LIFTorch: isyn = b (isyn + x); vmem = a vmem + isyn; floor(v / thr) spikes;
+    # subtract
+    b = np.exp(-dt / np.float64(np.float32(0.004)))
+    syn = _synapse_loop(_dense(x, w), b, b)
     tau32 = tau_mem.astype(np.float32).astype(np.float64)
     want = _leaky_loop(syn, np.exp(-dt / tau32), 1.0, thr=1.0, reset="subtract",
                        multi=True)  # fmt: skip
@@ -411,31 +435,38 @@ def test_rockpool_is_detected_and_its_dt_recovered() -> None:
     assert want.sum() > 10
 
 
-def test_norse_cubalif_lags_the_membrane_one_step() -> None:
+def test_norse_cubalif_matches_norse_1_1() -> None:
     w, dt = _f32(3, 2, seed=18), 1e-3
-    node = nir.CubaLIF(
-        tau_syn=_full(3, 1 / 200),
-        tau_mem=_full(3, 1 / 100),
+    tau_m, tau_s = 1 / 100, 1 / 200
+    node = nir.CubaLIF(  # norse #411: to_nir writes dt * tau
+        tau_syn=_full(3, dt * tau_s),
+        tau_mem=_full(3, dt * tau_m),
         r=_full(3, 1),
-        v_leak=_full(3, 0),
+        v_leak=_full(3, 0.1),
         v_threshold=_full(3, 0.3),
+        v_reset=_full(3, -0.05),
         w_in=_full(3, 1),
     )
     imported = from_nir(_chain(nir.Linear(w), node), convention="norse")
     assert imported.dt == dt
     x = _inputs(2, scale=3.0)
     cur = _dense(x, w)
-    tm, ts = np.float64(np.float32(1 / 100)), np.float64(np.float32(1 / 200))
-    v, i, want = np.zeros((2, 3)), np.zeros((2, 3)), []
-    for t in range(T):  # norse lif_feed_forward_step
-        v = v + dt / tm * ((0.0 - v) + i)
-        i = i - dt / ts * i
+    tm = np.float64(np.float32(dt * tau_m)) / dt
+    ts = np.float64(np.float32(dt * tau_s)) / dt
+    v_reset = np.float64(np.float32(-0.05))
+    v_leak = np.float64(np.float32(0.1))
+    v, i, want = np.full((2, 3), v_leak), np.zeros((2, 3)), []
+    for t in range(T):  # norse 1.1.0 lif_feed_forward_step
+        j = i + cur[:, t]  # the input jumps into the current first
+        v = v + dt / tm * ((v_leak - v) + j)
+        i = j - dt / ts * j
         z = (v >= 0.3).astype(float)
-        v = (1 - z) * v
-        i = i + cur[:, t]
+        v = (1 - z) * v + z * v_reset
         want.append(z)
-    np.testing.assert_array_equal(_run(imported, x), np.stack(want, 1))
+    got = _run(imported, x)
+    np.testing.assert_array_equal(got, np.stack(want, 1))
     assert np.sum(want) > 5
+    assert imported.op("cubalif").v_init == pytest.approx(0.1)  # starts at v_leak
 
 
 # -- round trip ---------------------------------------------------------------------
@@ -454,7 +485,7 @@ def _ir_graph() -> ir.Graph:
     g.add(
         "lif",
         snn.LIF(tau=0.02, r=2.0, v_leak=0.0, v_threshold=0.5, reset="subtract",
-                max_spikes=3, v_init=0.25),
+                max_spikes=3, v_init=0.25, v_subtract=0.6),
         ["sum"],
     )  # fmt: skip
     g.add("rec", nn.Linear(weight=_f32(4, 4, seed=6)), ["lif"])
@@ -526,6 +557,43 @@ def test_bad_arguments_are_named() -> None:
         from_nir(_plain_lif(), convention="exact", dt=DT, reset="hard")
     assert set(CONVENTIONS) == {"exact", "snntorch", "rockpool", "sinabs", "norse"}
     assert all(name == conv.name for name, conv in CONVENTIONS.items())
+
+
+def test_cycle_is_cut_after_the_last_neuron_before_its_entry() -> None:
+    """input -> a -> lif1 -> b -> lif2 -> c -> lif1: the cut is lif2 -> c (the last
+    edge out of a neuron on the walk from lif1, the node nearest the input)."""
+
+    def lif() -> nir.LIF:
+        return nir.LIF(
+            tau=_full(2, 0.01),
+            r=_full(2, 1.0),
+            v_leak=_full(2, 0.0),
+            v_threshold=_full(2, 1.0),
+        )
+
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([2])),
+            "a": nir.Linear(_f32(2, 2)),
+            "lif1": lif(),
+            "b": nir.Linear(_f32(2, 2, seed=1)),
+            "lif2": lif(),
+            "c": nir.Affine(_f32(2, 2, seed=2), _f32(2, seed=3)),
+            "output": nir.Output(np.array([2])),
+        },
+        edges=[
+            ("input", "a"),
+            ("a", "lif1"),
+            ("lif1", "b"),
+            ("b", "lif2"),
+            ("lif2", "c"),
+            ("c", "lif1"),
+            ("lif2", "output"),
+        ],
+        type_check=False,
+    )
+    imported = from_nir(graph, convention="exact", dt=DT)
+    assert [(e.src, e.dst) for e in imported.edges() if e.recurrent] == [("lif2", "c")]
 
 
 def test_cycle_without_state_is_refused() -> None:
