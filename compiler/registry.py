@@ -15,8 +15,11 @@ from compiler.pass_base import Pass
 __all__ = ["PASSES", "available_passes", "get_pass"]
 
 PASSES: dict[str, str] = {
+    "ann-to-snn": "compiler.passes.ann_to_snn:AnnToSnnPass",
+    "calibrate-snn": "compiler.passes.calibrate_snn:CalibrateSnnPass",
     "canonicalize": "compiler.passes.canonicalize:CanonicalizePass",
     "dce": "compiler.passes.dce:DeadCodeEliminationPass",
+    "fold-bn": "compiler.passes.fold_bn:FoldBatchNormPass",
     "infer-shapes": "compiler.passes.infer_shapes:InferShapesPass",
 }
 

@@ -360,7 +360,8 @@ class Flatten(Op):
     start_dim: int = 0
     end_dim: int = -1
 
-    def _dims(self, rank: int) -> tuple[int, int]:
+    def dims(self, rank: int) -> tuple[int, int]:
+        """The first and last merged feature dims (non-negative) for a given rank."""
         start = self.start_dim + rank if self.start_dim < 0 else self.start_dim
         end = self.end_dim + rank if self.end_dim < 0 else self.end_dim
         if not 0 <= start <= end < rank:
@@ -371,11 +372,11 @@ class Flatten(Op):
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         shape = inputs["input"]
-        start, end = self._dims(len(shape))
+        start, end = self.dims(len(shape))
         return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
-        start, end = self._dims(x.ndim - 1)
+        start, end = self.dims(x.ndim - 1)
         return x.flatten(start + 1, end + 1)
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "CubaLIF",
     "Delay",
     "Integrator",
+    "RateEncode",
     "Threshold",
     "spike",
 ]
@@ -516,3 +517,53 @@ class Delay(Op):
         index = steps.expand(x.shape[1:]).unsqueeze(0).unsqueeze(0)
         index = index.expand(x.shape[0], 1, *x.shape[1:])
         return buffer.gather(1, index).squeeze(1), {"buffer": buffer}
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Forward: the sample; backward: the gradient of its probability."""
+
+    @staticmethod
+    def forward(ctx: Any, sample: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return sample
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, grad
+
+
+@register_op
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RateEncode(Op):
+    """Rate (Bernoulli) encoding of an analog input into spikes, seeded.
+
+    .. math:: z[t] \\sim \\mathrm{Bernoulli}(\\mathrm{clip}(g\\, x[t], 0, 1))
+
+    Each step and element draws independently from a generator seeded with ``seed``,
+    so the same input always gives the same spikes. It encodes a graph input and
+    belongs outside recurrent loops. The gradient passes straight through to the
+    probability.
+
+    IR: ``%z = snn.rate_encode(%x) {gain = 1.0, seed = 0}``
+    """
+
+    name = "snn.rate_encode"
+
+    gain: float = 1.0
+    """Scale from input value to spike probability per step."""
+    seed: int = 0
+    """Seed of the random draws."""
+
+    def verify_(self) -> None:
+        if not self.gain > 0 or not np.isfinite(self.gain):
+            raise VerifyError(f"gain must be a positive number, got {self.gain}")
+
+    def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
+        return inputs["input"]
+
+    def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
+        prob = torch.clamp(x * self.gain, 0.0, 1.0)
+        generator = torch.Generator().manual_seed(self.seed)
+        draws = torch.rand(prob.shape, generator=generator, dtype=prob.dtype)
+        sample = (draws < prob.detach()).to(prob.dtype)
+        out: torch.Tensor = _StraightThrough.apply(sample, prob)
+        return out

@@ -34,7 +34,7 @@ def test_every_op_key_is_the_op_name() -> None:
         "nn.maxpool2d", "nn.sumpool2d", "nn.flatten", "nn.relu", "nn.batchnorm",
         "nn.add", "nn.scale", "nn.clip",
         "snn.lif", "snn.cubalif", "snn.if", "snn.li", "snn.cubali", "snn.integrator",
-        "snn.threshold", "snn.delay",
+        "snn.threshold", "snn.delay", "snn.rate_encode",
     }  # fmt: skip
     assert {cls.name for cls in ops} == expected
     for cls in ops:

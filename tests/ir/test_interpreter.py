@@ -1040,3 +1040,17 @@ def test_v_subtract_sets_the_spike_count_with_several_spikes() -> None:
     capped = op.replace(max_spikes=3)
     out = recorded(capped, torch.tensor([[[3.5]]], dtype=torch.float64))
     assert (out["output"].item(), out["v"].item()) == (3, pytest.approx(1.25))
+
+
+def test_rate_encode_is_seeded_bernoulli_at_the_clipped_rate() -> None:
+    x = torch.tensor([0.0, 0.1, 0.3, 0.6, 2.0], dtype=torch.float64).expand(1, 4000, 5)
+    op = snn.RateEncode(gain=1.0, seed=3)
+    z = run(op, x.contiguous())
+    assert set(torch.unique(z).tolist()) <= {0.0, 1.0}
+    rates = z[0].mean(0).tolist()
+    # Bernoulli(p) over 4,000 draws: within 4 standard deviations of p.
+    for p, rate in zip([0.0, 0.1, 0.3, 0.6, 1.0], rates, strict=True):
+        assert abs(rate - p) <= 4 * math.sqrt(p * (1 - p) / 4000) + 1e-12
+    assert torch.equal(z, run(op, x.contiguous()))  # same seed, same spikes
+    other = run(op.replace(seed=4), x.contiguous())
+    assert not torch.equal(z, other)

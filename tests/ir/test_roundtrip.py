@@ -255,6 +255,7 @@ EXAMPLES: dict[str, tuple[tuple[int, ...], ir.Op]] = {
         ),
     ),
     "snn.threshold": ((3,), snn.Threshold(threshold=_rand(3))),
+    "snn.rate_encode": ((3,), snn.RateEncode(gain=0.25, seed=7)),
 }
 
 
