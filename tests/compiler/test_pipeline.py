@@ -153,7 +153,7 @@ def test_default_registry_is_used_without_a_table() -> None:
         str(Pipeline.parse("canonicalize,dce,infer-shapes"))
         == "canonicalize,dce,infer-shapes"
     )
-    with pytest.raises(PipelineError, match="available passes: canonicalize, dce"):
+    with pytest.raises(PipelineError, match=r"available passes: .*canonicalize, dce"):
         Pipeline.parse("nope")
     assert {"canonicalize", "dce", "infer-shapes"} <= set(available_passes())
 
