@@ -5,6 +5,7 @@
     spikeforge import model.nir -o model.sfir [--dt 1e-3] [--convention snntorch]
     spikeforge import model.pt --input-shape 1,28,28 -o model.sfir
     spikeforge opt model.sfir -p "canonicalize,dce" -o out.sfir
+    spikeforge opt ann.sfir -p "fold-bn,ann-to-snn{timesteps=32}" --calibration x.npy
     spikeforge run model.sfir --input x.npy [--steps 32] [-o y.npy]
     spikeforge compile model.sfir --target reference -o build/
     spikeforge run build/ --input x.npy
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
         "--time-passes", action="store_true", help="print each pass's time"
     )
     opt.add_argument("--no-verify", action="store_true", help="skip verification")
+    opt.add_argument(
+        "--calibration", help=".npy samples (N, *input_shape) for passes that take them"
+    )
     opt.add_argument(
         "--inline-limit",
         type=int,
@@ -178,7 +182,10 @@ def _cmd_opt(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         print_ir_after_all=args.print_ir_after_all,
     )
-    result = manager.run(graph)
+    inputs: dict[str, Any] = {}
+    if args.calibration:
+        inputs["calibration"] = _load_array(args.calibration)
+    result = manager.run(graph, **inputs)
     if args.time_passes:
         total = sum(t.seconds for t in manager.timings)
         print(f"{'pass':<40} {'ms':>10}", file=sys.stderr)

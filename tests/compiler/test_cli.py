@@ -179,3 +179,39 @@ def test_passes_and_targets_commands() -> None:
     targets = spikeforge("targets")
     assert "reference" in targets.stdout
     assert "pipeline: canonicalize,dce,infer-shapes" in targets.stdout
+
+
+def test_import_a_pytorch_file_then_convert_it_with_opt(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 4 * 4, 3),
+    ).eval()
+    torch.save(model, tmp_path / "cnn.pt")
+    x = torch.rand(64, 1, 8, 8)
+    np.save(tmp_path / "calib.npy", x.numpy())
+    imported = spikeforge(
+        "import", str(tmp_path / "cnn.pt"), "--input-shape", "1,8,8",
+        "-o", str(tmp_path / "cnn.sfir"),
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    pipeline = "fold-bn,ann-to-snn{timesteps=64 normalization=max}"
+    done = spikeforge(
+        "opt", str(tmp_path / "cnn.sfir"), "-p", pipeline,
+        "--calibration", str(tmp_path / "calib.npy"), "-o", str(tmp_path / "snn.sfir"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    snn_graph = ir.load(tmp_path / "snn.sfir")
+    ops = {snn_graph.op(n).name for n in snn_graph.nodes()}
+    assert {"snn.if", "nn.sumpool2d", "snn.integrator"} <= ops
+    assert "nn.batchnorm" not in ops
+    y = ir.interpret(snn_graph, x[:8, None], steps=64)[:, -1]
+    with torch.no_grad():
+        assert (y.argmax(-1) == model(x[:8]).argmax(-1)).float().mean() >= 0.75
+    missing = spikeforge("opt", str(tmp_path / "cnn.sfir"), "-p", pipeline)
+    assert missing.returncode == 1
+    assert "needs calibration data" in missing.stderr
