@@ -323,11 +323,11 @@ def _passthrough(c: _Converter, name: str, op: Op, sources: list[str]) -> None:
     node = c.names[src]
     unit = c.units[node]
     if isinstance(op, nn.Flatten) and unit.ndim:
-        unit = op_flatten_unit(unit, c.ann.shape(src), op)
+        unit = _flatten_unit(unit, c.ann.shape(src), op)
     c.names[name] = c.emit(name, op, [node], unit=unit)
 
 
-def op_flatten_unit(unit: np.ndarray, shape: Shape, op: nn.Flatten) -> np.ndarray:
+def _flatten_unit(unit: np.ndarray, shape: Shape, op: nn.Flatten) -> np.ndarray:
     """The unit of a flattened tensor: the input unit broadcast, then flattened alike."""
     full = np.broadcast_to(unit, shape)
     start, end = op.dims(len(shape))
@@ -350,7 +350,7 @@ def _output(c: _Converter, name: str, op: Op, sources: list[str]) -> None:
     steps = c.options.timesteps
     value = c.in_original_units(src, name)
     if c.options.readout == "spikes" and not isinstance(c.snn.op(value), snn.IF):
-        theta = c.threshold(src) if c.stats is not None else np.ones(())
+        theta = c.threshold(src)
         value = c.emit(
             f"{name}.spiking", c.if_neuron(theta, np.zeros_like(theta)), [value]
         )
