@@ -1,0 +1,402 @@
+"""Bit-exact, vectorized emulator of the Xylo SNN core (reference §2).
+
+Per time step, in the hardware's order: input events (clipped to 15 per channel) and
+the previous step's hidden spikes are delivered into the synaptic currents with int16
+saturation after every addition; the currents decay (``dec``, with its +-1 minimum
+step); membranes integrate (v2 order with bias, or the v1 order without); the spike
+loop subtracts the threshold up to 31 times (hidden) or once (output), with alias
+spikes deposited in ascending neuron order.
+
+Speed: deliveries are one float matmul per step (exact: the largest possible sum is
+checked against the float mantissa once, at construction). Saturation makes delivery
+order-dependent only when a partial sum can leave int16; a per-(sample, neuron)
+bound finds those cases, and only they take an exact sequential path (one addition
+per active source, in delivery order). Aliases are resolved level by level along
+their ascending-id chains, vectorized over batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backends.xylo.config import ConfigError, XyloConfig
+from backends.xylo.variants import XyloVariant
+
+__all__ = ["XyloEmulator"]
+
+INT16_MIN = -32768
+INT16_MAX = 32767
+
+
+def _dec(v: np.ndarray, dash: np.ndarray) -> np.ndarray:
+    """The amount one decay step subtracts: ``v >> dash``, at least 1 for ``v > 0``."""
+    q = v >> dash
+    # NOTE: for v < 0, v >> d <= -1 already; only 0 < v < 2^d needs the +1 (§2 dec).
+    q += (q == 0) & (v > 0)
+    return q
+
+
+class _Projection:
+    """One weight matrix (sources x targets) delivering counts with int16 saturation.
+
+    Sources are in delivery order (input channels ascending, then hidden ids
+    ascending); each source's ``n`` additions of the same weight saturate
+    monotonically, so they equal one clamped addition of ``n * w``.
+    """
+
+    def __init__(self, weights: np.ndarray, caps: np.ndarray) -> None:
+        self.cols = np.flatnonzero(np.any(weights != 0, axis=0))
+        w = weights[:, self.cols].astype(np.int64)
+        self.w = w
+        absw = np.abs(w)
+        largest = (
+            float(caps.astype(np.float64) @ absw.max(initial=0, axis=1))
+            if (w.size)
+            else 0.0
+        )
+        # NOTE: float32 sums of integers are exact while every partial sum stays
+        # below 2^24; the bound covers every column and every count.
+        self.dtype = np.float32 if largest < 2**24 else np.float64
+        self.wf = w.astype(self.dtype)
+        self.wpos = np.maximum(w, 0).astype(self.dtype)
+        self.rowmax = absw.max(axis=1, initial=0).astype(np.float64)
+        self.colmax = absw.max(axis=0, initial=0)
+
+    def deliver(self, state: np.ndarray, counts: np.ndarray) -> None:
+        """Add ``counts (B, sources)`` through the weights into ``state (B, targets)``."""
+        if self.cols.size == 0:
+            return
+        xf = counts.astype(self.dtype, copy=False)
+        total = (xf @ self.wf).astype(np.int64)
+        i0 = state[:, self.cols]
+        # Cheap bound on the sum of |contributions| per (sample, target).
+        per_sample = counts.astype(np.float64) @ self.rowmax
+        per_target = counts.sum(axis=1)[:, None] * self.colmax[None, :]
+        bound = np.minimum(per_sample[:, None], per_target)
+        risky = np.abs(i0) + bound > INT16_MAX
+        new = i0 + total
+        if risky.any():
+            rows = np.flatnonzero(risky.any(axis=1))
+            new[rows] = self._saturating(i0[rows], total[rows], xf[rows], counts[rows])
+        state[:, self.cols] = new
+
+    def _saturating(
+        self, i0: np.ndarray, total: np.ndarray, xf: np.ndarray, counts: np.ndarray
+    ) -> np.ndarray:
+        pos = (xf @ self.wpos).astype(np.int64)
+        neg = total - pos
+        # Partial sums lie in [i0 + neg, i0 + pos]; one-signed deliveries clamp
+        # monotonically; only mixed-sign ones that can leave int16 are sequential.
+        mixed = (
+            (pos != 0) & (neg != 0) & ((i0 + pos > INT16_MAX) | (i0 + neg < INT16_MIN))
+        )
+        out = np.clip(i0 + total, INT16_MIN, INT16_MAX)
+        if mixed.any():
+            r, c = np.nonzero(mixed)
+            x = counts[r].astype(np.int64)
+            acc = i0[r, c]
+            for m in np.flatnonzero(x.any(axis=0)):
+                acc = np.clip(acc + x[:, m] * self.w[m, c], INT16_MIN, INT16_MAX)
+            out[r, c] = acc
+        return out
+
+
+@dataclass(frozen=True)
+class _AliasPlan:
+    """Alias chains: per level, (targets, sources, source->target position)."""
+
+    levels: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
+    rest: np.ndarray  # neurons with no alias source below them (level 0)
+    late_src: np.ndarray  # sources j >= their target a: added after a's loop
+    late_dst: np.ndarray
+
+    @classmethod
+    def build(cls, aliases: np.ndarray) -> _AliasPlan:
+        n = aliases.shape[0]
+        level = np.zeros(n, np.int64)
+        lower: dict[int, list[int]] = {}
+        for j in range(n):
+            a = int(aliases[j])
+            if j < a:
+                lower.setdefault(a, []).append(j)
+        for a in sorted(lower):
+            level[a] = 1 + max(int(level[j]) for j in lower[a])
+        levels = []
+        for lv in range(1, int(level.max(initial=0)) + 1):
+            tgt = np.flatnonzero(level == lv)
+            src = np.array([j for a in tgt for j in lower[int(a)]], np.int64)
+            pos = np.array(
+                [k for k, a in enumerate(tgt) for _ in lower[int(a)]], np.int64
+            )
+            levels.append((tgt, src, pos))
+        ids = np.arange(n)
+        late = (aliases >= 0) & (ids >= aliases)
+        return cls(
+            levels=tuple(levels),
+            rest=np.flatnonzero(level == 0),
+            late_src=np.flatnonzero(late),
+            late_dst=aliases[late].astype(np.int64),
+        )
+
+
+class XyloEmulator:
+    """Runs a ``XyloConfig`` exactly as xylosim (v2, or v1 for ``xylo-v1``) does.
+
+    Sizes come from the register arrays, so small test configurations run too;
+    ``check_limits`` (default) additionally enforces the variant's limits.
+
+    Raises:
+        ConfigError: an invalid configuration (every violation listed).
+    """
+
+    def __init__(
+        self, config: XyloConfig, *, seed: int = 0, check_limits: bool = True
+    ) -> None:
+        if check_limits:
+            config.check()
+        spec = config.spec
+        _check_runnable(config, spec)
+        self.config = config
+        self.seed = seed  # the emulator is deterministic; kept for the Target API
+        self._spec = spec
+        w_in = np.asarray(config.weights_in, np.int64)
+        w_rec = np.asarray(config.weights_rec, np.int64)
+        self.n_in, self.n_hidden = w_in.shape[:2]
+        self.n_out = config.weights_out.shape[1]
+        self.n_syn = nsyn = max(w_in.shape[2], w_rec.shape[2])
+        w_in = _pad_syn(w_in, nsyn) << config.weight_shift_in
+        w_rec = _pad_syn(w_rec, nsyn) << config.weight_shift_rec
+        caps = np.concatenate(
+            [
+                np.full(self.n_in, spec.max_input_events),
+                np.full(self.n_hidden, spec.max_hidden_spikes),
+            ]
+        )
+        self._hid = _Projection(
+            np.concatenate(
+                [
+                    w_in.reshape(self.n_in, self.n_hidden * nsyn),
+                    w_rec.reshape(self.n_hidden, self.n_hidden * nsyn),
+                ]
+            ),
+            caps,
+        )
+        self._out = _Projection(
+            np.asarray(config.weights_out, np.int64) << config.weight_shift_out,
+            caps[self.n_in :],
+        )
+        dash_syn = np.stack([config.dash_syn, config.dash_syn_2], axis=1)[:, :nsyn]
+        self._dash_syn = dash_syn.reshape(-1).astype(np.int64)
+        self._dash_mem = np.asarray(config.dash_mem, np.int64)
+        self._theta = np.asarray(config.threshold, np.int64)
+        self._bias = np.asarray(config.bias, np.int64)
+        self._dash_mem_out = np.asarray(config.dash_mem_out, np.int64)
+        self._dash_syn_out = np.asarray(config.dash_syn_out, np.int64)
+        self._theta_out = np.asarray(config.threshold_out, np.int64)
+        self._bias_out = np.asarray(config.bias_out, np.int64)
+        self._aliases = _AliasPlan.build(np.asarray(config.aliases, np.int64))
+
+    def run(self, raster: Any, record: bool = False) -> Any:
+        """Run from the reset state on an input event-count raster.
+
+        Args:
+            raster: non-negative integer counts ``(batch, time, Nin)`` or
+                ``(time, Nin)``; counts above 15 are clipped, as the hardware does.
+            record: also return the internal states.
+
+        Returns:
+            Output spikes ``(batch, time, Nout)`` (int32, 0/1), without the batch
+            axis for a 2-D raster. With ``record``, ``(spikes, states)`` where
+            ``states`` holds ``Vmem`` (after reset), ``Isyn``, ``Isyn2`` (after decay;
+            zeros with one synapse), ``Spikes`` (hidden counts), ``Vmem_out`` and
+            ``Isyn_out``, each ``(batch, time, N)`` int16.
+        """
+        x = np.asarray(raster)
+        squeeze = x.ndim == 2
+        if squeeze:
+            x = x[None]
+        if x.ndim != 3 or x.shape[2] != self.n_in:
+            raise ValueError(
+                f"raster must be (batch, time, {self.n_in}) or (time, {self.n_in}), "
+                f"got shape {np.shape(raster)}"
+            )
+        if x.dtype.kind not in "iub":
+            raise ValueError(f"raster must hold integer event counts, got {x.dtype}")
+        if x.size and x.min() < 0:
+            raise ValueError("raster holds negative event counts")
+        x = np.minimum(x, self._spec.max_input_events).astype(np.int64)
+        spikes, states = self._simulate(x, record)
+        if squeeze:
+            spikes = spikes[0]
+            states = {k: v[0] for k, v in states.items()}
+        return (spikes, states) if record else spikes
+
+    def _simulate(
+        self, x: np.ndarray, record: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        batch, steps, nin = x.shape
+        nhid, nout, nsyn = self.n_hidden, self.n_out, self.n_syn
+        spec = self._spec
+        v2 = spec.sim_version == 2
+        isyn = np.zeros((batch, nhid * nsyn), np.int64)
+        vmem = np.zeros((batch, nhid), np.int64)
+        isyn_out = np.zeros((batch, nout), np.int64)
+        vmem_out = np.zeros((batch, nout), np.int64)
+        counts = np.zeros((batch, nin + nhid), np.int64)  # [inputs, previous spikes]
+        out = np.zeros((batch, steps, nout), np.int32)
+        states: dict[str, np.ndarray] = {}
+        if record:
+            for name, n in (
+                ("Vmem", nhid),
+                ("Isyn", nhid),
+                ("Isyn2", nhid),
+                ("Spikes", nhid),
+                ("Vmem_out", nout),
+                ("Isyn_out", nout),
+            ):
+                states[name] = np.zeros((batch, steps, n), np.int16)
+        use_bias = v2 and spec.has_bias
+        for t in range(steps):
+            counts[:, :nin] = x[:, t]
+            # 1-3. deliver input and last step's hidden spikes (hidden, readout)
+            self._hid.deliver(isyn, counts)
+            self._out.deliver(isyn_out, counts[:, nin:])
+            # 5. hidden neurons
+            isyn -= _dec(isyn, self._dash_syn)
+            total = isyn if nsyn == 1 else isyn.reshape(batch, nhid, nsyn).sum(axis=2)
+            vmem = _integrate(vmem, total, self._dash_mem, self._bias, v2, use_bias)
+            spikes = self._spike_hidden(vmem)
+            # 6. output neurons (one synapse, at most one spike, no alias)
+            isyn_out -= _dec(isyn_out, self._dash_syn_out)
+            vmem_out = _integrate(
+                vmem_out, isyn_out, self._dash_mem_out, self._bias_out, v2, use_bias
+            )
+            fired = vmem_out >= self._theta_out
+            vmem_out -= fired * self._theta_out
+            out[:, t] = fired
+            counts[:, nin:] = spikes
+            if record:
+                syn = isyn.reshape(batch, nhid, nsyn)
+                states["Vmem"][:, t] = vmem
+                states["Isyn"][:, t] = syn[:, :, 0]
+                if nsyn > 1:
+                    states["Isyn2"][:, t] = syn[:, :, 1]
+                states["Spikes"][:, t] = spikes
+                states["Vmem_out"][:, t] = vmem_out
+                states["Isyn_out"][:, t] = isyn_out
+        return out, states
+
+    def _spike_hidden(self, vmem: np.ndarray) -> np.ndarray:
+        """Spike loop with aliases; updates ``vmem`` in place, returns counts."""
+        cap = self._spec.max_hidden_spikes
+        plan = self._aliases
+        theta = self._theta
+        spikes = np.zeros(vmem.shape, np.int64)
+        rest = plan.rest
+        if rest.size == vmem.shape[1]:
+            n = np.clip(vmem // theta, 0, cap)
+            vmem -= n * theta
+            spikes = n
+        else:
+            n = np.clip(vmem[:, rest] // theta[rest], 0, cap)
+            vmem[:, rest] -= n * theta[rest]
+            spikes[:, rest] = n
+            # NOTE: alias spikes from lower ids are deposited before the target's
+            # own loop and count towards its cap (§2 step 5.7, a > j).
+            for tgt, src, pos in plan.levels:
+                n0 = np.zeros((tgt.size, vmem.shape[0]), np.int64)
+                np.add.at(n0, pos, spikes[:, src].T)
+                n0 = np.minimum(n0.T, cap)
+                th = theta[tgt]
+                k = np.clip(vmem[:, tgt] // th, 0, cap - n0)
+                vmem[:, tgt] -= k * th
+                spikes[:, tgt] = n0 + k
+        if plan.late_src.size:
+            # a <= j: added to a's already-final count, capped (§2 step 5.7, a < j).
+            late = np.zeros((vmem.shape[1], vmem.shape[0]), np.int64)
+            np.add.at(late, plan.late_dst, spikes[:, plan.late_src].T)
+            spikes = np.minimum(spikes + late.T, cap)
+        return spikes
+
+
+def _integrate(
+    vmem: np.ndarray,
+    isyn: np.ndarray,
+    dash_mem: np.ndarray,
+    bias: np.ndarray,
+    v2: bool,
+    use_bias: bool,
+) -> np.ndarray:
+    if v2:
+        dv = np.clip(isyn - _dec(vmem, dash_mem), INT16_MIN, INT16_MAX)
+        if use_bias:
+            dv = np.clip(dv + bias, INT16_MIN, INT16_MAX)
+        return np.clip(vmem + dv, INT16_MIN, INT16_MAX)
+    # NOTE: xylosim.v1 decays V first, then adds the currents once (§2 v1).
+    return np.clip(vmem - _dec(vmem, dash_mem) + isyn, INT16_MIN, INT16_MAX)
+
+
+def _pad_syn(w: np.ndarray, nsyn: int) -> np.ndarray:
+    if w.shape[2] == nsyn:
+        return w
+    pad = np.zeros((*w.shape[:2], nsyn - w.shape[2]), w.dtype)
+    return np.concatenate([w, pad], axis=2)
+
+
+def _check_runnable(config: XyloConfig, spec: XyloVariant) -> None:
+    """Consistency and value ranges the exact dynamics need (sizes may be small)."""
+    errors: list[str] = []
+    w_in, w_rec, w_out = config.weights_in, config.weights_rec, config.weights_out
+    if w_in.ndim != 3 or w_rec.ndim != 3 or w_out.ndim != 2:
+        errors.append("weights_in, weights_rec must be 3-D and weights_out 2-D")
+    else:
+        nhid = w_in.shape[1]
+        if w_rec.shape[:2] != (nhid, nhid) or w_out.shape[0] != nhid:
+            errors.append(
+                f"weight shapes disagree: weights_in {w_in.shape}, weights_rec "
+                f"{w_rec.shape}, weights_out {w_out.shape}"
+            )
+        for name in (
+            "dash_mem",
+            "dash_syn",
+            "dash_syn_2",
+            "threshold",
+            "bias",
+            "aliases",
+        ):
+            if np.shape(getattr(config, name)) != (nhid,):
+                errors.append(
+                    f"{name}: shape {np.shape(getattr(config, name))}, expected ({nhid},)"
+                )
+        for name in ("dash_mem_out", "dash_syn_out", "threshold_out", "bias_out"):
+            if np.shape(getattr(config, name)) != (w_out.shape[1],):
+                errors.append(
+                    f"{name}: shape {np.shape(getattr(config, name))}, "
+                    f"expected ({w_out.shape[1]},)"
+                )
+        if not errors:
+            for name in ("threshold", "threshold_out"):
+                if np.any(getattr(config, name) < 1):
+                    errors.append(f"{name}: thresholds must be >= 1")
+            for name in (
+                "dash_mem",
+                "dash_syn",
+                "dash_syn_2",
+                "dash_mem_out",
+                "dash_syn_out",
+            ):
+                arr = getattr(config, name)
+                if np.any((arr < 0) | (arr >= 2**spec.dash_bits)):
+                    errors.append(f"{name}: dashes must be 0..{2**spec.dash_bits - 1}")
+            if np.any((config.aliases < -1) | (config.aliases >= nhid)):
+                errors.append(f"aliases: targets must be -1..{nhid - 1}")
+    for name in ("weight_shift_in", "weight_shift_rec", "weight_shift_out"):
+        if not 0 <= getattr(config, name) <= spec.max_weight_shift:
+            errors.append(f"{name}: must be 0..{spec.max_weight_shift}")
+    if errors:
+        raise ConfigError(
+            "cannot emulate this configuration:\n  - " + "\n  - ".join(errors)
+        )
