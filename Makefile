@@ -37,6 +37,7 @@ test: lint typecheck
 bench: $(STAMP)
 	$(PY) bench/parse_print.py --repeat 5
 	$(PY) bench/conversion.py
+	$(PY) bench/xylo_emulator.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
