@@ -42,6 +42,10 @@ ENTRY_POINT_GROUP = "spikeforge.targets"
 
 TARGETS: dict[str, str] = {
     "reference": "backends.reference:TARGET",
+    "xylo-audio2": "backends.xylo.target:XYLO_AUDIO2",
+    "xylo-audio3": "backends.xylo.target:XYLO_AUDIO3",
+    "xylo-imu": "backends.xylo.target:XYLO_IMU",
+    "xylo-v1": "backends.xylo.target:XYLO_V1",
 }
 
 
@@ -64,7 +68,7 @@ class HardwareConfig(Protocol):
 class Emulator(Protocol):
     """Runs a configuration."""
 
-    def run(self, inputs: Any) -> Any:
+    def run(self, inputs: Any, /) -> Any:
         """Run on ``inputs`` ``(batch, time, channels)``; return the outputs."""
         ...
 

@@ -35,6 +35,7 @@ def test_every_op_key_is_the_op_name() -> None:
         "nn.add", "nn.scale", "nn.clip",
         "snn.lif", "snn.cubalif", "snn.if", "snn.li", "snn.cubali", "snn.integrator",
         "snn.threshold", "snn.delay", "snn.rate_encode",
+        "xylo.core",  # from the spikeforge.dialects entry point
     }  # fmt: skip
     assert {cls.name for cls in ops} == expected
     for cls in ops:

