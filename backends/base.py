@@ -103,6 +103,9 @@ class Target(Protocol):
         """An emulator running ``config``; ``seed`` picks the chip instance."""
         ...
 
+    # Optional: ``report(config) -> Mapping[str, object]``, the resources a
+    # configuration uses against each limit; ``compiler.compile`` adds it to its report.
+
 
 def _table() -> dict[str, tuple[str, str]]:
     """name -> (import path, where it was declared)."""

@@ -54,6 +54,8 @@ class CompileReport:
     nodes: int
     ops: dict[str, int]
     limits: dict[str, int | float] = field(default_factory=dict)
+    resources: dict[str, str] = field(default_factory=dict)
+    """What the configuration uses, from the target's optional ``report(config)``."""
 
     def __str__(self) -> str:
         lines = [f"target    {self.target}", f"pipeline  {self.pipeline}", "passes:"]
@@ -64,7 +66,10 @@ class CompileReport:
         lines += [
             f"  {name:<38} {count:>5}" for name, count in sorted(self.ops.items())
         ]
-        if self.limits:
+        if self.resources:
+            lines.append("resources:")
+            lines += [f"  {k:<38} {v}" for k, v in self.resources.items()]
+        elif self.limits:
             lines.append("limits:")
             lines += [f"  {k:<38} {v}" for k, v in self.limits.items()]
         return "\n".join(lines)
@@ -131,8 +136,18 @@ def compile(
         nodes=len(lowered),
         ops=ops,
         limits=dict(chosen.limits),
+        resources=_resources(chosen, config),
     )
     return CompileResult(lowered, config, report, chosen)
+
+
+def _resources(target: Target, config: HardwareConfig) -> dict[str, str]:
+    # NOTE: ``report`` is optional in the Target protocol; targets without resources
+    # to speak of (the reference) leave it out.
+    report = getattr(target, "report", None)
+    if report is None:
+        return {}
+    return {str(k): str(v) for k, v in report(config).items()}
 
 
 def _as_graph(source: Any, example_input: Any) -> Graph:

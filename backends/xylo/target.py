@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from backends.base import TargetError
 from backends.xylo.config import XyloConfig
+from backends.xylo.cost import estimate_cycles
 from backends.xylo.emulator import XyloEmulator
 from backends.xylo.lower import lower_to_config
 from backends.xylo.variants import VARIANTS, XyloVariant
@@ -67,6 +70,35 @@ class XyloTarget:
             )
         return config
 
+    def report(self, config: XyloConfig) -> dict[str, str]:
+        """Resources used against each limit, and the cycle model's clock estimate.
+
+        Cycles are the worst case (every input and hidden neuron active every step,
+        reference section 7); the minimum clock keeps up with real time at ``dt``.
+        """
+        spec = self.variant
+        kinds = [entry[0] for entry in config.neuron_map.values()]
+        used_in = int(np.count_nonzero(np.any(config.weights_in != 0, axis=(1, 2))))
+        hidden = kinds.count("hidden") or int(
+            np.count_nonzero(np.any(config.weights_in != 0, axis=(0, 2)))
+        )
+        outputs = kinds.count("output") or int(config.weights_out.shape[1])
+        fanout = np.count_nonzero(np.any(config.weights_rec != 0, axis=2), axis=1)
+        entries = int(fanout.sum())
+        cost = estimate_cycles(config)
+        rows = {
+            "input channels": f"{used_in} / {spec.n_inputs}",
+            "hidden neurons": f"{hidden} / {spec.n_hidden}",
+            "output neurons": f"{outputs} / {spec.n_outputs}",
+            "recurrent weights": _of(entries, spec.rec_weight_entries),
+            "max recurrent fan-out": _of(int(fanout.max(initial=0)), spec.max_fanout),
+            "cycles per step (worst case)": f"{cost.cycles_per_step:,.0f}",
+            "min clock for real time": (
+                f"{cost.min_clock_hz / 1e6:.2f} MHz at dt = {config.dt * 1e3:g} ms"
+            ),
+        }
+        return rows
+
     def emulator(self, config: Any, *, seed: int = 0) -> XyloEmulator:
         """The bit-exact emulator of ``config`` (deterministic; ``seed`` is kept)."""
         if not isinstance(config, XyloConfig):
@@ -76,6 +108,10 @@ class XyloTarget:
                 f"{self.name} cannot run a {config.variant} configuration"
             )
         return XyloEmulator(config, seed=seed)
+
+
+def _of(value: int, limit: int | None) -> str:
+    return f"{value:,} / {limit:,}" if limit is not None else f"{value:,} (no limit)"
 
 
 TARGETS: dict[str, XyloTarget] = {

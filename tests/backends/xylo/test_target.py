@@ -75,3 +75,22 @@ def test_emulator_rejects_other_configs() -> None:
         )
     with pytest.raises(TargetError):
         XYLO_AUDIO2.emulator(object())
+
+
+def test_compile_report_lists_resources_and_clock() -> None:
+    import compiler
+    from backends.xylo.cost import estimate_cycles
+
+    result = compiler.compile(lif_graph(0), target="xylo-audio2")
+    resources = result.report.resources
+    assert resources["hidden neurons"] == "8 / 1000"
+    assert resources["output neurons"] == "3 / 8"
+    assert resources["input channels"] == "4 / 16"
+    cost = estimate_cycles(result.config)
+    assert resources["cycles per step (worst case)"] == f"{cost.cycles_per_step:,.0f}"
+    assert resources["min clock for real time"].startswith(
+        f"{cost.min_clock_hz / 1e6:.2f} MHz"
+    )
+    text = str(result.report)
+    assert "resources:" in text
+    assert "max recurrent fan-out" in text
