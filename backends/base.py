@@ -60,7 +60,11 @@ class HardwareConfig(Protocol):
     target: str
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the configuration (atomically) to ``path`` (a folder)."""
+        """Write the configuration (atomically) to ``path`` (a folder).
+
+        The folder's ``config.json`` names the target under ``"target"``, which is how
+        ``spikeforge run FOLDER`` finds the target that reads it back.
+        """
         ...
 
 

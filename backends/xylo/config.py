@@ -336,6 +336,7 @@ class XyloConfig:
         meta: dict[str, Any] = {
             "format": CONFIG_FORMAT,
             "version": CONFIG_VERSION,
+            "target": self.variant,  # `spikeforge run build/` finds the target by it
             "variant": self.variant,
             "dt": self.dt,
             **{name: int(getattr(self, name)) for name in SHIFT_NAMES},

@@ -94,3 +94,50 @@ def test_compile_report_lists_resources_and_clock() -> None:
     text = str(result.report)
     assert "resources:" in text
     assert "max recurrent fan-out" in text
+
+
+def test_cli_compiles_and_runs_a_xylo_build(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ir.save(lif_graph(0), tmp_path / "lif.sfir")
+    events = raster(0, 4)
+    np.save(tmp_path / "events.npy", on_chip(events))
+    cli = [sys.executable, "-m", "compiler.cli"]
+    build = tmp_path / "build"
+    done = subprocess.run(
+        [
+            *cli,
+            "compile",
+            str(tmp_path / "lif.sfir"),
+            "-t",
+            "xylo-audio2",
+            "-o",
+            str(build),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hidden neurons" in done.stdout
+    out = tmp_path / "out.npy"
+    ran = subprocess.run(
+        [
+            *cli,
+            "run",
+            str(build),
+            "--input",
+            str(tmp_path / "events.npy"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    expected = XYLO_AUDIO2.emulator(XYLO_AUDIO2.lower(lif_graph(0))).run(
+        on_chip(events)
+    )
+    assert np.array_equal(np.load(out), expected)
