@@ -121,10 +121,8 @@ def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return any(
-            name.endswith("/code/__torch__.py") or "/code/" in name
-            for name in archive.namelist()
-        )
+        # TorchScript archives keep the module's code under <archive>/code/.
+        return any("/code/" in name for name in archive.namelist())
 
 
 def _from_torchscript(path: Path, scripted: Any) -> Any:

@@ -49,7 +49,8 @@ _LITERAL_EXAMPLES = {
     "blob": 'blob<f32[2]> "key"',
 }
 
-BlobResolver = Callable[[str], np.ndarray]
+BlobResolver = Callable[[str, str], np.ndarray]
+"""Reads blob ``key`` from the sidecar the file names: ``resolve(sidecar, key)``."""
 
 
 def parse(
@@ -64,8 +65,9 @@ def parse(
     Args:
         text: the file's contents.
         source_name: file name used in error messages.
-        blobs: arrays for ``blob<...> "key"`` references (a mapping, or a function
-            from key to array); ``ir.load`` supplies the sidecar file.
+        blobs: arrays for ``blob<...> "key"`` references: a mapping by key, or a
+            function ``(sidecar, key) -> array`` given the sidecar the file's header
+            names; ``ir.load`` supplies one that reads the sidecar file.
         verify_graph: run ``ir.verify`` on the result (errors then point at the node).
 
     Raises:
@@ -397,7 +399,7 @@ class _Builder:
             dtype, shape, _ = parse_type(str(type_token))
         except ValueError as err:
             raise self.error_at(f"bad blob type: {err}", type_token) from None
-        if self.blobs is None:
+        if self.blobs is None or (callable(self.blobs) and self.sidecar is None):
             if self.sidecar is None:
                 raise self.error_at(
                     f"blob '{key}' needs a sidecar file, but this file names none",
@@ -410,7 +412,11 @@ class _Builder:
             )
         source = f"sidecar '{self.sidecar}'" if self.sidecar else "the blobs given"
         try:
-            arr = self.blobs(key) if callable(self.blobs) else self.blobs[key]
+            if callable(self.blobs):
+                assert self.sidecar is not None  # checked above
+                arr = self.blobs(self.sidecar, key)
+            else:
+                arr = self.blobs[key]
         except KeyError:
             message = f"blob '{key}' is missing from {source}"
             raise self.error_at(message, key_token) from None

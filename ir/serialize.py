@@ -95,12 +95,11 @@ def load(path: str | os.PathLike[str]) -> Graph:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ParseError(f"cannot read file: {err}", source_name=str(source)) from None
-    sidecar = _sidecar_name(text)
     handles: list[BinaryIO] = []
     cache: dict[str, np.lib.npyio.NpzFile] = {}
 
-    def resolve(key: str) -> np.ndarray:
-        assert sidecar is not None  # resolve is only passed when a sidecar is named
+    def resolve(sidecar: str, key: str) -> np.ndarray:
+        # The parser passes the sidecar named in the file's header.
         path = source.parent / sidecar
         try:
             if "file" not in cache:
@@ -114,24 +113,9 @@ def load(path: str | os.PathLike[str]) -> Graph:
         return arr
 
     try:
-        return parse(
-            text, source_name=str(source), blobs=None if sidecar is None else resolve
-        )
+        return parse(text, source_name=str(source), blobs=resolve)
     finally:
         for npz in cache.values():
             npz.close()
         for handle in handles:
             handle.close()
-
-
-def _sidecar_name(text: str) -> str | None:
-    import json
-    import re
-
-    m = re.search(r'^\s*sidecar\s+("(?:[^"\\\n]|\\.)*")', text, re.MULTILINE)
-    if m is None:
-        return None
-    try:
-        return str(json.loads(m.group(1)))
-    except ValueError:
-        return None  # the parser reports the malformed string, with its position
