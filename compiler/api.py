@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,18 +137,23 @@ def compile(
         nodes=len(lowered),
         ops=ops,
         limits=dict(chosen.limits),
-        resources=_resources(chosen, config),
+        resources=_resources(chosen, config, lowered),
     )
     return CompileResult(lowered, config, report, chosen)
 
 
-def _resources(target: Target, config: HardwareConfig) -> dict[str, str]:
+def _resources(target: Target, config: HardwareConfig, graph: Graph) -> dict[str, str]:
     # NOTE: ``report`` is optional in the Target protocol; targets without resources
-    # to speak of (the reference) leave it out.
+    # to speak of (the reference) leave it out. ``report(config, graph=...)`` also
+    # sees the lowered graph (its analyses' meta), when it takes that argument.
     report = getattr(target, "report", None)
     if report is None:
         return {}
-    return {str(k): str(v) for k, v in report(config).items()}
+    if "graph" in inspect.signature(report).parameters:
+        rows = report(config, graph=graph)
+    else:
+        rows = report(config)
+    return {str(k): str(v) for k, v in rows.items()}
 
 
 def _as_graph(source: Any, example_input: Any) -> Graph:

@@ -1,5 +1,8 @@
 """`make demo`: import the bundled example, run a pipeline, print the IR and the
-interpreter's output, then compile it for the reference target and run the emulator.
+interpreter's output, then compile it for the reference target and run the emulator;
+then digits end to end on Xylo (``examples/xylo_digits.py``): an MLP trained here,
+converted to an SNN, compiled for xylo-audio2 (classes 0-7) and xylo-audio3 (all 10)
+and run on the bit-exact emulator.
 
     python examples/demo.py
 """
@@ -10,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from xylo_digits import run as run_digits
 
 import compiler
 import ir
@@ -52,6 +56,18 @@ def main() -> None:
     print(result.report)
     print(f"   config files: {', '.join(files)}")
     print(f"   emulator matches interpreter: {bool(torch.equal(emulated, out))}")
+
+    print("== digits on Xylo: train an MLP, ann-to-snn, compile, run the emulator")
+    results = [run_digits("xylo-audio2", 8), run_digits("xylo-audio3", 10)]
+    print(results[0].report)
+    print(
+        f"   {'target':<12} {'classes':>7} {'test':>5} {'ANN':>7} {'SNN':>7} {'chip':>7}"
+    )
+    for r in results:
+        print(
+            f"   {r.target:<12} {r.classes:>7} {r.n_test:>5} {r.ann:>7.2%} "
+            f"{r.snn:>7.2%} {r.chip:>7.2%}"
+        )
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ class ConfigError(ValueError):
 class XyloConfig:
     """Register-level configuration of one Xylo SNN core.
 
-    Arrays (integers; ``Nin``/``Nhid``/``Nout`` from the variant, ``nsyn`` 1 or 2):
+    Arrays (integers; ``Nin``/``Nout`` from the variant, ``nsyn`` 1 or 2, ``Nhid``
+    the hidden neurons configured, ``1..variant.n_hidden``):
     ``weights_in (Nin, Nhid, nsyn)``, ``weights_rec (Nhid, Nhid, nsyn)`` (source,
     target, synapse), ``weights_out (Nhid, Nout)``; per hidden neuron ``dash_mem``,
     ``dash_syn``, ``dash_syn_2``, ``threshold``, ``bias``, ``aliases`` (alias target
@@ -81,6 +82,13 @@ class XyloConfig:
     ``threshold_out``, ``bias_out``. Effective weights are ``w << weight_shift_*``.
     ``dt`` is the time step in seconds; ``neuron_map`` maps a graph neuron name to
     ``[kind, hardware id]`` (kind: input, hidden or output).
+
+    NOTE: the configuration holds ``Nhid`` hidden neurons, not always the whole core,
+    and the output window of XyloAudio 3 / XyloIMU is the last 128 of those ``Nhid``
+    ids: XyloSim's ``from_specification`` reads the readout from ids
+    ``[N - OEN, N)`` of the ``N`` neurons it is given (reference ``xylo.md`` §2,
+    "Rockpool XyloSim wrappers"). So a single hidden layer of up to 128 neurons can
+    both take input and feed the readout.
     """
 
     variant: str
@@ -107,6 +115,12 @@ class XyloConfig:
     def target(self) -> str:
         """The target name (the variant), for the ``HardwareConfig`` protocol."""
         return self.variant
+
+    @property
+    def n_hidden(self) -> int:
+        """Hidden neurons configured (ids ``0..n_hidden-1``), from ``weights_rec``."""
+        shape = np.shape(self.weights_rec)
+        return int(shape[0]) if len(shape) >= 1 else 0
 
     @property
     def spec(self) -> XyloVariant:
@@ -153,8 +167,8 @@ class XyloConfig:
                 f"{', '.join(ARRAY_NAMES + SHIFT_NAMES)}"
             )
         spec = VARIANTS[variant]
-        nin, nhid, nout = spec.n_inputs, spec.n_hidden, spec.n_outputs
         given = {name: _as_int(name, value) for name, value in arrays.items()}
+        nin, nhid, nout = spec.n_inputs, _hidden_count(spec, given), spec.n_outputs
         defaults = {
             "weights_in": np.zeros((nin, nhid, spec.n_syn), np.int64),
             "weights_rec": np.zeros((nhid, nhid, spec.n_syn), np.int64),
@@ -211,8 +225,12 @@ class XyloConfig:
                 f"unknown Xylo variant '{self.variant}'; known: {', '.join(VARIANTS)}"
             ]
         spec = VARIANTS[self.variant]
-        nin, nhid, nout = spec.n_inputs, spec.n_hidden, spec.n_outputs
+        nin, nhid, nout = spec.n_inputs, self.n_hidden, spec.n_outputs
         errors: list[str] = []
+        if not 1 <= nhid <= spec.n_hidden:
+            errors.append(
+                f"weights_rec: {nhid} hidden neurons, {spec.name} has 1..{spec.n_hidden}"
+            )
         shapes_ok: dict[str, bool] = {}
         for name in ARRAY_NAMES:
             arr = getattr(self, name)
@@ -268,7 +286,7 @@ class XyloConfig:
                     f"{_ids(outside + spec.input_window)}"
                 )
         if shapes_ok["weights_out"] and spec.output_window is not None:
-            first = nhid - spec.output_window
+            first = max(0, nhid - spec.output_window)
             outside = np.flatnonzero(np.any(self.weights_out[:first] != 0, axis=1))
             if outside.size:
                 errors.append(
@@ -396,6 +414,24 @@ class XyloConfig:
             raise ConfigError(f"{folder / 'config.json'}: bad field {err}") from None
         config.check()
         return config
+
+
+def _hidden_count(spec: XyloVariant, given: Mapping[str, np.ndarray]) -> int:
+    """Hidden neurons of a configuration built from ``given`` registers.
+
+    The first register that says: ``weights_rec``, a per-hidden-neuron array, or (on a
+    variant without windows) ``weights_in``/``weights_out``; otherwise the whole core.
+    """
+    if "weights_rec" in given and given["weights_rec"].ndim >= 1:
+        return int(given["weights_rec"].shape[0])
+    for name in ("dash_mem", "dash_syn", "dash_syn_2", "threshold", "bias", "aliases"):
+        if name in given and given[name].ndim == 1:
+            return int(given[name].shape[0])
+    if spec.input_window is None and given.get("weights_in", np.zeros(0)).ndim >= 2:
+        return int(given["weights_in"].shape[1])
+    if spec.output_window is None and given.get("weights_out", np.zeros(0)).ndim == 2:
+        return int(given["weights_out"].shape[0])
+    return spec.n_hidden
 
 
 def _as_int(name: str, value: Any) -> np.ndarray:

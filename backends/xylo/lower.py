@@ -49,23 +49,32 @@ Recurrent edges already read the previous step in both.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from backends.xylo.allocate import allocate
-from backends.xylo.config import XyloConfig
+from backends.xylo.allocate import ResourceError, allocate
+from backends.xylo.config import ARRAY_NAMES, XyloConfig
 from backends.xylo.dash import dash_to_decay, fit_dash
-from backends.xylo.quantize import quantize
+from backends.xylo.ops import XyloCore
+from backends.xylo.quantize import DEFAULT_V_HEADROOM, QuantizedNetwork, quantize
 from backends.xylo.variants import VARIANTS, XyloVariant
 from ir import Graph, verify
 from ir.op import Op
 from ir.ops.io import Input, Output
 from ir.ops.nn import Affine, Linear
-from ir.ops.snn import LIF, CubaLIF
+from ir.ops.snn import IF, LIF, CubaLIF
 
-__all__ = ["hop_delay", "lower_to_config"]
+__all__ = [
+    "allocate_graph",
+    "config_from_graph",
+    "hop_delay",
+    "lower_to_config",
+    "quantization_rows",
+    "quantize_graph",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,21 @@ class _Layer:
 
 
 @dataclass(frozen=True)
+class _Neuron:
+    """A neuron op in the chip's terms, per neuron, in float.
+
+    ``tau_syn`` is None without a synapse, ``tau_mem`` None without a leak; ``gain``
+    is what one unit of input adds to the membrane in a step (``(1 - a) r`` for a LIF,
+    ``dt r`` for an IF) and ``bias`` what the leak target adds per step.
+    """
+
+    tau_syn: np.ndarray | None
+    tau_mem: np.ndarray | None
+    gain: np.ndarray
+    bias: np.ndarray
+
+
+@dataclass(frozen=True)
 class _Dynamics:
     """Chip parameters of one layer, per neuron, in float (before quantization)."""
 
@@ -89,33 +113,42 @@ class _Dynamics:
     threshold: np.ndarray
 
 
-def _lif(
-    layer: _Layer, n: int, dt: float, bits: int
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """``snn.lif``: no synapse (dash 1 chosen), membrane tau, gain ``r``."""
+def _lif(layer: _Layer, n: int, dt: float) -> _Neuron:
+    """``snn.lif``: no synapse (dash 1 chosen), membrane tau, gain ``(1 - a) r``."""
     op = layer.neuron
     assert isinstance(op, LIF)  # the table dispatches on the type
-    return None, _per_neuron(op.tau, n), _per_neuron(op.r, n)
+    tau = _per_neuron(op.tau, n)
+    leak = -np.expm1(-dt / tau)
+    return _Neuron(None, tau, leak * _per_neuron(op.r, n), leak * _leak(op, n))
 
 
-def _cubalif(
-    layer: _Layer, n: int, dt: float, bits: int
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """``snn.cubalif``: synapse tau, membrane tau, gain ``r w_in``."""
+def _cubalif(layer: _Layer, n: int, dt: float) -> _Neuron:
+    """``snn.cubalif``: synapse tau, membrane tau, gain ``(1 - a) r w_in``."""
     op = layer.neuron
     assert isinstance(op, CubaLIF)  # the table dispatches on the type
-    gain = _per_neuron(op.r, n) * _per_neuron(op.w_in, n)
-    return _per_neuron(op.tau_syn, n), _per_neuron(op.tau_mem, n), gain
+    tau = _per_neuron(op.tau_mem, n)
+    leak = -np.expm1(-dt / tau)
+    gain = leak * _per_neuron(op.r, n) * _per_neuron(op.w_in, n)
+    return _Neuron(_per_neuron(op.tau_syn, n), tau, gain, leak * _leak(op, n))
 
 
-_NEURONS: dict[
-    type[Op],
-    Callable[
-        [_Layer, int, float, int],
-        tuple[np.ndarray | None, np.ndarray, np.ndarray],
-    ],
-] = {LIF: _lif, CubaLIF: _cubalif}
-"""Per-op lowering: neuron op -> (tau_syn or None, tau_mem, input gain)."""
+def _if(layer: _Layer, n: int, dt: float) -> _Neuron:
+    """``snn.if``: no leak in float; the chip's slowest leak (largest dash)."""
+    op = layer.neuron
+    assert isinstance(op, IF)  # the table dispatches on the type
+    return _Neuron(None, None, dt * _per_neuron(op.r, n), np.zeros(n))
+
+
+def _leak(op: Op, n: int) -> np.ndarray:
+    return _per_neuron(op.v_leak, n)  # type: ignore[attr-defined]
+
+
+_NEURONS: dict[type[Op], Callable[[_Layer, int, float], _Neuron]] = {
+    LIF: _lif,
+    CubaLIF: _cubalif,
+    IF: _if,
+}
+"""Per-op lowering: neuron op -> time constants, per-step input gain, leak bias."""
 
 _WEIGHTS = (Linear, Affine)
 
@@ -157,7 +190,7 @@ def _chain(graph: Graph) -> tuple[str, list[_Layer]]:
         users = graph.users(nxt)
         if len(users) != 1 or type(graph.op(users[0])) not in _NEURONS:
             raise ValueError(
-                f"node '{nxt}' must feed exactly one snn.lif or snn.cubalif, "
+                f"node '{nxt}' must feed exactly one snn.lif, snn.cubalif or snn.if, "
                 f"feeds {users}"
             )
         neuron = users[0]
@@ -207,29 +240,38 @@ def _check_neuron(layer: _Layer, cap: int) -> None:
 
 
 def _dynamics(layer: _Layer, n: int, dt: float, spec: XyloVariant) -> _Dynamics:
-    tau_syn, tau_mem, gain = _NEURONS[type(layer.neuron)](layer, n, dt, spec.dash_bits)
+    neuron = _NEURONS[type(layer.neuron)](layer, n, dt)
     op = layer.neuron
-    fit = fit_dash(
-        tau_mem, dt, dash_bits=spec.dash_bits, what=f"tau_mem of layer '{layer.node}'"
-    )
-    if tau_syn is None:
+    if neuron.tau_mem is None:
+        # NOTE: an IF neuron does not leak; the chip always does, so it gets the
+        # slowest leak there is (2^-15 of V per step with 4-bit dashes, and the
+        # decay rule's 1-LSB minimum step, xylo.md §2), negligible over the hundreds
+        # of steps of a rate-coded inference once thresholds are scaled up.
+        dash_mem = np.full(n, 2**spec.dash_bits - 1, np.int64)
+    else:
+        dash_mem = fit_dash(
+            neuron.tau_mem,
+            dt,
+            dash_bits=spec.dash_bits,
+            what=f"tau_mem of layer '{layer.node}'",
+        ).dash
+    if neuron.tau_syn is None:
         dash_syn = np.ones(n, np.int64)
     else:
         dash_syn = fit_dash(
-            tau_syn,
+            neuron.tau_syn,
             dt,
             dash_bits=spec.dash_bits,
             what=f"tau_syn of layer '{layer.node}'",
         ).dash
-    leak = -np.expm1(-dt / tau_mem)  # 1 - a, the float model's input gain
     b = dash_to_decay(dash_syn)
-    w_scale = leak * gain * (1.0 - b) / b
-    bias = leak * _per_neuron(op.v_leak, n)  # type: ignore[attr-defined]
+    w_scale = neuron.gain * (1.0 - b) / b
+    bias = neuron.bias
     if isinstance(layer.weight, Affine):
-        bias = bias + leak * gain * np.asarray(layer.weight.bias, np.float64)
+        bias = bias + neuron.gain * np.asarray(layer.weight.bias, np.float64)
     return _Dynamics(
         dash_syn=dash_syn,
-        dash_mem=fit.dash,
+        dash_mem=dash_mem,
         w_scale=w_scale,
         bias=bias,
         threshold=_per_neuron(op.v_threshold, n),  # type: ignore[attr-defined]
@@ -237,13 +279,36 @@ def _dynamics(layer: _Layer, n: int, dt: float, spec: XyloVariant) -> _Dynamics:
 
 
 def hop_delay(graph: Graph) -> int:
-    """Steps the chip's output lags the float graph's: the number of hidden layers."""
+    """Steps the chip's output lags the float graph's: the number of hidden layers.
+
+    ``graph`` is the float graph, or a lowered one (its ``xylo.core`` meta ``layers``).
+    """
+    core = _core_node(graph, required=False)
+    if core is not None:
+        return sum(1 for _, kind, _ in _layers_meta(graph, core) if kind == "hidden")
     _, layers = _chain(graph)
     return len(layers) - 1
 
 
-def lower_to_config(graph: Graph, variant: str | XyloVariant) -> XyloConfig:
-    """Lower a float SNN graph (module docstring) to a ``XyloConfig`` for ``variant``.
+def quantize_graph(
+    graph: Graph,
+    variant: str | XyloVariant,
+    *,
+    v_headroom: float = DEFAULT_V_HEADROOM,
+) -> Graph:
+    """Replace a float SNN chain by one ``xylo.core`` holding integer registers.
+
+    The result is ``io.input -> xylo.core -> io.output`` (the input and output keep
+    their names). Registers are in logical neuron order (hidden layers one after the
+    other); ``allocate_graph`` then moves them to hardware ids. The core's ``meta``:
+
+    * ``layers``: ``((name, kind, size), ...)``, kind ``input``, ``hidden`` or
+      ``output``, in order; the neuron map of the configuration comes from it;
+    * ``quant_rel_rms``, ``quant_clipped``, ``quant_flushed``: per hidden and output
+      layer, the relative RMS error of its incoming weights (``||w_eff - w|| / ||w||``,
+      ``w_eff`` the registers mapped back to float), weights saturated at the int8
+      limit, nonzero weights that became 0;
+    * ``quant_threshold_error``: per layer, the largest relative threshold error.
 
     Raises:
         ValueError: an unsupported graph structure or neuron setting (naming the
@@ -270,6 +335,11 @@ def lower_to_config(graph: Graph, variant: str | XyloVariant) -> XyloConfig:
     _check_neuron(output, spec.max_output_spikes)
 
     n_in = graph.shape(inp)[0]
+    if n_in > spec.n_inputs:
+        raise ResourceError(
+            f"input '{inp}': {n_in} input channels on {spec.name}: the limit is "
+            f"{spec.n_inputs}"
+        )
     sizes = [graph.shape(layer.node)[0] for layer in hidden]
     n_out = graph.shape(output.node)[0]
     offsets = np.cumsum([0, *sizes])
@@ -300,7 +370,6 @@ def lower_to_config(graph: Graph, variant: str | XyloVariant) -> XyloConfig:
     w_out[offsets[-2] :, :] = (
         np.asarray(output.weight.weight, np.float64).T * out_dyn.w_scale
     )
-
     names = [(layer.node, size) for layer, size in zip(hidden, sizes, strict=True)]
 
     def cat(field: str) -> np.ndarray:
@@ -315,49 +384,303 @@ def lower_to_config(graph: Graph, variant: str | XyloVariant) -> XyloConfig:
         out_dyn.threshold,
         cat("bias"),
         out_dyn.bias,
+        v_headroom=v_headroom,
         layers=names,
         output_layer=output.node,
     )
+    core = XyloCore(
+        variant=spec.name,
+        weights_in=q.weights_in.astype(np.int64),
+        weights_rec=q.weights_rec.astype(np.int64),
+        weights_out=q.weights_out.astype(np.int64),
+        dash_mem=cat("dash_mem"),
+        dash_syn=cat("dash_syn"),
+        dash_syn_2=np.ones(n, np.int64),
+        dash_mem_out=out_dyn.dash_mem,
+        dash_syn_out=out_dyn.dash_syn,
+        threshold=q.threshold.astype(np.int64),
+        threshold_out=q.threshold_out.astype(np.int64),
+        bias=q.bias.astype(np.int64),
+        bias_out=q.bias_out.astype(np.int64),
+        aliases=np.full(n, -1, np.int64),
+        weight_shift_in=q.weight_shift_in,
+        weight_shift_rec=q.weight_shift_rec,
+        weight_shift_out=q.weight_shift_out,
+    )
+    layer_meta = (
+        (inp, "input", n_in),
+        *((name, "hidden", size) for name, size in names),
+        (output.node, "output", n_out),
+    )
+    errors = _layer_errors(q, w_in, w_rec, w_out, offsets, dyn, out_dyn)
+    out_name = graph.outputs()[0]
+    result = Graph(graph.name, dt=graph.dt)
+    result.add(inp, graph.op(inp), meta=_public(graph.meta(inp)))
+    core_name = result.fresh_name("core")
+    result.add(core_name, core, [inp], meta={"layers": layer_meta, **errors})
+    result.add(out_name, graph.op(out_name), [core_name])
+    verify(result)
+    return result
+
+
+def _public(meta: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in meta.items() if k != "shape"}
+
+
+def _layer_errors(
+    q: QuantizedNetwork,
+    w_in: np.ndarray,
+    w_rec: np.ndarray,
+    w_out: np.ndarray,
+    offsets: np.ndarray,
+    dyn: list[_Dynamics],
+    out_dyn: _Dynamics,
+) -> dict[str, np.ndarray]:
+    """Per-layer quantization errors (``quantize_graph``'s meta keys)."""
+    limit = np.iinfo(q.weights_in.dtype).max
+
+    def scaled(w: np.ndarray, shift: int, scale: np.ndarray) -> np.ndarray:
+        """Weights in register units before rounding and clipping."""
+        return w * scale.reshape((1, -1) + (1,) * (w.ndim - 2)) / 2.0**shift
+
+    def both(k: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        cols = slice(offsets[k], offsets[k + 1])
+        return np.concatenate([a[:, cols].ravel(), b[:, cols].ravel()])
+
+    raw_in = scaled(w_in, q.weight_shift_in, q.scale)
+    raw_rec = scaled(w_rec, q.weight_shift_rec, q.scale)
+    unit_in = 2.0**q.weight_shift_in / q.scale[None, :, None]
+    unit_rec = 2.0**q.weight_shift_rec / q.scale[None, :, None]
+    layers = [
+        (
+            both(k, w_in, w_rec),
+            both(k, raw_in, raw_rec),
+            both(k, q.weights_in * unit_in, q.weights_rec * unit_rec),
+            q.threshold[offsets[k] : offsets[k + 1]]
+            / q.scale[offsets[k] : offsets[k + 1]],
+            d.threshold,
+        )
+        for k, d in enumerate(dyn)
+    ]
+    layers.append(
+        (
+            w_out.ravel(),
+            scaled(w_out, q.weight_shift_out, q.scale_out).ravel(),
+            (q.weights_out * 2.0**q.weight_shift_out / q.scale_out[None, :]).ravel(),
+            q.threshold_out / q.scale_out,
+            out_dyn.threshold,
+        )
+    )
+    rms, clipped, flushed, theta_err = [], [], [], []
+    for w, raw, eff, theta_eff, theta in layers:
+        norm = float(np.sqrt(np.sum(w**2)))
+        rms.append(float(np.sqrt(np.sum((eff - w) ** 2))) / norm if norm else 0.0)
+        clipped.append(int(np.count_nonzero(np.abs(np.rint(raw)) > limit)))
+        flushed.append(int(np.count_nonzero((eff == 0) & (w != 0))))
+        theta_err.append(float(np.max(np.abs(theta_eff / theta - 1.0), initial=0.0)))
+    return {
+        "quant_rel_rms": np.array(rms),
+        "quant_clipped": np.array(clipped, np.int64),
+        "quant_flushed": np.array(flushed, np.int64),
+        "quant_threshold_error": np.array(theta_err),
+    }
+
+
+def _core_node(graph: Graph, *, required: bool = True) -> str | None:
+    cores = [name for name in graph.nodes() if isinstance(graph.op(name), XyloCore)]
+    if len(cores) > 1:
+        raise ValueError(
+            f"graph @{graph.name} has {len(cores)} xylo.core nodes: {cores}"
+        )
+    if not cores:
+        if required:
+            raise ValueError(
+                f"graph @{graph.name} has no xylo.core node; run quantize-xylo first"
+            )
+        return None
+    return cores[0]
+
+
+def _layers_meta(graph: Graph, core: str) -> list[tuple[str, str, int]]:
+    """The core's ``layers`` meta, or one layer per kind when it has none."""
+    op = graph.op(core)
+    assert isinstance(op, XyloCore)
+    layers = graph.meta(core).get("layers")
+    if layers is None:
+        inputs = graph.producers(core)
+        return [
+            (inputs[0] if inputs else "input", "input", op.weights_in.shape[0]),
+            ("hidden", "hidden", op.weights_in.shape[1]),
+            (
+                graph.users(core)[0] if graph.users(core) else "output",
+                "output",
+                op.weights_out.shape[1],
+            ),
+        ]
+    return [(str(name), str(kind), int(size)) for name, kind, size in layers]
+
+
+def quantization_rows(graph: Graph) -> dict[str, str]:
+    """Report rows ``"quantization <layer>"`` from a lowered graph's core meta."""
+    core = _core_node(graph, required=False)
+    if core is None:
+        return {}
+    meta = graph.meta(core)
+    if "quant_rel_rms" not in meta:
+        return {}
+    names = [name for name, kind, _ in _layers_meta(graph, core) if kind != "input"]
+    rows = {}
+    for k, name in enumerate(names):
+        rows[f"quantization {name}"] = (
+            f"weights rel RMS {100 * float(meta['quant_rel_rms'][k]):.2f}%, "
+            f"{int(meta['quant_clipped'][k])} clipped, "
+            f"{int(meta['quant_flushed'][k])} flushed to 0; threshold "
+            f"{100 * float(meta['quant_threshold_error'][k]):.3f}%"
+        )
+    return rows
+
+
+def allocate_graph(graph: Graph) -> Graph:
+    """Move the ``xylo.core`` registers from logical order to hardware ids.
+
+    Hidden ids respect the variant's input/output windows and the fan-out and size
+    limits (``backends.xylo.allocate``); the configuration is compact (``N`` ids, the
+    windows count from both ends, as XyloSim's ``from_specification``). The core's
+    meta gains ``hidden_ids`` (hardware id of each logical hidden neuron, in the
+    ``layers`` order) and ``output_ids`` (readout channel of each output neuron).
+    The registers' row order is the delivery and spike-loop order, so after this pass
+    the graph interprets exactly as the chip runs.
+
+    Raises:
+        ResourceError: naming the layer and neuron, the limit and the value.
+    """
+    core = _core_node(graph)
+    assert core is not None
+    op = graph.op(core)
+    assert isinstance(op, XyloCore)
+    if "hidden_ids" in graph.meta(core):
+        raise ValueError(f"node '{core}': already allocated (meta hidden_ids)")
+    spec = VARIANTS[op.variant]
+    layers = _layers_meta(graph, core)
+    hidden = [(name, size) for name, kind, size in layers if kind == "hidden"]
+    output = next((name for name, kind, _ in layers if kind == "output"), "output")
     alloc = allocate(
         spec,
-        q.weights_in,
-        q.weights_rec,
-        q.weights_out,
-        n_ids=spec.n_hidden,
-        layers=names,
-        output_layer=output.node,
+        op.weights_in,
+        op.weights_rec,
+        op.weights_out,
+        layers=hidden,
+        output_layer=output,
     )
-    hw_in, hw_rec, hw_out = alloc.permute(q.weights_in, q.weights_rec, q.weights_out)
-    # The configuration covers the whole core: unused input channels have no
-    # weights and unused readout neurons never fire (zero weights, bias 0).
-    hw_in = np.pad(hw_in, ((0, spec.n_inputs - n_in), (0, 0), (0, 0)))
-    hw_out = np.pad(hw_out, ((0, 0), (0, spec.n_outputs - n_out)))
-    pad_out = (0, spec.n_outputs - n_out)
-    neuron_map: dict[str, list[object]] = {
-        f"{inp}:{c}": ["input", c] for c in range(n_in)
-    }
-    for (name, size), start in zip(names, offsets[:-1], strict=True):
-        for i in range(size):
-            neuron_map[f"{name}:{i}"] = ["hidden", int(alloc.hidden_ids[start + i])]
-    for k in range(n_out):
-        neuron_map[f"{output.node}:{k}"] = ["output", int(alloc.output_ids[k])]
-    regs = q.registers()
-    return XyloConfig.from_registers(
-        spec.name,
+    order = alloc.hidden_order
+    hw_in, hw_rec, hw_out = alloc.permute(op.weights_in, op.weights_rec, op.weights_out)
+    # Aliases name logical neurons; they follow their neurons to hardware ids.
+    aliases = np.where(op.aliases >= 0, alloc.hidden_ids[op.aliases], -1)
+    moved = dataclasses.replace(
+        op,
         weights_in=hw_in,
         weights_rec=hw_rec,
         weights_out=hw_out,
-        dash_mem=alloc.permute_hidden(cat("dash_mem"), fill=1),
-        dash_syn=alloc.permute_hidden(cat("dash_syn"), fill=1),
-        dash_mem_out=np.pad(out_dyn.dash_mem, pad_out, constant_values=1),
-        dash_syn_out=np.pad(out_dyn.dash_syn, pad_out, constant_values=1),
-        threshold=alloc.permute_hidden(q.threshold, fill=32767),
-        threshold_out=np.pad(q.threshold_out, pad_out, constant_values=32767),
-        bias=alloc.permute_hidden(q.bias, fill=0),
-        bias_out=np.pad(q.bias_out, pad_out),
-        weight_shift_in=regs["weight_shift_in"],
-        weight_shift_rec=regs["weight_shift_rec"],
-        weight_shift_out=regs["weight_shift_out"],
-        dt=dt,
-        neuron_map=neuron_map,
+        dash_mem=op.dash_mem[order],
+        dash_syn=op.dash_syn[order],
+        dash_syn_2=op.dash_syn_2[order],
+        threshold=op.threshold[order],
+        bias=op.bias[order],
+        aliases=aliases[order],
     )
+    result = graph.copy()
+    result.replace(core, moved)
+    result.meta(core)["hidden_ids"] = alloc.hidden_ids.astype(np.int64)
+    result.meta(core)["output_ids"] = alloc.output_ids.astype(np.int64)
+    return result
+
+
+def config_from_graph(graph: Graph) -> XyloConfig:
+    """The ``XyloConfig`` of a lowered graph's ``xylo.core`` (after ``allocate_graph``).
+
+    ``neuron_map`` records ``"layer:index" -> [kind, id]`` from the core's meta
+    (identity ids when it was not allocated). The graph's inputs are channels
+    ``0..n-1`` of the chip's 16, its outputs readout channels ``0..Nout-1``.
+    """
+    core = _core_node(graph)
+    assert core is not None
+    op = graph.op(core)
+    assert isinstance(op, XyloCore)
+    meta = graph.meta(core)
+    layers = _layers_meta(graph, core)
+    n = op.weights_rec.shape[0]
+    hidden_ids = np.asarray(meta.get("hidden_ids", np.arange(n)))
+    output_ids = np.asarray(meta.get("output_ids", np.arange(op.weights_out.shape[1])))
+    neuron_map: dict[str, list[object]] = {}
+    start = 0
+    for name, kind, size in layers:
+        for i in range(size):
+            if kind == "input":
+                hw = i
+            elif kind == "hidden":
+                hw = int(hidden_ids[start + i])
+            else:
+                hw = int(output_ids[i])
+            neuron_map[f"{name}:{i}"] = [kind, hw]
+        if kind == "hidden":
+            start += size
+    regs = {name: np.asarray(getattr(op, name)) for name in ARRAY_NAMES}
+    # The configuration covers the chip's channels: unused input channels have no
+    # weights, unused readout neurons never fire (no weights, no bias).
+    spec = VARIANTS[op.variant]
+    n_in, n_out = op.weights_in.shape[0], op.weights_out.shape[1]
+    if n_in > spec.n_inputs or n_out > spec.n_outputs:
+        raise ResourceError(
+            f"node '{core}': {n_in} inputs and {n_out} outputs on {spec.name}, which "
+            f"has {spec.n_inputs} and {spec.n_outputs}"
+        )
+    regs["weights_in"] = np.pad(
+        regs["weights_in"], ((0, spec.n_inputs - n_in), (0, 0), (0, 0))
+    )
+    regs["weights_out"] = np.pad(
+        regs["weights_out"], ((0, 0), (0, spec.n_outputs - n_out))
+    )
+    fill = {"dash_mem_out": 1, "dash_syn_out": 1, "threshold_out": 32767, "bias_out": 0}
+    for name, value in fill.items():
+        regs[name] = np.pad(
+            regs[name], (0, spec.n_outputs - n_out), constant_values=value
+        )
+    return XyloConfig.from_registers(
+        op.variant,
+        weight_shift_in=op.weight_shift_in,
+        weight_shift_rec=op.weight_shift_rec,
+        weight_shift_out=op.weight_shift_out,
+        dt=float(graph.dt) if graph.dt is not None else 1e-3,
+        neuron_map=neuron_map,
+        **regs,
+    )
+
+
+def lower_to_config(graph: Graph, variant: str | XyloVariant) -> XyloConfig:
+    """Lower a graph to a ``XyloConfig`` for ``variant``.
+
+    A float SNN graph (module docstring) goes through ``quantize_graph`` and
+    ``allocate_graph`` first; a graph already holding a ``xylo.core`` (the target's
+    pipeline ran) is read as is, and its variant must be ``variant``.
+
+    Raises:
+        ValueError: an unsupported graph structure or neuron setting (naming the
+            node); ``ResourceError`` (a ``ValueError``) for a hardware limit.
+    """
+    spec = VARIANTS[variant] if isinstance(variant, str) else variant
+    core = _core_node(graph, required=False)
+    if core is None:
+        graph = allocate_graph(quantize_graph(graph, spec))
+        core = _core_node(graph)
+        assert core is not None
+    elif "hidden_ids" not in graph.meta(core):
+        graph = allocate_graph(graph)
+    op = graph.op(core)
+    assert isinstance(op, XyloCore)
+    if op.variant != spec.name:
+        raise ValueError(
+            f"node '{core}': a {op.variant} core cannot be lowered for {spec.name}"
+        )
+    config = config_from_graph(graph)
+    config.check()
+    return config

@@ -18,7 +18,8 @@ from backends.base import TargetError
 from backends.xylo.config import XyloConfig
 from backends.xylo.cost import estimate_cycles
 from backends.xylo.emulator import XyloEmulator
-from backends.xylo.lower import lower_to_config
+from backends.xylo.lower import lower_to_config, quantization_rows
+from backends.xylo.passes import AllocateXyloPass, QuantizeXyloPass
 from backends.xylo.variants import VARIANTS, XyloVariant
 from ir import Graph
 
@@ -40,7 +41,7 @@ class XyloTarget:
     name: str
     description: str
     limits: Mapping[str, int | float]
-    default_pipeline: str = "canonicalize,dce"
+    default_pipeline: str
     passes: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -55,6 +56,14 @@ class XyloTarget:
                 f"int{variant.weight_bits} weights"
             ),
             limits=variant.limits,
+            default_pipeline=(
+                "canonicalize,dce,infer-shapes,"
+                f"quantize-xylo{{variant={variant.name}}},allocate-xylo"
+            ),
+            passes={
+                QuantizeXyloPass.name: QuantizeXyloPass,
+                AllocateXyloPass.name: AllocateXyloPass,
+            },
         )
 
     def lower(self, graph: Graph) -> XyloConfig:
@@ -70,11 +79,13 @@ class XyloTarget:
             )
         return config
 
-    def report(self, config: XyloConfig) -> dict[str, str]:
+    def report(self, config: XyloConfig, graph: Graph | None = None) -> dict[str, str]:
         """Resources used against each limit, and the cycle model's clock estimate.
 
         Cycles are the worst case (every input and hidden neuron active every step,
         reference section 7); the minimum clock keeps up with real time at ``dt``.
+        With the lowered ``graph``, one row per layer gives its quantization error
+        (``quantize-xylo``'s meta).
         """
         spec = self.variant
         kinds = [entry[0] for entry in config.neuron_map.values()]
@@ -97,6 +108,8 @@ class XyloTarget:
                 f"{cost.min_clock_hz / 1e6:.2f} MHz at dt = {config.dt * 1e3:g} ms"
             ),
         }
+        if graph is not None:
+            rows.update(quantization_rows(graph))
         return rows
 
     def emulator(self, config: Any, *, seed: int = 0) -> XyloEmulator:

@@ -21,7 +21,7 @@ _NORMALIZATIONS = ("max", "percentile", "none")
 _THRESHOLDS = ("layer", "channel")
 _V_INITS = ("zero", "half")
 _ENCODINGS = ("current", "rate")
-_READOUTS = ("integrate", "spikes")
+_READOUTS = ("integrate", "spikes", "spike-train")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ class AnnToSnnPass(Pass):
     ``v_init = theta/2`` (Bu et al. 2022). The output layer feeds a non-spiking
     ``snn.integrator`` whose value after ``timesteps`` steps is the mean input, i.e. the
     ANN's output (``readout=integrate``), or becomes IF neurons whose spikes are counted
-    (``readout=spikes``). The input enters the first layer as a current held over the
+    (``readout=spikes``), or those IF neurons feed the output directly and the caller
+    counts the spikes (``readout=spike-train``: an all-spiking graph, as chips such as
+    Xylo need). The input enters the first layer as a current held over the
     steps (``encoding=current``) or as seeded Bernoulli spikes (``encoding=rate``).
 
     Pre-conditions: an ANN graph of ``io``/``nn`` ops with one input, BatchNorm folded
@@ -54,7 +56,9 @@ class AnnToSnnPass(Pass):
         v_init: ``zero`` | ``half`` (``theta/2``, as in QCFS).
         encoding: ``current`` | ``rate``.
         seed: seed of the rate encoder.
-        readout: ``integrate`` | ``spikes``.
+        readout: ``integrate`` | ``spikes`` | ``spike-train``.
+        max_spikes: spikes a hidden IF neuron may emit in one step (1: the classic
+            rate code; Xylo's hidden neurons emit up to 31). Output neurons: 1.
         dt: time step (seconds) when the graph has none.
 
     Inputs:
@@ -73,6 +77,7 @@ class AnnToSnnPass(Pass):
     encoding: str = "current"
     seed: int = 0
     readout: str = "integrate"
+    max_spikes: int = 1
     dt: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -82,6 +87,8 @@ class AnnToSnnPass(Pass):
             raise ValueError(
                 f"option percentile must be in (0, 100], got {self.percentile}"
             )
+        if self.max_spikes < 1:
+            raise ValueError(f"option max_spikes must be >= 1, got {self.max_spikes}")
         if not (math.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"option dt must be a positive number, got {self.dt}")
         for option, value, allowed in (
@@ -248,11 +255,14 @@ class _Converter:
             return float(positive.max())
         return float(np.percentile(positive, self.options.percentile))
 
-    def if_neuron(self, theta: np.ndarray, v_init: np.ndarray) -> snn.IF:
+    def if_neuron(
+        self, theta: np.ndarray, v_init: np.ndarray, max_spikes: int = 1
+    ) -> snn.IF:
         return snn.IF(
             r=np.float32(1.0 / self.dt),
             v_threshold=theta.astype(np.float32),
             reset="subtract",
+            max_spikes=max_spikes,
             v_init=v_init.astype(np.float32),
         )
 
@@ -303,7 +313,8 @@ def _activation(c: _Converter, name: str, op: Op, sources: list[str]) -> None:
     else:
         theta = c.threshold(name)
         v_init = theta / 2 if c.options.v_init == "half" else np.zeros_like(theta)
-    c.names[name] = c.emit(name, c.if_neuron(theta, v_init), [node], unit=theta)
+    neuron = c.if_neuron(theta, v_init, c.options.max_spikes)
+    c.names[name] = c.emit(name, neuron, [node], unit=theta)
 
 
 def _avgpool(c: _Converter, name: str, op: Op, sources: list[str]) -> None:
@@ -349,11 +360,14 @@ def _output(c: _Converter, name: str, op: Op, sources: list[str]) -> None:
     (src,) = sources
     steps = c.options.timesteps
     value = c.in_original_units(src, name)
-    if c.options.readout == "spikes" and not isinstance(c.snn.op(value), snn.IF):
+    if c.options.readout != "integrate" and not isinstance(c.snn.op(value), snn.IF):
         theta = c.threshold(src)
         value = c.emit(
             f"{name}.spiking", c.if_neuron(theta, np.zeros_like(theta)), [value]
         )
+    if c.options.readout == "spike-train":
+        c.names[name] = c.emit(name, op, [value])
+        return
     # The integrator averages its input over `timesteps` steps: after T steps it holds
     # the mean, which estimates the ANN's output (or the spike rate, for spikes).
     mean = snn.Integrator(r=np.float32(1.0 / (steps * c.dt)))

@@ -111,7 +111,11 @@ def test_windows_bias_synapses_and_shapes() -> None:
     w_out = np.zeros((496, 16), np.int8)
     w_out[5, 2] = 1  # outside the output window
     cfg = XyloConfig.from_registers(
-        "xylo-imu", weights_in=w_in, weights_out=w_out, dash_syn=np.ones(3)
+        "xylo-imu",
+        weights_in=w_in,
+        weights_rec=np.zeros((496, 496)),
+        weights_out=w_out,
+        dash_syn=np.ones(3),
     )
     errors = cfg.validate()
     assert any("input window 0..127" in e and "200" in e for e in errors), errors
@@ -185,3 +189,31 @@ def test_load_rejects_foreign_files(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"format": "something-else"}')
     with pytest.raises(ConfigError, match="not a spikeforge-xylo-config"):
         XyloConfig.load(tmp_path)
+
+
+def test_compact_configuration_counts_windows_from_its_last_id() -> None:
+    # 100 hidden neurons on xylo-audio3: every one may take input (ids < 128) and
+    # feed the readout (the last 128 of 100 ids), as XyloSim's from_specification.
+    n = 100
+    cfg = XyloConfig.from_registers(
+        "xylo-audio3",
+        weights_in=np.ones((16, n, 2)),
+        weights_rec=np.zeros((n, n, 2)),
+        weights_out=np.ones((n, 32)),
+    )
+    assert cfg.n_hidden == n
+    assert cfg.validate() == []
+    assert cfg.threshold.shape == (n,)
+    big = XyloConfig.from_registers("xylo-audio3", weights_rec=np.zeros((993, 993)))
+    assert any(
+        "993 hidden neurons, xylo-audio3 has 1..992" in e for e in big.validate()
+    )
+    wide = XyloConfig.from_registers(
+        "xylo-audio3",
+        weights_in=np.ones((16, 200)),
+        weights_rec=np.zeros((200, 200)),
+        weights_out=np.ones((200, 32)),
+    )
+    errors = wide.validate()
+    assert any("input window 0..127" in e for e in errors), errors
+    assert any("output window 72..199" in e for e in errors), errors

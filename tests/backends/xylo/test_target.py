@@ -22,8 +22,13 @@ def test_registry_keys_are_names() -> None:
         as_object: object = target  # XyloEmulator.run names its argument raster
         assert isinstance(as_object, Target)
         assert target.limits == VARIANTS[name].limits
-        assert target.default_pipeline == "canonicalize,dce"
-        assert dict(target.passes) == {}
+        assert target.default_pipeline == (
+            f"canonicalize,dce,infer-shapes,quantize-xylo{{variant={name}}},"
+            "allocate-xylo"
+        )
+        assert set(target.passes) == {"quantize-xylo", "allocate-xylo"}
+        for key, cls in target.passes.items():
+            assert cls.name == key
         assert VARIANTS[name].part_number in target.description
 
 

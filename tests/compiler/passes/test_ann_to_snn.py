@@ -193,6 +193,30 @@ def test_rate_encoding_and_spike_readout(mlp: tuple) -> None:
     assert (counts.argmax(-1) == yte[:200]).float().mean() > 0.9
 
 
+def test_spike_train_readout_and_multi_spike_hidden_neurons(mlp: tuple) -> None:
+    _, graph, (xtr, _, xte, yte) = mlp
+    train_graph = run_pipeline(
+        graph,
+        "ann-to-snn{timesteps=64 readout=spike-train max-spikes=31}",
+        calibration=xtr,
+    )
+    (out,) = train_graph.outputs()
+    (last,) = train_graph.producers(out)
+    assert isinstance(train_graph.op(last), snn.IF)  # spikes straight to the output
+    assert train_graph.op(last).max_spikes == 1
+    hidden = [
+        train_graph.op(n)
+        for n in train_graph.nodes()
+        if isinstance(train_graph.op(n), snn.IF) and n != last
+    ]
+    assert len(hidden) == 2
+    assert all(op.max_spikes == 31 for op in hidden)
+    spikes = ir.interpret(train_graph, xte[:200, None], steps=64)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+    counts = spikes.sum(1)
+    assert (counts.argmax(-1) == yte[:200]).float().mean() > 0.85
+
+
 def test_passes_before_and_after_keep_meaning(mlp: tuple) -> None:
     _, graph, (xtr, *_) = mlp
     before = ir.to_text(graph)
@@ -210,6 +234,8 @@ def test_passes_before_and_after_keep_meaning(mlp: tuple) -> None:
             "option normalization must be one of max, percentile, none",
         ),
         ("v-init=full", "option v-init must be one of zero, half"),
+        ("max-spikes=0", "option max_spikes must be >= 1, got 0"),
+        ("readout=rate", "option readout must be one of integrate, spikes, spike-tr"),
     ],
 )
 def test_bad_options_name_the_option(options: str, message: str) -> None:
