@@ -1,16 +1,22 @@
-"""Lower a float SNN graph to a ``XyloConfig``.
+"""Lower a float SNN graph to a ``XyloConfig``: ``quantize_graph`` (the
+``quantize-xylo`` pass), ``allocate_graph`` (``allocate-xylo``), ``config_from_graph``.
 
 Accepted graphs (the shape rockpool's mapper accepts, reference ``xylo.md`` §3)::
 
-    io.input (n <= 16) -> nn.linear|nn.affine -> snn.lif|snn.cubalif     (hidden)
-        [-> nn.linear|nn.affine -> snn.lif|snn.cubalif ...]              (hidden)
-        -> nn.linear|nn.affine -> snn.lif|snn.cubalif -> io.output       (output)
+    io.input (n <= 16) -> W -> N                                 (hidden)
+        [-> W -> N ...]                                          (hidden)
+        -> W -> snn.lif|snn.cubalif|snn.if -> io.output          (output)
 
-Each hidden layer may have one recurrent ``nn.linear`` from itself back to itself
-(a ``recurrent`` edge). Neurons use ``reset = "subtract"`` at ``v_threshold``,
-``v_init = 0``; hidden layers ``max_spikes = 31`` and the output layer
-``max_spikes = 1`` (the chip's spike-loop caps, §2). Anything else raises
-``ValueError`` (or ``ResourceError`` for a limit) naming the node.
+where ``W`` is ``nn.linear`` or ``nn.affine`` and ``N`` is ``snn.lif``, ``snn.cubalif``
+or ``snn.if`` (one synapse), or, for two synaptic time constants (hidden layers on
+variants with two synapses), two weights each through an ``snn.li`` filter (the
+synapse: ``tau`` its time constant, ``v_leak = 0``) into one ``snn.lif`` or ``snn.if``.
+Each hidden synapse may have one recurrent ``nn.linear`` from its own layer (a
+``recurrent`` edge on either side of the weight, as written or as imported from
+NIR). Neurons use ``reset = "subtract"`` at ``v_threshold``, ``v_init = 0``; hidden
+layers ``max_spikes = 31`` and the output layer ``max_spikes = 1`` (the chip's
+spike-loop caps, §2). Anything else raises ``ValueError`` (or ``ResourceError`` for
+a limit) naming the node.
 
 **Mapping.** With ``a = exp(-dt/tau_mem)`` the float membrane is
 ``v[t] = a v[t-1] + (1 - a)(v_leak + r I[t])``; the chip's is
@@ -18,7 +24,10 @@ Each hidden layer may have one recurrent ``nn.linear`` from itself back to itsel
 ``b = (1 - a) v_leak`` (plus the affine bias, below), ``threshold = v_threshold``,
 and the synaptic current is the membrane's input ``(1 - a) r I``.
 
-* ``snn.cubalif``: ``dash_syn = fit_dash(tau_syn)``.
+* ``snn.cubalif``: ``dash_syn = fit_dash(tau_syn)``; an ``snn.li`` filter: its ``tau``
+  (and its gain ``r`` joins the weights).
+* ``snn.if`` does not leak: the chip's slowest leak (largest dash) stands in for it, and
+  its per-step gain is ``dt r`` instead of ``(1 - a) r``.
 * ``snn.lif`` has no synapse. NOTE: dash 0 would clear the current before it reaches
   the membrane (§2 "Edge cases"), so the smallest dash that passes current is 1: the
   shortest synapse the chip has (tau ~1.44 dt). It is used, and the weights keep the
@@ -33,12 +42,13 @@ delivers ``(1 - a) r w_in W`` (``w_in = 1`` for ``snn.lif``). Hence
 ``nn.affine`` bias ``c`` is a constant input: it adds its steady-state contribution
 ``(1 - a) r w_in c`` to the neuron's bias.
 
-Then ``quantize`` scales each neuron into the registers, ``allocate`` places the
-neurons on hardware ids (over the whole core, ``n_ids = variant.n_hidden``, the
-layout ``XyloConfig`` stores), and ``neuron_map`` records ``"layer:index" ->
-[kind, id]`` (kind ``input``, ``hidden`` or ``output``; ``layer`` is the node name).
-The configuration covers the whole core: the graph's inputs are channels
-``0..n-1`` of the chip's 16, its outputs readout channels ``0..Nout-1``.
+Then ``quantize`` scales each neuron into the registers (``quantize_graph`` returns
+``io.input -> xylo.core -> io.output`` in logical neuron order, with the layers and
+per-layer errors in the core's ``meta``), ``allocate`` places the neurons on hardware
+ids (compact: ``N`` ids, windows counted from both ends), and ``config_from_graph``
+records ``neuron_map``: ``"layer:index" -> [kind, id]`` (kind ``input``, ``hidden``
+or ``output``; ``layer`` is the node name). The graph's inputs are channels ``0..n-1``
+of the chip's 16, its outputs readout channels ``0..Nout-1``.
 
 **Delay.** NOTE: the chip delivers hidden spikes to other hidden neurons and to the
 readout one step later (§2 "Recurrent and inter-layer delay"); the float graph has no
@@ -65,7 +75,7 @@ from ir import Graph, verify
 from ir.op import Op
 from ir.ops.io import Input, Output
 from ir.ops.nn import Affine, Linear
-from ir.ops.snn import IF, LIF, CubaLIF
+from ir.ops.snn import IF, LI, LIF, CubaLIF
 
 __all__ = [
     "allocate_graph",
@@ -78,13 +88,23 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class _Synapse:
+    """One synaptic input of a layer: its weights, an optional ``snn.li`` filter
+    (two-synapse layers) and an optional recurrent weight from the layer itself."""
+
+    weight: Linear | Affine
+    filter: LI | None
+    recurrent: Linear | Affine | None
+    where: str  # node name for messages: the filter, or the neuron
+
+
+@dataclass(frozen=True)
 class _Layer:
-    """One neuron layer of the chain: its node, its input weights, its recurrence."""
+    """One neuron layer of the chain: its node, op and synapses (1 or 2)."""
 
     node: str
     neuron: Op
-    weight: Linear | Affine
-    recurrent: Linear | Affine | None
+    synapses: tuple[_Synapse, ...]
 
 
 @dataclass(frozen=True)
@@ -104,27 +124,29 @@ class _Neuron:
 
 @dataclass(frozen=True)
 class _Dynamics:
-    """Chip parameters of one layer, per neuron, in float (before quantization)."""
+    """Chip parameters of one layer, per neuron, in float (before quantization).
+
+    ``dash_syn`` and ``w_scale`` are ``(n, synapses)``: ``w_scale[:, k]`` multiplies
+    the float weights into synapse ``k`` (per target neuron).
+    """
 
     dash_syn: np.ndarray
     dash_mem: np.ndarray
-    w_scale: np.ndarray  # multiplies incoming float weights (per target neuron)
+    w_scale: np.ndarray
     bias: np.ndarray
     threshold: np.ndarray
 
 
-def _lif(layer: _Layer, n: int, dt: float) -> _Neuron:
+def _lif(op: Op, n: int, dt: float) -> _Neuron:
     """``snn.lif``: no synapse (dash 1 chosen), membrane tau, gain ``(1 - a) r``."""
-    op = layer.neuron
     assert isinstance(op, LIF)  # the table dispatches on the type
     tau = _per_neuron(op.tau, n)
     leak = -np.expm1(-dt / tau)
     return _Neuron(None, tau, leak * _per_neuron(op.r, n), leak * _leak(op, n))
 
 
-def _cubalif(layer: _Layer, n: int, dt: float) -> _Neuron:
+def _cubalif(op: Op, n: int, dt: float) -> _Neuron:
     """``snn.cubalif``: synapse tau, membrane tau, gain ``(1 - a) r w_in``."""
-    op = layer.neuron
     assert isinstance(op, CubaLIF)  # the table dispatches on the type
     tau = _per_neuron(op.tau_mem, n)
     leak = -np.expm1(-dt / tau)
@@ -132,9 +154,8 @@ def _cubalif(layer: _Layer, n: int, dt: float) -> _Neuron:
     return _Neuron(_per_neuron(op.tau_syn, n), tau, gain, leak * _leak(op, n))
 
 
-def _if(layer: _Layer, n: int, dt: float) -> _Neuron:
+def _if(op: Op, n: int, dt: float) -> _Neuron:
     """``snn.if``: no leak in float; the chip's slowest leak (largest dash)."""
-    op = layer.neuron
     assert isinstance(op, IF)  # the table dispatches on the type
     return _Neuron(None, None, dt * _per_neuron(op.r, n), np.zeros(n))
 
@@ -143,18 +164,43 @@ def _leak(op: Op, n: int) -> np.ndarray:
     return _per_neuron(op.v_leak, n)  # type: ignore[attr-defined]
 
 
-_NEURONS: dict[type[Op], Callable[[_Layer, int, float], _Neuron]] = {
+_NEURONS: dict[type[Op], Callable[[Op, int, float], _Neuron]] = {
     LIF: _lif,
     CubaLIF: _cubalif,
     IF: _if,
 }
 """Per-op lowering: neuron op -> time constants, per-step input gain, leak bias."""
 
+_FILTERED = (LIF, IF)
+"""Neurons that may read two ``snn.li`` synapse filters (CubaLIF has its own)."""
+
 _WEIGHTS = (Linear, Affine)
 
 
 def _per_neuron(value: np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, np.float64), (n,)).copy()
+
+
+def _is_recurrent(graph: Graph, src: str, dst: str) -> bool:
+    return any(e.recurrent for e in graph.in_edges(dst) if e.src == src)
+
+
+def _feedback(graph: Graph, neuron: str, weight: str) -> bool:
+    """Whether ``weight`` is a recurrent weight of layer ``neuron`` (read back from it
+    with a recurrent edge on either side, into it or into one of its filters)."""
+    if not isinstance(graph.op(weight), _WEIGHTS) or graph.producers(weight) != [
+        neuron
+    ]:
+        return False
+    users = graph.users(weight)
+    if len(users) != 1:
+        return False
+    target = users[0]
+    if target != neuron and not (
+        isinstance(graph.op(target), LI) and graph.users(target) == [neuron]
+    ):
+        return False
+    return _is_recurrent(graph, neuron, weight) or _is_recurrent(graph, weight, target)
 
 
 def _chain(graph: Graph) -> tuple[str, list[_Layer]]:
@@ -165,57 +211,94 @@ def _chain(graph: Graph) -> tuple[str, list[_Layer]]:
     node = inputs[0]
     layers: list[_Layer] = []
     while True:
-        recurrent = [
-            u
-            for u in graph.users(node)
-            if layers and isinstance(graph.op(u), _WEIGHTS) and graph.users(u) == [node]
+        forward = [
+            u for u in graph.users(node) if not (layers and _feedback(graph, node, u))
         ]
-        forward = [u for u in graph.users(node) if u not in recurrent]
-        if len(forward) != 1:
-            raise ValueError(
-                f"node '{node}' feeds {forward or 'nothing'}; Xylo takes a chain of "
-                "layers (one forward user per layer)"
-            )
-        nxt = forward[0]
-        if isinstance(graph.op(nxt), Output):
+        if len(forward) == 1 and isinstance(graph.op(forward[0]), Output):
             if not layers:
-                raise ValueError(f"node '{nxt}': io.output reads the input directly")
+                raise ValueError(
+                    f"node '{forward[0]}': io.output reads the input directly"
+                )
             return inputs[0], layers
-        weight = graph.op(nxt)
-        if not isinstance(weight, _WEIGHTS):
-            raise ValueError(
-                f"node '{nxt}': {weight.name} is not supported on Xylo here; expected "
-                "nn.linear or nn.affine"
-            )
-        users = graph.users(nxt)
-        if len(users) != 1 or type(graph.op(users[0])) not in _NEURONS:
-            raise ValueError(
-                f"node '{nxt}' must feed exactly one snn.lif, snn.cubalif or snn.if, "
-                f"feeds {users}"
-            )
-        neuron = users[0]
-        rec = _recurrence(graph, neuron, nxt)
-        layers.append(_Layer(neuron, graph.op(neuron), weight, rec))
-        node = neuron
+        layer = _next_layer(graph, node, forward)
+        layers.append(layer)
+        node = layer.node
 
 
-def _recurrence(graph: Graph, neuron: str, forward: str) -> Linear | Affine | None:
-    others = [e for e in graph.in_edges(neuron) if e.src != forward]
-    if not others:
-        return None
-    edge = others[0]
-    op = graph.op(edge.src)
+def _next_layer(graph: Graph, node: str, forward: list[str]) -> _Layer:
+    """The layer that the weights ``forward`` (users of ``node``) feed."""
+    if not 1 <= len(forward) <= 2:
+        raise ValueError(
+            f"node '{node}' feeds {forward or 'nothing'}; Xylo takes a chain of "
+            "layers (one forward weight per synapse, at most two synapses)"
+        )
+    for w in forward:
+        if not isinstance(graph.op(w), _WEIGHTS):
+            raise ValueError(
+                f"node '{w}': {graph.op(w).name} is not supported on Xylo here; "
+                "expected nn.linear or nn.affine"
+            )
+        if len(graph.users(w)) != 1:
+            raise ValueError(
+                f"node '{w}' must feed one neuron layer, feeds {graph.users(w)}"
+            )
+    targets = [graph.users(w)[0] for w in forward]
+    if len(forward) == 1 and type(graph.op(targets[0])) in _NEURONS:
+        neuron = targets[0]
+        rec = _recurrent_into(graph, neuron, neuron, forward[0])
+        synapse = _Synapse(graph.op(forward[0]), None, rec, neuron)  # type: ignore[arg-type]
+        return _Layer(neuron, graph.op(neuron), (synapse,))
+    filters = targets
+    owners = {tuple(graph.users(f)) for f in filters}
     if (
-        len(others) != 1
-        or not edge.recurrent
-        or not isinstance(op, _WEIGHTS)
-        or graph.producers(edge.src) != [neuron]
+        not all(isinstance(graph.op(f), LI) for f in filters)
+        or len(set(filters)) != len(filters)
+        or len(owners) != 1
+        or len(next(iter(owners))) != 1
+        or not isinstance(graph.op(next(iter(owners))[0]), _FILTERED)
     ):
         raise ValueError(
-            f"node '{neuron}': inputs {graph.producers(neuron)}; Xylo takes one "
-            "feed-forward weight and at most one recurrent nn.linear from the same "
-            "layer"
+            f"node(s) {forward} must feed one snn.lif, snn.cubalif or snn.if, or "
+            "snn.li synapse filters (one per synapse) of one snn.lif or snn.if; "
+            f"they feed {targets}"
         )
+    neuron = next(iter(owners))[0]
+    if sorted(graph.producers(neuron)) != sorted(filters):
+        raise ValueError(
+            f"node '{neuron}': reads {graph.producers(neuron)}; a two-synapse layer "
+            f"reads only its snn.li filters {filters}"
+        )
+    synapses = tuple(
+        _Synapse(
+            graph.op(w),  # type: ignore[arg-type]
+            graph.op(f),  # type: ignore[arg-type]
+            _recurrent_into(graph, neuron, f, w),
+            f,
+        )
+        for w, f in zip(forward, filters, strict=True)
+    )
+    return _Layer(neuron, graph.op(neuron), synapses)
+
+
+def _recurrent_into(
+    graph: Graph, neuron: str, target: str, forward: str
+) -> Linear | Affine | None:
+    """The recurrent weight from ``neuron`` into ``target`` (itself or a filter)."""
+    others = [p for p in graph.producers(target) if p != forward]
+    if not others:
+        return None
+    if len(others) != 1 or not _feedback(graph, neuron, others[0]):
+        raise ValueError(
+            f"node '{target}': inputs {graph.producers(target)}; Xylo takes one "
+            "feed-forward weight and at most one recurrent nn.linear from the same "
+            "layer (a recurrent edge) per synapse"
+        )
+    op = graph.op(others[0])
+    if isinstance(op, Affine):
+        raise ValueError(
+            f"node '{others[0]}': the recurrent weight must be nn.linear (no bias)"
+        )
+    assert isinstance(op, Linear)
     return op
 
 
@@ -237,10 +320,20 @@ def _check_neuron(layer: _Layer, cap: int) -> None:
         raise ValueError(f"{where}: the chip subtracts v_threshold, not v_subtract")
     if np.any(np.asarray(getattr(op, "v_init", 0.0)) != 0):
         raise ValueError(f"{where}: the chip starts from V = 0; v_init must be 0")
+    for syn in layer.synapses:
+        if syn.filter is None:
+            continue
+        if np.any(np.asarray(syn.filter.v_leak) != 0) or np.any(
+            np.asarray(syn.filter.v_init) != 0
+        ):
+            raise ValueError(
+                f"node '{syn.where}' (snn.li synapse of '{layer.node}'): a chip "
+                "synapse decays to 0 from 0; v_leak and v_init must be 0"
+            )
 
 
 def _dynamics(layer: _Layer, n: int, dt: float, spec: XyloVariant) -> _Dynamics:
-    neuron = _NEURONS[type(layer.neuron)](layer, n, dt)
+    neuron = _NEURONS[type(layer.neuron)](layer.neuron, n, dt)
     op = layer.neuron
     if neuron.tau_mem is None:
         # NOTE: an IF neuron does not leak; the chip always does, so it gets the
@@ -255,24 +348,32 @@ def _dynamics(layer: _Layer, n: int, dt: float, spec: XyloVariant) -> _Dynamics:
             dash_bits=spec.dash_bits,
             what=f"tau_mem of layer '{layer.node}'",
         ).dash
-    if neuron.tau_syn is None:
-        dash_syn = np.ones(n, np.int64)
-    else:
-        dash_syn = fit_dash(
-            neuron.tau_syn,
-            dt,
-            dash_bits=spec.dash_bits,
-            what=f"tau_syn of layer '{layer.node}'",
-        ).dash
-    b = dash_to_decay(dash_syn)
-    w_scale = neuron.gain * (1.0 - b) / b
+    dashes, scales = [], []
     bias = neuron.bias
-    if isinstance(layer.weight, Affine):
-        bias = bias + neuron.gain * np.asarray(layer.weight.bias, np.float64)
+    for syn in layer.synapses:
+        # Synapse tau and extra gain: the neuron's own (cubalif) or its filter's.
+        tau_syn, gain = neuron.tau_syn, neuron.gain
+        if syn.filter is not None:
+            tau_syn = _per_neuron(syn.filter.tau, n)
+            gain = gain * _per_neuron(syn.filter.r, n)
+        if tau_syn is None:
+            dash_syn = np.ones(n, np.int64)
+        else:
+            dash_syn = fit_dash(
+                tau_syn,
+                dt,
+                dash_bits=spec.dash_bits,
+                what=f"tau_syn of '{syn.where}'",
+            ).dash
+        b = dash_to_decay(dash_syn)
+        dashes.append(dash_syn)
+        scales.append(gain * (1.0 - b) / b)
+        if isinstance(syn.weight, Affine):
+            bias = bias + gain * np.asarray(syn.weight.bias, np.float64)
     return _Dynamics(
-        dash_syn=dash_syn,
+        dash_syn=np.stack(dashes, axis=1),
         dash_mem=dash_mem,
-        w_scale=w_scale,
+        w_scale=np.stack(scales, axis=1),
         bias=bias,
         threshold=_per_neuron(op.v_threshold, n),  # type: ignore[attr-defined]
     )
@@ -326,7 +427,7 @@ def quantize_graph(
             "the output layer"
         )
     *hidden, output = layers
-    if output.recurrent is not None:
+    if any(syn.recurrent is not None for syn in output.synapses):
         raise ValueError(
             f"node '{output.node}': output neurons cannot be recurrent on Xylo"
         )
@@ -350,25 +451,35 @@ def quantize_graph(
     ]
     out_dyn = _dynamics(output, n_out, dt, spec)
 
-    w_in = np.zeros((n_in, n, 1))
-    w_rec = np.zeros((n, n, 1))
+    nsyn = max(len(layer.synapses) for layer in hidden)
+    if nsyn > spec.n_syn:
+        two = next(layer for layer in hidden if len(layer.synapses) > spec.n_syn)
+        raise ResourceError(
+            f"layer '{two.node}' has {len(two.synapses)} synaptic time constants on "
+            f"{spec.name}, which has {spec.n_syn} synapse per hidden neuron"
+        )
+    w_in = np.zeros((n_in, n, nsyn))
+    w_rec = np.zeros((n, n, nsyn))
     for k, (layer, d) in enumerate(zip(hidden, dyn, strict=True)):
         cols = slice(offsets[k], offsets[k + 1])
-        incoming = np.asarray(layer.weight.weight, np.float64).T * d.w_scale
-        if k == 0:
-            w_in[:, cols, 0] = incoming
-        else:
-            w_rec[offsets[k - 1] : offsets[k], cols, 0] = incoming
-        if layer.recurrent is not None:
-            if isinstance(layer.recurrent, Affine):
-                raise ValueError(
-                    f"node '{layer.node}': the recurrent weight must be nn.linear"
-                )
-            rec = np.asarray(layer.recurrent.weight, np.float64).T * d.w_scale
-            w_rec[cols, cols, 0] += rec
+        for s, syn in enumerate(layer.synapses):
+            incoming = np.asarray(syn.weight.weight, np.float64).T * d.w_scale[:, s]
+            if k == 0:
+                w_in[:, cols, s] = incoming
+            else:
+                w_rec[offsets[k - 1] : offsets[k], cols, s] = incoming
+            if syn.recurrent is not None:
+                rec = np.asarray(syn.recurrent.weight, np.float64).T * d.w_scale[:, s]
+                w_rec[cols, cols, s] += rec
+    if len(output.synapses) != 1:
+        raise ResourceError(
+            f"output layer '{output.node}' has {len(output.synapses)} synaptic time "
+            "constants; Xylo's output neurons have one synapse"
+        )
     w_out = np.zeros((n, n_out))
     w_out[offsets[-2] :, :] = (
-        np.asarray(output.weight.weight, np.float64).T * out_dyn.w_scale
+        np.asarray(output.synapses[0].weight.weight, np.float64).T
+        * out_dyn.w_scale[:, 0]
     )
     names = [(layer.node, size) for layer, size in zip(hidden, sizes, strict=True)]
 
@@ -394,10 +505,18 @@ def quantize_graph(
         weights_rec=q.weights_rec.astype(np.int64),
         weights_out=q.weights_out.astype(np.int64),
         dash_mem=cat("dash_mem"),
-        dash_syn=cat("dash_syn"),
-        dash_syn_2=np.ones(n, np.int64),
+        dash_syn=np.concatenate([d.dash_syn[:, 0] for d in dyn]),
+        # A one-synapse layer leaves synapse 2 unused, at the default dash 1.
+        dash_syn_2=np.concatenate(
+            [
+                d.dash_syn[:, 1]
+                if d.dash_syn.shape[1] > 1
+                else np.ones(len(d.dash_syn), np.int64)
+                for d in dyn
+            ]
+        ),
         dash_mem_out=out_dyn.dash_mem,
-        dash_syn_out=out_dyn.dash_syn,
+        dash_syn_out=out_dyn.dash_syn[:, 0],
         threshold=q.threshold.astype(np.int64),
         threshold_out=q.threshold_out.astype(np.int64),
         bias=q.bias.astype(np.int64),

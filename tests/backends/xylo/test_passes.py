@@ -13,7 +13,7 @@ from compiler import run_pipeline
 from compiler.errors import PassError, PipelineError
 from ir.ops.io import Input, Output
 from ir.ops.nn import Linear
-from ir.ops.snn import IF
+from ir.ops.snn import IF, LI
 from tests.backends.xylo.snn_graphs import (
     cuba_graph,
     dense,
@@ -146,3 +146,59 @@ def test_options_and_order_errors() -> None:
     with pytest.raises(Exception, match="no bias registers"):
         # xylo-v1 has no bias; cuba_graph's v_leak and affine bias need one.
         run_pipeline(cuba_graph(0), "infer-shapes,quantize-xylo{variant=xylo-v1}")
+
+
+def li(n: int, tau: float) -> LI:
+    return LI(
+        tau=np.full(n, tau, np.float32),
+        r=np.ones(n, np.float32),
+        v_leak=np.zeros(n, np.float32),
+    )
+
+
+def two_synapse_graph(seed: int) -> ir.Graph:
+    """4 inputs -> (fast, slow synapse filters) -> 12 LIF (recurrent into the fast
+    one, NIR-style recurrent edge on the spike side) -> 3 output LIF."""
+    rng = np.random.default_rng(seed)
+    g = ir.Graph("two", dt=1e-3)
+    g.add("x", Input(shape=(4,)))
+    g.add("fa", Linear(weight=dense(rng, (12, 4), 6, 3)), ["x"])
+    g.add("fb", Linear(weight=dense(rng, (12, 4), 6, 3)), ["x"])
+    g.add("syn_fast", li(12, 0.004), ["fa"])
+    g.add("syn_slow", li(12, 0.03), ["fb"])
+    g.add("h", lif(12, 0.02, 31), ["syn_fast", "syn_slow"])
+    g.add("rec", Linear(weight=dense(rng, (12, 12), 0.5, 0)))
+    g.connect("h", "rec", recurrent=True)
+    g.connect("rec", "syn_fast")
+    g.add("fo", Linear(weight=dense(rng, (3, 12), 4, 2)), ["h"])
+    g.add("o", lif(3, 0.01, 1), ["fo"])
+    g.add("y", Output(), ["o"])
+    return g
+
+
+def test_two_synaptic_time_constants_use_both_synapses() -> None:
+    float_graph = two_synapse_graph(4)
+    graph = lowered(float_graph)
+    op = graph.op(core_of(graph))
+    assert isinstance(op, XyloCore)
+    assert op.weights_in.shape == (4, 12, 2)
+    # tau 4 ms and 30 ms at dt 1 ms: nearest decay factors 1 - 2^-2 and 1 - 2^-5.
+    assert np.all(op.dash_syn == 2)
+    assert np.all(op.dash_syn_2 == 5)
+    assert np.any(op.weights_rec[:, :, 0] != 0)
+    assert not np.any(op.weights_rec[:, :, 1])  # the recurrence feeds the fast one
+    config = config_from_graph(graph)
+    events = raster(4, 4, steps=300)
+    emulated = TARGETS["xylo-audio2"].emulator(config).run(on_chip(events))[:, :, :3]
+    np.testing.assert_array_equal(
+        ir.interpret(graph, events.astype(np.float32)).numpy(), emulated
+    )
+    # The chip tracks the float graph's spike counts (one step of hop delay).
+    reference = ir.interpret(float_graph, events.astype(np.float32)).numpy()
+    counts_ref, counts_chip = reference[:, :-1].sum(1), emulated[:, 1:].sum(1)
+    assert counts_ref.sum() > 100
+    assert np.abs(counts_chip - counts_ref).sum() / counts_ref.sum() < 0.1
+    with pytest.raises(
+        PassError, match=r"layer 'h' has 2 synaptic time constants on xylo-imu"
+    ):
+        lowered(float_graph, "xylo-imu")
