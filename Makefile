@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(PY) bench/parse_print.py --repeat 5
 	$(PY) bench/conversion.py
 	$(PY) bench/xylo_emulator.py
+	$(PY) bench/dynapse_emulator.py
+	$(PY) bench/dynapse_quantization.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
