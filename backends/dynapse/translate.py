@@ -143,8 +143,8 @@ def parameter_groups(
         first.setdefault(key, []).append(j)
     groups = []
     for key, members in first.items():
-        tm, ts, th, b = (float(v) if v is not None else None for v in key)
-        assert tm is not None and th is not None and b is not None  # never NaN
+        tm, th, b = float(key[0] or 0.0), float(key[2] or 0.0), float(key[3] or 0.0)
+        ts = None if key[1] is None else float(key[1])
         raw = params_from_lif(
             tm,
             ts,
