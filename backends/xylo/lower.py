@@ -65,6 +65,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backends.chain import Layer, layer_chain
 from backends.xylo.allocate import ResourceError, allocate
 from backends.xylo.config import ARRAY_NAMES, XyloConfig
 from backends.xylo.dash import dash_to_decay, fit_dash
@@ -73,9 +74,8 @@ from backends.xylo.quantize import DEFAULT_V_HEADROOM, QuantizedNetwork, quantiz
 from backends.xylo.variants import VARIANTS, XyloVariant
 from ir import Graph, verify
 from ir.op import Op
-from ir.ops.io import Input, Output
-from ir.ops.nn import Affine, Linear
-from ir.ops.snn import IF, LI, LIF, CubaLIF
+from ir.ops.nn import Affine
+from ir.ops.snn import IF, LIF, CubaLIF
 
 __all__ = [
     "allocate_graph",
@@ -85,26 +85,6 @@ __all__ = [
     "quantization_rows",
     "quantize_graph",
 ]
-
-
-@dataclass(frozen=True)
-class _Synapse:
-    """One synaptic input of a layer: its weights, an optional ``snn.li`` filter
-    (two-synapse layers) and an optional recurrent weight from the layer itself."""
-
-    weight: Linear | Affine
-    filter: LI | None
-    recurrent: Linear | Affine | None
-    where: str  # node name for messages: the filter, or the neuron
-
-
-@dataclass(frozen=True)
-class _Layer:
-    """One neuron layer of the chain: its node, op and synapses (1 or 2)."""
-
-    node: str
-    neuron: Op
-    synapses: tuple[_Synapse, ...]
 
 
 @dataclass(frozen=True)
@@ -174,135 +154,16 @@ _NEURONS: dict[type[Op], Callable[[Op, int, float], _Neuron]] = {
 _FILTERED = (LIF, IF)
 """Neurons that may read two ``snn.li`` synapse filters (CubaLIF has its own)."""
 
-_WEIGHTS = (Linear, Affine)
-
 
 def _per_neuron(value: np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, np.float64), (n,)).copy()
 
 
-def _is_recurrent(graph: Graph, src: str, dst: str) -> bool:
-    return any(e.recurrent for e in graph.in_edges(dst) if e.src == src)
+def _chain(graph: Graph) -> tuple[str, list[Layer]]:
+    return layer_chain(graph, tuple(_NEURONS), _FILTERED)
 
 
-def _feedback(graph: Graph, neuron: str, weight: str) -> bool:
-    """Whether ``weight`` is a recurrent weight of layer ``neuron`` (read back from it
-    with a recurrent edge on either side, into it or into one of its filters)."""
-    if not isinstance(graph.op(weight), _WEIGHTS) or graph.producers(weight) != [
-        neuron
-    ]:
-        return False
-    users = graph.users(weight)
-    if len(users) != 1:
-        return False
-    target = users[0]
-    if target != neuron and not (
-        isinstance(graph.op(target), LI) and graph.users(target) == [neuron]
-    ):
-        return False
-    return _is_recurrent(graph, neuron, weight) or _is_recurrent(graph, weight, target)
-
-
-def _chain(graph: Graph) -> tuple[str, list[_Layer]]:
-    """The input node and the neuron layers in order; raise on any other shape."""
-    inputs = graph.inputs()
-    if len(inputs) != 1 or not isinstance(graph.op(inputs[0]), Input):
-        raise ValueError(f"expected one io.input, found {inputs}")
-    node = inputs[0]
-    layers: list[_Layer] = []
-    while True:
-        forward = [
-            u for u in graph.users(node) if not (layers and _feedback(graph, node, u))
-        ]
-        if len(forward) == 1 and isinstance(graph.op(forward[0]), Output):
-            if not layers:
-                raise ValueError(
-                    f"node '{forward[0]}': io.output reads the input directly"
-                )
-            return inputs[0], layers
-        layer = _next_layer(graph, node, forward)
-        layers.append(layer)
-        node = layer.node
-
-
-def _next_layer(graph: Graph, node: str, forward: list[str]) -> _Layer:
-    """The layer that the weights ``forward`` (users of ``node``) feed."""
-    if not 1 <= len(forward) <= 2:
-        raise ValueError(
-            f"node '{node}' feeds {forward or 'nothing'}; Xylo takes a chain of "
-            "layers (one forward weight per synapse, at most two synapses)"
-        )
-    for w in forward:
-        if not isinstance(graph.op(w), _WEIGHTS):
-            raise ValueError(
-                f"node '{w}': {graph.op(w).name} is not supported on Xylo here; "
-                "expected nn.linear or nn.affine"
-            )
-        if len(graph.users(w)) != 1:
-            raise ValueError(
-                f"node '{w}' must feed one neuron layer, feeds {graph.users(w)}"
-            )
-    targets = [graph.users(w)[0] for w in forward]
-    if len(forward) == 1 and type(graph.op(targets[0])) in _NEURONS:
-        neuron = targets[0]
-        rec = _recurrent_into(graph, neuron, neuron, forward[0])
-        synapse = _Synapse(graph.op(forward[0]), None, rec, neuron)  # type: ignore[arg-type]
-        return _Layer(neuron, graph.op(neuron), (synapse,))
-    filters = targets
-    owners = {tuple(graph.users(f)) for f in filters}
-    if (
-        not all(isinstance(graph.op(f), LI) for f in filters)
-        or len(set(filters)) != len(filters)
-        or len(owners) != 1
-        or len(next(iter(owners))) != 1
-        or not isinstance(graph.op(next(iter(owners))[0]), _FILTERED)
-    ):
-        raise ValueError(
-            f"node(s) {forward} must feed one snn.lif, snn.cubalif or snn.if, or "
-            "snn.li synapse filters (one per synapse) of one snn.lif or snn.if; "
-            f"they feed {targets}"
-        )
-    neuron = next(iter(owners))[0]
-    if sorted(graph.producers(neuron)) != sorted(filters):
-        raise ValueError(
-            f"node '{neuron}': reads {graph.producers(neuron)}; a two-synapse layer "
-            f"reads only its snn.li filters {filters}"
-        )
-    synapses = tuple(
-        _Synapse(
-            graph.op(w),  # type: ignore[arg-type]
-            graph.op(f),  # type: ignore[arg-type]
-            _recurrent_into(graph, neuron, f, w),
-            f,
-        )
-        for w, f in zip(forward, filters, strict=True)
-    )
-    return _Layer(neuron, graph.op(neuron), synapses)
-
-
-def _recurrent_into(
-    graph: Graph, neuron: str, target: str, forward: str
-) -> Linear | Affine | None:
-    """The recurrent weight from ``neuron`` into ``target`` (itself or a filter)."""
-    others = [p for p in graph.producers(target) if p != forward]
-    if not others:
-        return None
-    if len(others) != 1 or not _feedback(graph, neuron, others[0]):
-        raise ValueError(
-            f"node '{target}': inputs {graph.producers(target)}; Xylo takes one "
-            "feed-forward weight and at most one recurrent nn.linear from the same "
-            "layer (a recurrent edge) per synapse"
-        )
-    op = graph.op(others[0])
-    if isinstance(op, Affine):
-        raise ValueError(
-            f"node '{others[0]}': the recurrent weight must be nn.linear (no bias)"
-        )
-    assert isinstance(op, Linear)
-    return op
-
-
-def _check_neuron(layer: _Layer, cap: int) -> None:
+def _check_neuron(layer: Layer, cap: int) -> None:
     op = layer.neuron
     where = f"node '{layer.node}' ({op.name})"
     if getattr(op, "reset", None) != "subtract":
@@ -332,7 +193,7 @@ def _check_neuron(layer: _Layer, cap: int) -> None:
             )
 
 
-def _dynamics(layer: _Layer, n: int, dt: float, spec: XyloVariant) -> _Dynamics:
+def _dynamics(layer: Layer, n: int, dt: float, spec: XyloVariant) -> _Dynamics:
     neuron = _NEURONS[type(layer.neuron)](layer.neuron, n, dt)
     op = layer.neuron
     if neuron.tau_mem is None:
