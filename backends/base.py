@@ -42,6 +42,7 @@ ENTRY_POINT_GROUP = "spikeforge.targets"
 
 TARGETS: dict[str, str] = {
     "reference": "backends.reference:TARGET",
+    "dynapse2": "backends.dynapse.target:DYNAPSE2",
     "xylo-audio2": "backends.xylo.target:XYLO_AUDIO2",
     "xylo-audio3": "backends.xylo.target:XYLO_AUDIO3",
     "xylo-imu": "backends.xylo.target:XYLO_IMU",

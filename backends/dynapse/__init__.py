@@ -1,9 +1,13 @@
 """The Dynap-SE2 target family (SynSense mixed-signal AdExp-I&F neuron chips).
 
-Built so far: the bias-current parameter set (``params``), the per-chip mismatch
+The bias-current parameter set (``params``), the per-chip mismatch
 model (``mismatch``), the batched, differentiable analog emulator (``emulator``), the
-bias generator's coarse/fine grid (``biasgen``) and the base-weight + bitmask weight
-quantizer (``weights``).
+bias generator's coarse/fine grid (``biasgen``), the base-weight + bitmask weight
+quantizer (``weights``), parameter translation (``translate``), core placement
+(``placement``), the configuration artifact (``config``), the lowering (``lower``,
+passes ``place-dynapse`` and ``quantize-dynapse``), decoding a configuration into an
+emulator (``decode``), the current-scale calibration (``calibrate``) and the
+``dynapse2`` target (``target``).
 """
 
 from backends.dynapse.biasgen import (
@@ -20,6 +24,23 @@ from backends.dynapse.biasgen import (
     for_bias,
     snap,
 )
+from backends.dynapse.calibrate import (
+    DEFAULT_CANDIDATES,
+    choose_i_scale,
+)
+from backends.dynapse.config import (
+    BASE_WEIGHT_NAMES,
+    BIAS_NAMES,
+    CONFIG_FORMAT,
+    CONFIG_VERSION,
+    DENDRITES,
+    CamEntry,
+    ConfigError,
+    CoreConfig,
+    DynapseConfig,
+    NeuronConfig,
+    SramEntry,
+)
 from backends.dynapse.emulator import (
     DELIVERIES,
     MODES,
@@ -27,6 +48,13 @@ from backends.dynapse.emulator import (
     DynapseEmulator,
     DynapseRun,
     simulate,
+)
+from backends.dynapse.lower import (
+    IF_TAU_MEM,
+    config_from_graph,
+    lower_to_config,
+    place_graph,
+    quantize_graph,
 )
 from backends.dynapse.mismatch import (
     DEFAULT_RELATIVE_STD,
@@ -53,6 +81,25 @@ from backends.dynapse.params import (
     params_from_lif,
     tau_from_current,
 )
+from backends.dynapse.placement import (
+    DynapseSystem,
+    NeuronNames,
+    Placement,
+    PlacementError,
+    PlacementReport,
+    Traffic,
+    edges_from_dense,
+    place,
+    place_in_order,
+    route,
+    traffic,
+)
+from backends.dynapse.translate import (
+    ParameterGroup,
+    generator_of,
+    parameter_groups,
+    snap_params,
+)
 from backends.dynapse.weights import (
     DEFAULT_I_SCALE,
     QuantizedWeights,
@@ -65,6 +112,40 @@ from backends.dynapse.weights import (
 )
 
 __all__ = [
+    "DynapseSystem",
+    "NeuronNames",
+    "Placement",
+    "PlacementError",
+    "PlacementReport",
+    "Traffic",
+    "edges_from_dense",
+    "place",
+    "place_in_order",
+    "route",
+    "traffic",
+    "BASE_WEIGHT_NAMES",
+    "BIAS_NAMES",
+    "CONFIG_FORMAT",
+    "CONFIG_VERSION",
+    "DENDRITES",
+    "CamEntry",
+    "ConfigError",
+    "CoreConfig",
+    "DynapseConfig",
+    "NeuronConfig",
+    "SramEntry",
+    "ParameterGroup",
+    "generator_of",
+    "parameter_groups",
+    "snap_params",
+    "DEFAULT_I_SCALE",
+    "IF_TAU_MEM",
+    "config_from_graph",
+    "lower_to_config",
+    "place_graph",
+    "quantize_graph",
+    "DEFAULT_CANDIDATES",
+    "choose_i_scale",
     "N_COARSE",
     "N_FINE",
     "N_TYPE_FULL_SCALE",
@@ -77,7 +158,6 @@ __all__ = [
     "for_bias",
     "current_of",
     "snap",
-    "DEFAULT_I_SCALE",
     "QuantizedWeights",
     "quantize_weights",
     "quantize_signed",

@@ -151,6 +151,7 @@ class DynapseConfig:
         input_tags: input channel -> tag.
         input_routes: input channel -> destinations ``(chip, core_mask)``.
         neuron_map: ``"layer:index"`` -> ``(chip, core, slot)``.
+        outputs: the layers whose spikes are the network's output.
         dt: time step, seconds.
     """
 
@@ -163,6 +164,8 @@ class DynapseConfig:
     )
     neuron_map: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
     dt: float = 1e-3
+    outputs: tuple[str, ...] = ()
+    """The graph's output layers (``neuron_map`` layer names), in output order."""
 
     @property
     def target(self) -> str:
@@ -297,6 +300,10 @@ class DynapseConfig:
                     f"neuron_map[{key!r}]: {at!r} is not a configured neuron "
                     "[chip, core, slot]"
                 )
+        layers = {str(key).rpartition(":")[0] for key in self.neuron_map}
+        for name in self.outputs:
+            if name not in layers:
+                errors.append(f"outputs: layer {name!r} is not in neuron_map")
         return errors
 
     def _core_errors(
@@ -460,6 +467,7 @@ class DynapseConfig:
                 str(k): [list(r) for r in v] for k, v in self.input_routes.items()
             },
             "neuron_map": {str(k): list(v) for k, v in self.neuron_map.items()},
+            "outputs": list(self.outputs),
         }
         lines = ["{"]
         keys = sorted(meta)
@@ -524,6 +532,7 @@ class DynapseConfig:
                     for k, v in meta["input_routes"].items()
                 },
                 neuron_map={str(k): _triple(v) for k, v in meta["neuron_map"].items()},
+                outputs=tuple(str(v) for v in meta.get("outputs", [])),
             )
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
             raise ConfigError(f"{file}: bad field {err!r}") from None

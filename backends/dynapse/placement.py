@@ -72,6 +72,7 @@ __all__ = [
     "edges_from_dense",
     "place",
     "place_in_order",
+    "route",
     "traffic",
 ]
 
@@ -375,6 +376,72 @@ def place(
         _refine(net, where, core_group, max_passes)
     slot_of_vcore = _pack_chips(net, where, core_group.size)
     return net.finish(where, slot_of_vcore, tag_reuse)
+
+
+def route(
+    n_neurons: int,
+    group: ArrayLike,
+    src: ArrayLike,
+    dst: ArrayLike,
+    *,
+    chip: ArrayLike,
+    core: ArrayLike,
+    system: DynapseSystem | None = None,
+    n_inputs: int = 0,
+    input_src: ArrayLike = (),
+    input_dst: ArrayLike = (),
+    rates: ArrayLike | None = None,
+    input_rates: ArrayLike | None = None,
+    names: NeuronNames | None = None,
+    tag_reuse: bool = False,
+) -> Placement:
+    """The placement of a given assignment of neurons to ``(chip, core)``: tags, SRAM
+    routes, CAM counts and the report (slots in index order within each core), e.g.
+    to rebuild the routing of a placement read back from a graph's ``meta``.
+
+    Raises:
+        PlacementError: a core over capacity or holding two parameter groups, or any
+            limit ``place`` checks.
+    """
+    net = _Network.build(
+        n_neurons, group, src, dst, system, n_inputs, input_src, input_dst,
+        rates, input_rates, names,
+    )  # fmt: skip
+    net.check_feasible(tag_reuse)
+    sysm = net.system
+    chips = np.asarray(chip, np.int64).reshape(-1)
+    cores = np.asarray(core, np.int64).reshape(-1)
+    if chips.shape != (net.n,) or cores.shape != (net.n,):
+        raise ValueError(f"chip and core must have {net.n} entries each")
+    bad = np.flatnonzero(
+        (chips < 0)
+        | (chips >= sysm.chips)
+        | (cores < 0)
+        | (cores >= sysm.cores_per_chip)
+    )
+    if bad.size:
+        i = int(bad[0])
+        raise PlacementError(
+            f"{net.name(i)} is on chip {chips[i]} core {cores[i]}; the system has "
+            f"{sysm.chips} chip(s) of {sysm.cores_per_chip} cores"
+        )
+    gcore = chips * sysm.cores_per_chip + cores
+    load = np.bincount(gcore, minlength=sysm.cores)
+    over = np.flatnonzero(load > sysm.neurons_per_core)
+    if over.size:
+        c = int(over[0])
+        raise PlacementError(
+            f"chip {c // sysm.cores_per_chip} core {c % sysm.cores_per_chip} holds "
+            f"{load[c]} neurons; a core has {sysm.neurons_per_core}"
+        )
+    for c in np.unique(gcore).tolist():
+        groups = np.unique(net.group[gcore == c])
+        if groups.size > 1:
+            raise PlacementError(
+                f"chip {c // sysm.cores_per_chip} core {c % sysm.cores_per_chip} holds "
+                f"parameter groups {groups.tolist()}; a core shares one parameter set"
+            )
+    return net.finish(gcore, np.arange(sysm.cores, dtype=np.int64), tag_reuse)
 
 
 def place_in_order(

@@ -1,0 +1,158 @@
+"""The ``dynapse2`` target: Dynap-SE2-style mixed-signal chips, emulated with mismatch.
+
+``lower`` is ``lower_to_config`` (after the default pipeline's ``place-dynapse`` and
+``quantize-dynapse``), the configuration a ``DynapseConfig`` and the emulator the
+analog ``DynapseEmulator`` of the decoded configuration: ``emulator(config, seed)``
+is chip instance ``seed`` (per-neuron mismatch drawn from it, ``seed=None`` the ideal
+chip); ``population(config, seeds)`` simulates many chips in one run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from backends.base import TargetError
+from backends.dynapse import decode
+from backends.dynapse.config import DynapseConfig
+from backends.dynapse.emulator import DynapseEmulator
+from backends.dynapse.lower import lower_to_config
+from backends.dynapse.mismatch import DEFAULT_RELATIVE_STD
+from backends.dynapse.passes import PlaceDynapsePass, QuantizeDynapsePass
+from backends.dynapse.placement import DynapseSystem
+from ir import Graph
+
+__all__ = ["DYNAPSE2", "DynapseChip", "DynapseTarget"]
+
+
+@dataclass(frozen=True)
+class DynapseChip:
+    """One or more emulated chips running a configuration.
+
+    ``run(spikes)`` takes input spikes ``(B, T, Nin)`` (or ``(T, Nin)``) and returns
+    the output layers' spikes ``(B, T, Nout)`` for one chip, ``(C, B, T, Nout)`` for a
+    population (``chips > 1``), as numpy arrays.
+    """
+
+    emulator: DynapseEmulator
+    outputs: np.ndarray
+    chips: int = 1
+
+    def run(self, spikes: Any, /) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(spikes, np.float32))
+        single = x.ndim == 2
+        if single:
+            x = x[None]
+        out = self.emulator.run(x).spikes[..., self.outputs].numpy()
+        if self.chips == 1:
+            out = out[0]
+            return out[0] if single else out
+        return out[:, 0] if single else out
+
+
+@dataclass(frozen=True, kw_only=True)
+class DynapseTarget:
+    """A Dynap-SE2 system of ``system.chips`` chips as a compilation target."""
+
+    system: DynapseSystem
+    name: str = "dynapse2"
+    description: str = (
+        "Dynap-SE2-style mixed-signal chips: 4 cores x 256 AdExp-I&F neurons, "
+        "64 CAM / 4 SRAM entries, 4 base weights per core, per-chip mismatch"
+    )
+    default_pipeline: str = (
+        "canonicalize,dce,infer-shapes,place-dynapse,quantize-dynapse"
+    )
+    passes: Mapping[str, Any] = field(
+        default_factory=lambda: {
+            PlaceDynapsePass.name: PlaceDynapsePass,
+            QuantizeDynapsePass.name: QuantizeDynapsePass,
+        }
+    )
+    relative_std: float = DEFAULT_RELATIVE_STD
+
+    @property
+    def limits(self) -> dict[str, int | float]:
+        """The system's limits, as data."""
+        s = self.system
+        return {
+            "chips": s.chips,
+            "cores_per_chip": s.cores_per_chip,
+            "neurons_per_core": s.neurons_per_core,
+            "cam_entries": s.cam_entries,
+            "sram_entries": s.sram_entries,
+            "tags": s.tags,
+            "base_weights_per_core": 4,
+        }
+
+    def lower(self, graph: Graph) -> DynapseConfig:
+        """Lower a placed and quantized graph (or a float SNN chain)."""
+        return lower_to_config(graph, self.system)
+
+    def load_config(self, path: str | os.PathLike[str]) -> DynapseConfig:
+        """Read and validate a configuration saved by ``DynapseConfig.save``."""
+        return DynapseConfig.load(path)
+
+    def emulator(self, config: Any, *, seed: int | None = 0) -> DynapseChip:
+        """Chip instance ``seed`` (mismatch drawn from it; ``None``: the ideal chip)."""
+        cfg = self._check(config)
+        emu = decode.emulator(cfg, seed=seed, relative_std=self.relative_std)
+        return DynapseChip(emu, self._outputs(cfg))
+
+    def population(self, config: Any, seeds: Sequence[int]) -> DynapseChip:
+        """``len(seeds)`` mismatched chips simulated in one run."""
+        cfg = self._check(config)
+        emu = decode.population(cfg, list(seeds), relative_std=self.relative_std)
+        return DynapseChip(emu, self._outputs(cfg), chips=len(seeds))
+
+    def report(
+        self, config: DynapseConfig, graph: Graph | None = None
+    ) -> dict[str, str]:
+        """Cores, chips, CAM/SRAM/tag use against the limits; quantization per layer."""
+        s = self.system
+        cores = {(n.chip, n.core) for n in config.neurons}
+        chips = {n.chip for n in config.neurons}
+        cam = max((len(n.cam) for n in config.neurons), default=0)
+        sram = max((len(n.sram) for n in config.neurons), default=0)
+        tags = {e.tag for n in config.neurons for e in n.sram} | set(
+            config.input_tags.values()
+        )
+        rows = {
+            "neurons": f"{len(config.neurons)} / {s.neurons:,}",
+            "cores used": f"{len(cores)} / {s.cores}",
+            "chips used": f"{len(chips)} / {s.chips}",
+            "max CAM entries per neuron": f"{cam} / {s.cam_entries}",
+            "max SRAM entries per neuron": f"{sram} / {s.sram_entries}",
+            "tags": f"{len(tags)} / {s.tags}",
+        }
+        if graph is not None:
+            for node in graph.nodes():
+                meta = graph.meta(node)
+                if "quant_rel_rms" in meta:
+                    rows[f"quantization {node}"] = (
+                        f"weights rel RMS {100 * float(meta['quant_rel_rms']):.2f}%, "
+                        f"{int(meta['quant_dropped'])} connections dropped"
+                    )
+        return rows
+
+    def _check(self, config: Any) -> DynapseConfig:
+        if not isinstance(config, DynapseConfig):
+            raise TargetError(f"{self.name} cannot run a {type(config).__name__}")
+        return config
+
+    @staticmethod
+    def _outputs(config: DynapseConfig) -> np.ndarray:
+        if not config.outputs:
+            raise TargetError("the configuration names no output layer")
+        return np.concatenate(
+            [decode.output_order(config, name) for name in config.outputs]
+        )
+
+
+DYNAPSE2 = DynapseTarget(system=DynapseSystem())
+"""One Dynap-SE2 chip."""

@@ -1,0 +1,179 @@
+"""Dynap-SE2 lowering: place-dynapse, quantize-dynapse, the config, the target."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import compiler
+import ir
+from backends import get_target
+from backends.dynapse import decode
+from backends.dynapse.config import DynapseConfig
+from backends.dynapse.lower import DEFAULT_I_SCALE
+from backends.dynapse.target import DYNAPSE2
+from compiler.errors import PassError
+from ir.ops.io import Input, Output
+from ir.ops.nn import Linear
+from ir.ops.snn import LIF
+
+
+def lif(n: int, tau: float, threshold: float = 1.0) -> LIF:
+    return LIF(
+        tau=np.full(n, tau, np.float32),
+        r=np.ones(n, np.float32),
+        v_leak=np.zeros(n, np.float32),
+        v_threshold=np.full(n, threshold, np.float32),
+        reset="subtract",
+    )
+
+
+def chain(seed: int, n_in: int = 12, hidden: int = 20, out: int = 4) -> ir.Graph:
+    """n_in inputs -> hidden LIF (two time constants: two parameter groups, recurrent)
+    -> out LIF."""
+    rng = np.random.default_rng(seed)
+    g = ir.Graph("chain", dt=1e-3)
+    g.add("x", Input(shape=(n_in,)))
+    w1 = rng.normal(0.5, 1.0, (hidden, n_in)).astype(np.float32)
+    g.add("fc1", Linear(weight=w1), ["x"])
+    tau = np.where(np.arange(hidden) % 2 == 0, 0.02, 0.05).astype(np.float32)
+    g.add("h", lif(hidden, 0.02).replace(tau=tau), ["fc1"])
+    rec = rng.normal(0, 0.3, (hidden, hidden)).astype(np.float32)
+    rec[rng.random((hidden, hidden)) < 0.7] = 0
+    g.add("rec", Linear(weight=rec))
+    g.connect("h", "rec", recurrent=True)
+    g.connect("rec", "h")
+    g.add(
+        "fc2",
+        Linear(weight=rng.normal(0.3, 1.0, (out, hidden)).astype(np.float32)),
+        ["h"],
+    )
+    g.add("o", lif(out, 0.01), ["fc2"])
+    g.add("y", Output(), ["o"])
+    return compiler.run_pipeline(g, "infer-shapes")
+
+
+def test_pipeline_meta_round_trips_and_the_config_realises_the_weights() -> None:
+    graph = compiler.run_pipeline(chain(0), DYNAPSE2.default_pipeline)
+    meta = graph.meta("h")
+    assert meta["placement"].shape == (20, 3)
+    assert sorted(set(meta["param_group"].tolist())) == [0, 1]  # two taus, two groups
+    # Neurons of different groups never share a core.
+    for group in (0, 1):
+        cores = {
+            tuple(p[:2])
+            for p, g in zip(meta["placement"], meta["param_group"], strict=True)
+            if g == group
+        }
+        others = {
+            tuple(p[:2])
+            for p, g in zip(meta["placement"], meta["param_group"], strict=True)
+            if g != group
+        }
+        assert not cores & others
+    assert 0 <= meta["quant_rel_rms"] < 0.2
+    text = ir.to_text(graph)
+    assert ir.to_text(ir.parse(text)) == text
+
+    config = DYNAPSE2.lower(graph)
+    assert isinstance(config, DynapseConfig)
+    assert config.validate() == []
+    assert config.outputs == ("o",)
+    net = decode.decode(config)
+    # Independent check of graph -> config -> decode: every realised weight w of the
+    # quantized graph is a current |w| i_scale on AMPA (w > 0) or GABA (w < 0).
+    order = decode.output_order(config, "h")
+    w1 = np.asarray(graph.op("fc1").weight, np.float64)  # type: ignore[attr-defined]
+    want = np.abs(w1.T) * DEFAULT_I_SCALE
+    got_ampa = net.weights_in[:, order, 0]
+    got_gaba = net.weights_in[:, order, 2]
+    np.testing.assert_allclose(
+        np.where(w1.T > 0, got_ampa, got_gaba), want, rtol=1e-6
+    )  # weights are stored as float32
+    assert not np.any(np.where(w1.T > 0, got_gaba, got_ampa))
+    rec = np.asarray(graph.op("rec").weight, np.float64)  # type: ignore[attr-defined]
+    got = net.weights_rec[np.ix_(order, order)]
+    np.testing.assert_allclose(
+        got[..., 0] + got[..., 2], np.abs(rec.T) * DEFAULT_I_SCALE, rtol=1e-6
+    )
+
+
+def test_target_compiles_runs_and_draws_chips(tmp_path: Path) -> None:
+    assert get_target("dynapse2") is DYNAPSE2
+    result = compiler.compile(chain(1), target="dynapse2")
+    assert result.report.resources["cores used"] == "3 / 4"  # h: 2 groups, o: 1
+    assert "quantization h" in result.report.resources
+    rng = np.random.default_rng(0)
+    spikes = (rng.random((3, 100, 12)) < 0.2).astype(np.float32)
+    ideal = DYNAPSE2.emulator(result.config, seed=None).run(spikes)
+    assert ideal.shape == (3, 100, 4)
+    assert ideal.sum() > 0
+    one = DYNAPSE2.emulator(result.config, seed=5).run(spikes)
+    np.testing.assert_array_equal(
+        one, DYNAPSE2.emulator(result.config, seed=5).run(spikes)
+    )
+    both = DYNAPSE2.population(result.config, [5, 6]).run(spikes)
+    np.testing.assert_array_equal(both[0], one)
+    assert both.shape == (2, 3, 100, 4)
+    assert not np.array_equal(both[1], one)
+
+    result.config.save(tmp_path / "build")
+    back = DYNAPSE2.load_config(tmp_path / "build")
+    assert back.to_json() == result.config.to_json()
+    np.save(tmp_path / "in.npy", spikes)
+    cli = [sys.executable, "-m", "compiler.cli"]
+    done = subprocess.run(
+        [*cli, "run", str(tmp_path / "build"), "--input", str(tmp_path / "in.npy"),
+         "-o", str(tmp_path / "out.npy")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "out.npy"), DYNAPSE2.emulator(back).run(spikes)
+    )
+
+
+def test_limits_and_settings_fail_with_names() -> None:
+    g = chain(2)
+    g.replace("h", g.op("h").replace(max_spikes=31))
+    with pytest.raises(PassError, match=r"node 'h' \(snn.lif\): max_spikes = 31"):
+        compiler.compile(g, target="dynapse2")
+    wide = chain(3, n_in=65)
+    with pytest.raises(
+        PassError,
+        match=r"layer .h. index \d+\) has \d+ incoming connections; a neuron has 64 CAM",
+    ):
+        compiler.compile(wide, target="dynapse2")
+    big = ir.Graph("big", dt=1e-3)
+    big.add("x", Input(shape=(4,)))
+    big.add("fc1", Linear(weight=np.ones((1100, 4), np.float32)), ["x"])
+    big.add("h", lif(1100, 0.02), ["fc1"])
+    w2 = np.zeros((2, 1100), np.float32)
+    w2[:, :10] = 1.0  # small fan-in: only the neuron count is over
+    big.add("fc2", Linear(weight=w2), ["h"])
+    big.add("o", lif(2, 0.01), ["fc2"])
+    big.add("y", Output(), ["o"])
+    with pytest.raises(PassError, match=r"group 0 needs 5 cores .*the system has 4"):
+        compiler.compile(big, target="dynapse2")
+    with pytest.raises(Exception, match="run place-dynapse first"):
+        compiler.run_pipeline(chain(0), "quantize-dynapse")
+
+
+def test_emulated_chip_follows_input_drive() -> None:
+    """Sanity of the whole path: more input spikes, more output spikes."""
+    result = compiler.compile(chain(5), target="dynapse2")
+    chip = DYNAPSE2.emulator(result.config, seed=None)
+    rng = np.random.default_rng(1)
+    low = (rng.random((4, 150, 12)) < 0.02).astype(np.float32)
+    high = (rng.random((4, 150, 12)) < 0.3).astype(np.float32)
+    hidden = decode.emulator(result.config, seed=None)
+    idx = decode.output_order(result.config, "h")
+    h_low = hidden.run(torch.from_numpy(low)).spikes[0][..., idx].sum()
+    h_high = hidden.run(torch.from_numpy(high)).spikes[0][..., idx].sum()
+    assert h_high > 2 * h_low
+    assert chip.run(high).shape == (4, 150, 4)
