@@ -2,7 +2,9 @@
 interpreter's output, then compile it for the reference target and run the emulator;
 then digits end to end on Xylo (``examples/xylo_digits.py``): an MLP trained here,
 converted to an SNN, compiled for xylo-audio2 (classes 0-7) and xylo-audio3 (all 10)
-and run on the bit-exact emulator.
+and run on the bit-exact emulator; then digits on Dynap-SE2
+(``examples/dynapse_digits.py``): a spiking classifier compiled for ``dynapse2`` and
+run on the ideal emulated chip and on 20 mismatched chips.
 
     python examples/demo.py
 """
@@ -13,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from dynapse_digits import run as run_dynapse_digits
 from xylo_digits import run as run_digits
 
 import compiler
@@ -68,6 +71,17 @@ def main() -> None:
             f"   {r.target:<12} {r.classes:>7} {r.n_test:>5} {r.ann:>7.2%} "
             f"{r.snn:>7.2%} {r.chip:>7.2%}"
         )
+
+    print(
+        "== digits on Dynap-SE2: ann-to-snn, compile for dynapse2, ideal and mismatched chips"
+    )
+    dyn = run_dynapse_digits()
+    print(dyn.report)
+    print(
+        f"   {dyn.n_test} test digits: ANN {dyn.ann:.2%}, float SNN {dyn.snn:.2%}, ideal "
+        f"chip {dyn.chip:.2%}; 20 mismatched chips: mean {dyn.chips_mean:.2%}, min "
+        f"{dyn.chips_min:.2%}"
+    )
 
 
 if __name__ == "__main__":
