@@ -117,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     comp.add_argument("-p", "--pipeline", help="replace the target's default pipeline")
     comp.add_argument("--calibration", help=".npy calibration data for the passes")
+    comp.add_argument(
+        "--plot-placement",
+        metavar="PNG",
+        help="draw the cores (allocate-cores placement) into this image",
+    )
 
     sub.add_parser("passes", help="list the registered passes and their options")
     sub.add_parser("targets", help="list the registered targets")
@@ -303,6 +308,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     result.config.save(args.output)
     print(result.report)
     print(f"wrote {args.output}")
+    if args.plot_placement:
+        from compiler.allocation.plot import plot_placement
+        from compiler.passes.allocate_cores import core_model_of
+
+        plot_placement(result.graph, core_model_of(args.target), args.plot_placement)
+        print(f"wrote {args.plot_placement}")
     return 0
 
 

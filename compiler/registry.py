@@ -15,6 +15,7 @@ from compiler.pass_base import Pass
 __all__ = ["PASSES", "available_passes", "get_pass"]
 
 PASSES: dict[str, str] = {
+    "allocate-cores": "compiler.passes.allocate_cores:AllocateCoresPass",
     "ann-to-snn": "compiler.passes.ann_to_snn:AnnToSnnPass",
     "calibrate-snn": "compiler.passes.calibrate_snn:CalibrateSnnPass",
     "canonicalize": "compiler.passes.canonicalize:CanonicalizePass",

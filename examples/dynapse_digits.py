@@ -111,7 +111,7 @@ def run(
 
     i_scale, _ = choose_i_scale(snn, _spikes(xtr[:200], steps, seed + 2))
     pipeline = DYNAPSE2.default_pipeline.replace(
-        "place-dynapse", f"place-dynapse{{i-scale={i_scale!r}}}"
+        "quantize-dynapse", f"quantize-dynapse{{i-scale={i_scale!r}}}"
     )
     result = compiler.compile(snn, target="dynapse2", pipeline=pipeline)
     ideal = DYNAPSE2.emulator(result.config, seed=None).run(test).sum(1)

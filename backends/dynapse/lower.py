@@ -217,22 +217,8 @@ def _check_neuron(layer: Layer) -> None:
         )
 
 
-def place_graph(
-    graph: Graph,
-    system: DynapseSystem | None = None,
-    *,
-    i_scale: float = DEFAULT_I_SCALE,
-) -> Graph:
-    """Group neurons by parameters and place them on cores (stage 1 above).
-
-    Raises:
-        ValueError: an unsupported graph, or ``PlacementError`` (a ``ValueError``)
-            naming the neuron or group, the limit and the value.
-    """
-    if not (np.isfinite(i_scale) and i_scale > 0):
-        raise ValueError(f"i_scale must be a positive current, got {i_scale!r}")
-    system = system or DynapseSystem()
-    flat = _flatten(graph)
+def _param_groups(graph: Graph, flat: _Flat, i_scale: float) -> np.ndarray:
+    """Parameter group of every neuron: neurons whose bias codes are all equal."""
     n = int(flat.offsets[-1])
     group_of = np.zeros(n, np.int64)
     keys: dict[tuple[object, ...], int] = {}
@@ -250,6 +236,27 @@ def place_graph(
             key = tuple(sorted(group.codes.items()))
             gid = keys.setdefault(key, len(keys))
             group_of[flat.offsets[k] + group.neurons] = gid
+    return group_of
+
+
+def place_graph(
+    graph: Graph,
+    system: DynapseSystem | None = None,
+    *,
+    i_scale: float = DEFAULT_I_SCALE,
+) -> Graph:
+    """Group neurons by parameters and place them on cores (stage 1 above).
+
+    Raises:
+        ValueError: an unsupported graph, or ``PlacementError`` (a ``ValueError``)
+            naming the neuron or group, the limit and the value.
+    """
+    if not (np.isfinite(i_scale) and i_scale > 0):
+        raise ValueError(f"i_scale must be a positive current, got {i_scale!r}")
+    system = system or DynapseSystem()
+    flat = _flatten(graph)
+    n = int(flat.offsets[-1])
+    group_of = _param_groups(graph, flat, i_scale)
     src, dst, in_src, in_dst = [], [], [], []
     for node, kind in zip(flat.weight_nodes, flat.kinds, strict=True):
         _, _, s, d, _ = _connections(graph, flat, node)
@@ -299,10 +306,27 @@ def _placement_of(graph: Graph, flat: _Flat) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def quantize_graph(graph: Graph) -> Graph:
-    """Fit each core's base weights and masks; realise the weights (stage 2 above)."""
+def quantize_graph(graph: Graph, *, i_scale: float | None = None) -> Graph:
+    """Fit each core's base weights and masks; realise the weights (stage 2 above).
+
+    The placement comes from ``place-dynapse`` or ``allocate-cores`` (``placement``
+    meta). ``i_scale`` (amperes per unit) defaults to the one ``place-dynapse``
+    recorded, else ``DEFAULT_I_SCALE``; parameter groups are recorded here when the
+    placement came from elsewhere.
+    """
     flat = _flatten(graph)
     where = _placement_of(graph, flat)
+    first = graph.meta(flat.layers[0].node)
+    if i_scale is None:
+        i_scale = float(first.get("i_scale", DEFAULT_I_SCALE))
+    if not (np.isfinite(i_scale) and i_scale > 0):
+        raise ValueError(f"i_scale must be a positive current, got {i_scale!r}")
+    group_of = _param_groups(graph, flat, i_scale)
+    graph = graph.copy()
+    for k, layer in enumerate(flat.layers):
+        meta = graph.meta(layer.node)
+        meta["param_group"] = group_of[flat.offsets[k] : flat.offsets[k + 1]]
+        meta["i_scale"] = float(i_scale)
     core_id = where[:, 0] * 1024 + where[:, 1]
     scale = np.concatenate(
         [

@@ -1,8 +1,9 @@
 """The ``dynapse2`` target: Dynap-SE2-style mixed-signal chips, emulated with mismatch.
 
-``lower`` is ``lower_to_config`` (after the default pipeline's ``place-dynapse`` and
-``quantize-dynapse``), the configuration a ``DynapseConfig`` and the emulator the
-analog ``DynapseEmulator`` of the decoded configuration: ``emulator(config, seed)``
+``lower`` is ``lower_to_config`` (after the default pipeline's ``allocate-cores`` and
+``quantize-dynapse``; ``place-dynapse`` is the target's own greedy placement), the
+configuration a ``DynapseConfig`` and the emulator the analog ``DynapseEmulator`` of
+the decoded configuration: ``emulator(config, seed)``
 is chip instance ``seed`` (per-neuron mismatch drawn from it, ``seed=None`` the ideal
 chip); ``population(config, seeds)`` simulates many chips in one run.
 """
@@ -25,9 +26,13 @@ from backends.dynapse.lower import lower_to_config
 from backends.dynapse.mismatch import DEFAULT_RELATIVE_STD
 from backends.dynapse.passes import PlaceDynapsePass, QuantizeDynapsePass
 from backends.dynapse.placement import DynapseSystem
+from compiler.allocation import CoreModel
 from ir import Graph
 
-__all__ = ["DYNAPSE2", "DynapseChip", "DynapseTarget"]
+__all__ = ["DYNAPSE2", "SHARED_PARAMETERS", "DynapseChip", "DynapseTarget"]
+
+SHARED_PARAMETERS = ("tau", "tau_mem", "tau_syn", "r", "w_in", "v_leak", "v_threshold")
+"""Neuron fields that set a core's biases: neurons on one core must agree on them."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class DynapseTarget:
         "64 CAM / 4 SRAM entries, 4 base weights per core, per-chip mismatch"
     )
     default_pipeline: str = (
-        "canonicalize,dce,infer-shapes,place-dynapse,quantize-dynapse"
+        "canonicalize,dce,infer-shapes,allocate-cores{target=dynapse2},quantize-dynapse"
     )
     passes: Mapping[str, Any] = field(
         default_factory=lambda: {
@@ -75,6 +80,21 @@ class DynapseTarget:
         }
     )
     relative_std: float = DEFAULT_RELATIVE_STD
+
+    @property
+    def core_model(self) -> CoreModel:
+        """The cores ``allocate-cores`` places neurons on (limits as data)."""
+        s = self.system
+        return CoreModel(
+            neurons_per_core=s.neurons_per_core,
+            cores_per_chip=s.cores_per_chip,
+            chips=s.chips,
+            mesh=(s.chips, 1),
+            fan_in=s.cam_entries,
+            fan_out=s.sram_entries - s.reserved_sram_entries,
+            tags=s.tags,
+            shared_parameters=SHARED_PARAMETERS,
+        )
 
     @property
     def limits(self) -> dict[str, int | float]:

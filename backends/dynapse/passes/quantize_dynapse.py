@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +21,25 @@ class QuantizeDynapsePass(Pass):
     Iw_k`` (positive to AMPA, negative to GABA), the bases on the bias grid
     (alternating optimisation with an exhaustive 16-mask search per weight,
     ``backends/dynapse/weights.py``). The weight ops take the realised values; masks,
-    dendrites, base-weight codes and per-layer errors go to ``meta``. Needs
-    ``place-dynapse`` first.
+    dendrites, base-weight codes and per-layer errors go to ``meta``. Needs a
+    placement first (``allocate-cores`` or ``place-dynapse``).
+
+    Options:
+        i_scale: amperes per unit of threshold-scaled input (``none``: the one
+            ``place-dynapse`` recorded, else 10 nA).
     """
 
     name = "quantize-dynapse"
 
+    i_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.i_scale is not None and not (
+            math.isfinite(self.i_scale) and self.i_scale > 0
+        ):
+            raise ValueError(
+                f"option i_scale must be a positive current, got {self.i_scale}"
+            )
+
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
-        return quantize_graph(graph)
+        return quantize_graph(graph, i_scale=self.i_scale)

@@ -146,7 +146,7 @@ def test_limits_and_settings_fail_with_names() -> None:
     wide = chain(3, n_in=65)
     with pytest.raises(
         PassError,
-        match=r"layer .h. index \d+\) has \d+ incoming connections; a neuron has 64 CAM",
+        match=r"layer .h. neuron \d+ has \d+ incoming synapses; a neuron has 64 fan-in",
     ):
         compiler.compile(wide, target="dynapse2")
     big = ir.Graph("big", dt=1e-3)
@@ -158,7 +158,8 @@ def test_limits_and_settings_fail_with_names() -> None:
     big.add("fc2", Linear(weight=w2), ["h"])
     big.add("o", lif(2, 0.01), ["fc2"])
     big.add("y", Output(), ["o"])
-    with pytest.raises(PassError, match=r"group 0 needs 5 cores .*the system has 4"):
+    needs = r"needs 6 cores of 256 neurons \(largest: layer\(s\) 'h'.*the system has 4"
+    with pytest.raises(PassError, match=needs):
         compiler.compile(big, target="dynapse2")
     with pytest.raises(Exception, match="run place-dynapse first"):
         compiler.run_pipeline(chain(0), "quantize-dynapse")
