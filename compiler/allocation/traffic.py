@@ -18,7 +18,7 @@ import numpy as np
 from compiler.allocation.model import CoreModel
 from compiler.allocation.network import Network
 
-__all__ = ["Traffic", "traffic", "unique"]
+__all__ = ["Traffic", "inter_core", "traffic", "unique", "unique_inverse"]
 
 
 def unique(keys: np.ndarray) -> np.ndarray:
@@ -77,6 +77,12 @@ def _distinct(
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     keys = unique(src.astype(np.int64) * n_dest + dest)
     return keys // n_dest, keys % n_dest
+
+
+def inter_core(net: Network, gcore: np.ndarray, n_cores: int) -> float:
+    """Only the inter-core traffic of neurons on global cores ``gcore`` (one sort)."""
+    s, c = _distinct(net.src, gcore[net.dst], n_cores)
+    return float(net.rates[s[c != gcore[s]]].sum())
 
 
 def traffic(
