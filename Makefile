@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/xylo_emulator.py
 	$(PY) bench/dynapse_emulator.py
 	$(PY) bench/dynapse_quantization.py
+	$(PY) bench/allocation.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -125,6 +125,10 @@ def test_partitioning_beats_index_order_and_is_deterministic() -> None:
     assert ours.report.traffic.inter_core <= 0.5 * base.report.traffic.inter_core
     assert ours.report.traffic.inter_chip <= base.report.traffic.inter_chip
     assert "inter-core spikes" in str(ours.report)
+    use = ours.utilisation(net)
+    assert use["neurons"].sum() == net.n
+    assert use["fan_in"].sum() == net.src.size
+    assert np.all(use["neurons"] <= 64)
 
 
 def test_infeasible_instances_say_which_limit_binds() -> None:
