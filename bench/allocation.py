@@ -121,10 +121,12 @@ def one(net_name: str, n: int, seed: int) -> None:
     net = NETS[net_name](n, seed)
     built = time.perf_counter() - start
     model = model_for(net.n)
-    base = allocate_in_order(net, model)
     ours = allocate(net, model, seed=seed)
-    rand = allocate_random(net, model, seed=seed)
+    # Peak RSS of the process so far: the network and our allocation (the baselines'
+    # reports come after).
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    base = allocate_in_order(net, model)
+    rand = allocate_random(net, model, seed=seed)
     ref = base.report.traffic.inter_core
     for alloc in (ours, base, rand):
         r = alloc.report

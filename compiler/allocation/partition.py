@@ -239,8 +239,10 @@ def _metis(
         return np.zeros(n, np.int64)
     csr = _csr(n, a, b, w)
     xadj, adj, weights = csr
+    # NOTE: a near-zero imbalance makes METIS several times slower (65 s against
+    # 22 s at a million neurons, 3,907 parts); allow 3% and repair the overflow.
     slack = cap * k / n - 1.0
-    ufactor = int(np.clip(np.floor(1000 * slack), 1, 1000))
+    ufactor = int(np.clip(np.floor(1000 * slack), 30, 1000))
     options = pymetis.Options(seed=seed, ufactor=ufactor)
     result = pymetis.part_graph(
         k, pymetis.CSRAdjacency(xadj, adj), eweights=weights if adj.size else None,
@@ -372,8 +374,7 @@ def _chips(
     pair = unique_inverse(home[far] * n_cores + c[far])
     weight = np.bincount(pair[1], weights=net.rates[s[far]])
     a, b = pair[0] // n_cores, pair[0] % n_cores
-    w = np.maximum(1, np.rint(100 * weight / max(weight.max(initial=1.0), 1e-12)))
-    part = _metis(n_cores, n_chips, a, b, w.astype(np.int64), cpc, seed)
+    part = _agglomerate(n_cores, cpc, a, b, weight)
     # The same choice as for cores: the cores in order, when that is better.
     in_order = np.arange(n_cores, dtype=np.int64) // cpc
 
@@ -385,6 +386,55 @@ def _chips(
         return float(net.rates[src_of[chip_to != home_chip]].sum())
 
     return in_order if chip_traffic(in_order) < chip_traffic(part) else part
+
+
+def _agglomerate(
+    n: int, size: int, a: np.ndarray, b: np.ndarray, weight: np.ndarray
+) -> np.ndarray:
+    """Group ``n`` items into bins of ``size``, heaviest ties first.
+
+    Greedy agglomeration: edges in descending weight join their two groups when the
+    union fits a bin; the groups are then packed into bins first-fit decreasing.
+    NOTE: METIS is slow when parts hold only a few vertices (21 s for 3,907 cores
+    into 977 chips); this takes well under a second.
+    """
+    parent = np.arange(n)
+    count = np.ones(n, np.int64)
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = int(parent[x])
+        return x
+
+    order = np.lexsort((b, a, -weight))
+    for i in order.tolist():
+        x, y = root(int(a[i])), root(int(b[i]))
+        if x != y and count[x] + count[y] <= size:
+            if x > y:
+                x, y = y, x
+            parent[y] = x
+            count[x] += count[y]
+    roots = np.array([root(i) for i in range(n)])
+    groups = np.unique(roots)
+    sizes = count[groups]
+    bins: list[int] = []  # fill of each bin
+    bin_of_group = np.empty(groups.size, np.int64)
+    for j in np.lexsort((groups, -sizes)).tolist():
+        for k, fill in enumerate(bins):
+            if fill + sizes[j] <= size:
+                bins[k] += int(sizes[j])
+                bin_of_group[j] = k
+                break
+        else:
+            bins.append(int(sizes[j]))
+            bin_of_group[j] = len(bins) - 1
+    bin_of = bin_of_group[np.searchsorted(groups, roots)]
+    # Items in bin order, cut into full bins: the fewest bins, ceil(n / size), even
+    # when first-fit left some part-empty.
+    chip = np.empty(n, np.int64)
+    chip[np.lexsort((np.arange(n), bin_of))] = np.arange(n) // size
+    return chip
 
 
 def _finish(
