@@ -151,6 +151,13 @@ class DynapseTarget:
             "tags": f"{len(tags)} / {s.tags}",
         }
         if graph is not None:
+            for node in graph.inputs():
+                summary = dict(graph.meta(node).get("allocation", ()))
+                if summary:
+                    rows["cores lower bound"] = str(summary["cores_lower_bound"])
+                    rows["inter-core spikes (allocation)"] = (
+                        f"{summary['inter_core_spikes']:,.0f} per inference"
+                    )
             for node in graph.nodes():
                 meta = graph.meta(node)
                 if "quant_rel_rms" in meta:
