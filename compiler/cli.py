@@ -123,6 +123,25 @@ def _parser() -> argparse.ArgumentParser:
         help="draw the cores (allocate-cores placement) into this image",
     )
 
+    yld = sub.add_parser(
+        "yield", help="accuracy of a compiled build on many sampled chips"
+    )
+    yld.add_argument("build", help="folder written by 'spikeforge compile'")
+    yld.add_argument(
+        "--data", required=True, help=".npz with 'x' (N, T, *input) and 'y' (N,)"
+    )
+    yld.add_argument("--chips", type=int, default=100, help="chips to sample")
+    yld.add_argument("--seed", type=int, default=1, help="first chip's mismatch seed")
+    yld.add_argument(
+        "--tolerance", type=float, default=0.02, help="allowed accuracy drop"
+    )
+    yld.add_argument(
+        "--reference",
+        type=float,
+        help="the float model's accuracy (default: ideal chip)",
+    )
+    yld.add_argument("--histogram", metavar="PNG", help="write the histogram here")
+
     sub.add_parser("passes", help="list the registered passes and their options")
     sub.add_parser("targets", help="list the registered targets")
     return parser
@@ -317,6 +336,36 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_yield(args: argparse.Namespace) -> int:
+    from backends import get_target
+    from compiler.chip_yield import chip_yield, histogram
+
+    source = Path(args.build)
+    meta = _read_json(source / "config.json")
+    target = get_target(str(meta.get("target")))
+    config = target.load_config(source)
+    try:
+        with np.load(args.data, allow_pickle=False) as data:
+            x, y = data["x"], data["y"]
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"{args.data}: needs arrays 'x' and 'y' ({err})") from None
+    report = chip_yield(
+        target,
+        config,
+        x,
+        y,
+        chips=args.chips,
+        seed=args.seed,
+        tolerance=args.tolerance,
+        reference=args.reference,
+    )
+    print(report)
+    if args.histogram:
+        histogram([(target.name, report)], args.histogram)
+        print(f"wrote {args.histogram}")
+    return 0
+
+
 def _cmd_passes(args: argparse.Namespace) -> int:
     from compiler.registry import available_passes
 
@@ -344,6 +393,7 @@ _COMMANDS = {
     "opt": _cmd_opt,
     "run": _cmd_run,
     "compile": _cmd_compile,
+    "yield": _cmd_yield,
     "passes": _cmd_passes,
     "targets": _cmd_targets,
 }

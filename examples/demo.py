@@ -82,6 +82,12 @@ def main() -> None:
         f"chip {dyn.chip:.2%}; 20 mismatched chips: mean {dyn.chips_mean:.2%}, min "
         f"{dyn.chips_min:.2%}"
     )
+    y = dyn.chip_yield
+    print(
+        f"   yield over {len(y.seeds)} chips: mean {y.mean:.2%}, 5th percentile "
+        f"{y.p5:.2%}, min {y.minimum:.2%}; {y.within:.0%} of chips within "
+        f"{y.tolerance:.0%} of the float SNN"
+    )
 
 
 if __name__ == "__main__":

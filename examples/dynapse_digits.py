@@ -28,6 +28,7 @@ import ir
 from backends.dynapse.calibrate import choose_i_scale
 from backends.dynapse.target import DYNAPSE2
 from compiler.api import CompileReport
+from compiler.chip_yield import YieldReport, chip_yield
 from frontends import pytorch
 
 __all__ = ["DynapseDigits", "run"]
@@ -48,6 +49,7 @@ class DynapseDigits:
     chips_mean: float
     chips_min: float
     report: CompileReport
+    chip_yield: YieldReport
 
 
 def _data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -115,17 +117,20 @@ def run(
     )
     result = compiler.compile(snn, target="dynapse2", pipeline=pipeline)
     ideal = DYNAPSE2.emulator(result.config, seed=None).run(test).sum(1)
-    population = DYNAPSE2.population(result.config, range(1, chips + 1)).run(test)
-    per_chip = (population.sum(2).argmax(2) == yte[None]).mean(1)
+    snn_accuracy = float(np.mean(float_counts.argmax(1) == yte))
+    population = chip_yield(
+        DYNAPSE2, result.config, test, yte, chips=chips, seed=1, reference=snn_accuracy
+    )
     return DynapseDigits(
         n_test=len(yte),
         i_scale=i_scale,
         ann=float(np.mean(ann == yte)),
-        snn=float(np.mean(float_counts.argmax(1) == yte)),
+        snn=snn_accuracy,
         chip=float(np.mean(ideal.argmax(1) == yte)),
-        chips_mean=float(per_chip.mean()),
-        chips_min=float(per_chip.min()),
+        chips_mean=population.mean,
+        chips_min=population.minimum,
         report=result.report,
+        chip_yield=population,
     )
 
 

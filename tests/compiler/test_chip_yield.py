@@ -1,0 +1,99 @@
+"""The chip-population yield report (API and CLI)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import compiler
+from backends.dynapse.target import DYNAPSE2
+from compiler.chip_yield import YieldReport, chip_yield, histogram
+from tests.backends.dynapse.test_lower import chain
+
+
+@pytest.fixture(scope="module")
+def build() -> tuple[object, np.ndarray, np.ndarray]:
+    config = compiler.compile(chain(0), target="dynapse2").config
+    rng = np.random.default_rng(0)
+    x = (rng.random((12, 80, 12)) < rng.random((12, 1, 12)) * 0.4).astype(np.float32)
+    # Labels: the ideal chip's own decisions, so its accuracy is 1 by construction.
+    ideal = DYNAPSE2.emulator(config, seed=None).run(x)
+    return config, x, ideal.sum(1).argmax(1)
+
+
+def test_each_chip_is_scored_as_if_run_alone(build) -> None:  # type: ignore[no-untyped-def]
+    config, x, y = build
+    report = chip_yield(DYNAPSE2, config, x, y, chips=5, seed=3, batch=2)
+    assert report.seeds == (3, 4, 5, 6, 7)
+    for seed, acc in zip(report.seeds, report.accuracy, strict=True):
+        alone = DYNAPSE2.emulator(config, seed=seed).run(x)
+        assert acc == np.mean(alone.sum(1).argmax(1) == y)
+    assert report.reference_source == "ideal chip"
+    assert report.reference == 1.0
+    assert report.within == np.mean(report.accuracy >= 1.0 - 0.02 - 1e-12)
+    assert report.minimum <= report.p5 <= report.mean
+    again = chip_yield(DYNAPSE2, config, x, y, chips=5, seed=3, batch=32)
+    np.testing.assert_array_equal(again.accuracy, report.accuracy)
+    assert "5th percentile" in str(report)
+
+
+class Board:
+    """A stand-in chip without ``population``: a fixed per-seed label flip."""
+
+    def __init__(self, seed: int | None) -> None:
+        self.seed = seed
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros((x.shape[0], 3, 2))
+        wrong = (np.arange(x.shape[0]) < (self.seed or 0)).astype(int)
+        out[np.arange(x.shape[0]), 0, wrong] = 1  # class 0, except the first `seed`
+        return out
+
+
+class Target:
+    name = "board"
+
+    def emulator(self, config: object, *, seed: int | None = 0) -> Board:
+        return Board(seed)
+
+
+def test_targets_without_populations_run_chip_by_chip() -> None:
+    x = np.zeros((10, 3, 1))
+    y = np.zeros(10, int)
+    report = chip_yield(
+        Target(), None, x, y, chips=4, seed=0, reference=0.9, tolerance=0.1
+    )
+    np.testing.assert_allclose(report.accuracy, [1.0, 0.9, 0.8, 0.7])
+    assert report.reference_source == "float model"
+    assert report.within == 0.75  # 1.0, 0.9 and 0.8 are within 0.1 of 0.9
+    with pytest.raises(ValueError, match="10 inputs but 9 labels"):
+        chip_yield(Target(), None, x, y[:9])
+
+
+def test_histogram_and_cli(build, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config, x, y = build
+    report = YieldReport((1, 2), np.array([0.5, 1.0]), 1.0, "ideal chip", 0.02)
+    histogram([("a", report)], tmp_path / "h.png")
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    config.save(tmp_path / "build")
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    done = subprocess.run(
+        [sys.executable, "-m", "compiler.cli", "yield", str(tmp_path / "build"),
+         "--data", str(tmp_path / "test.npz"), "--chips", "3",
+         "--histogram", str(tmp_path / "yield.png")],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "5th percentile" in done.stdout
+    assert (tmp_path / "yield.png").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "compiler.cli", "yield", str(tmp_path / "build"),
+         "--data", str(tmp_path / "h.png")],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
