@@ -13,14 +13,16 @@ way chip ``k`` always gets the same accuracy. ``histogram`` draws the distributi
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ir.serialize import atomic_write
 
 __all__ = ["YieldReport", "chip_yield", "histogram"]
 
@@ -170,10 +172,12 @@ def histogram(
     ax.set_xlabel("accuracy")
     ax.set_ylabel("chips")
     ax.legend()
-    target = Path(path)
-    with tempfile.NamedTemporaryFile(
-        dir=target.parent, suffix=target.suffix, delete=False
-    ) as tmp:
-        fig.savefig(tmp.name, bbox_inches="tight", dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(
+        buffer,
+        format=Path(path).suffix.lstrip(".") or "png",
+        bbox_inches="tight",
+        dpi=100,
+    )
     plt.close(fig)
-    os.replace(tmp.name, target)
+    atomic_write(path, buffer.getvalue())

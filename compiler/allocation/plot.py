@@ -8,9 +8,9 @@ cores are grey. Needs matplotlib (the ``plot`` extra); the file is written atomi
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from compiler.allocation.model import CoreModel
 from compiler.allocation.network import from_graph
 from compiler.allocation.traffic import unique
 from ir import Graph
+from ir.serialize import atomic_write
 
 __all__ = ["plot_placement"]
 
@@ -86,10 +87,12 @@ def plot_placement(
     ax.invert_yaxis()
     ax.set_title("cores by layer (edge width: spikes sent to other cores)")
     ax.axis("off")
-    target = Path(path)
-    with tempfile.NamedTemporaryFile(
-        dir=target.parent, suffix=target.suffix, delete=False
-    ) as tmp:
-        fig.savefig(tmp.name, bbox_inches="tight", dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(
+        buffer,
+        format=Path(path).suffix.lstrip(".") or "png",
+        bbox_inches="tight",
+        dpi=100,
+    )
     plt.close(fig)
-    os.replace(tmp.name, target)
+    atomic_write(path, buffer.getvalue())
