@@ -31,6 +31,11 @@ from compiler.api import CompileReport
 from compiler.chip_yield import YieldReport, chip_yield
 from frontends import pytorch
 
+try:  # run as a script (examples/ on the path) or imported as examples.*
+    from training import fit
+except ImportError:  # pragma: no cover - the test imports the package path
+    from examples.training import fit
+
 __all__ = ["DynapseDigits", "run"]
 
 SPIKE_PROBABILITY = 0.1
@@ -84,20 +89,7 @@ def run(
             fc2=torch.nn.Linear(hidden, 10, bias=False),
         )
     )
-    inputs, labels = torch.tensor(xtr, dtype=torch.float32), torch.tensor(ytr)
-    opt = torch.optim.Adam(model.parameters(), 3e-3)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(len(inputs), generator=generator)
-        for i in range(0, len(inputs), 64):
-            batch = order[i : i + 64]
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(
-                model(inputs[batch]), labels[batch]
-            )
-            loss.backward()
-            opt.step()
-    model.eval()
+    fit(model, xtr, ytr, epochs=epochs, seed=seed)
     with torch.no_grad():
         ann = model(torch.tensor(xte, dtype=torch.float32)).argmax(1).numpy()
 

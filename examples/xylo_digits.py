@@ -29,6 +29,11 @@ from backends.xylo.lower import hop_delay
 from compiler.api import CompileReport
 from frontends import pytorch
 
+try:  # run as a script (examples/ on the path) or imported as examples.*
+    from training import fit
+except ImportError:  # pragma: no cover - the test imports the package path
+    from examples.training import fit
+
 __all__ = ["DigitsResult", "digits_counts", "run"]
 
 
@@ -72,21 +77,7 @@ def _train(
             fc2=torch.nn.Linear(hidden, classes),
         )
     )
-    inputs = torch.tensor(x, dtype=torch.float32) / 15  # train on [0, 1] ...
-    labels = torch.tensor(y)
-    opt = torch.optim.Adam(model.parameters(), 3e-3)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(len(inputs), generator=generator)
-        for i in range(0, len(inputs), 64):
-            batch = order[i : i + 64]
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(
-                model(inputs[batch]), labels[batch]
-            )
-            loss.backward()
-            opt.step()
-    model.eval()
+    fit(model, x / 15, y, epochs=epochs, seed=seed)  # train on [0, 1] ...
     with torch.no_grad():
         model.fc1.weight /= 15  # ... and read event counts, the chip's input
     return model
