@@ -108,11 +108,13 @@ def parameter_groups(
     bias: np.ndarray,
     *,
     i_scale: float = 1e-8,
+    t_ref: float | None = None,
     layer: str = "layer",
 ) -> list[ParameterGroup]:
     """Group a layer's neurons by their parameters and translate each group.
 
     Arrays broadcast to the layer's neurons (``tau_mem``'s length sets ``n``).
+    ``t_ref`` is the refractory period in seconds (default: ``params_from_lif``'s).
     Groups are ordered by their first neuron, so the result is deterministic.
 
     Raises:
@@ -145,12 +147,12 @@ def parameter_groups(
     for key, members in first.items():
         tm, th, b = float(key[0] or 0.0), float(key[2] or 0.0), float(key[3] or 0.0)
         ts = None if key[1] is None else float(key[1])
-        raw = params_from_lif(
-            tm,
-            ts,
-            v_threshold=th,
-            bias=b,
-            i_scale=i_scale,
+        raw = (
+            params_from_lif(tm, ts, v_threshold=th, bias=b, i_scale=i_scale)
+            if t_ref is None
+            else params_from_lif(
+                tm, ts, v_threshold=th, bias=b, i_scale=i_scale, t_ref=t_ref
+            )
         )
         try:
             snapped, codes = snap_params(raw)

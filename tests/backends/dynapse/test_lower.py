@@ -85,6 +85,9 @@ def test_pipeline_meta_round_trips_and_the_config_realises_the_weights() -> None
     assert config.validate() == []
     assert config.outputs == ("o",)
     net = decode.decode(config)
+    # The refractory period is 0.6 dt on the grid: one step even at +/-40% mismatch.
+    t_ref = np.asarray(net.params.t_ref) / config.dt
+    assert np.all(np.abs(t_ref - 0.6) < 0.05), t_ref
     # Independent check of graph -> config -> decode: every realised weight w of the
     # quantized graph is a current |w| i_scale on AMPA (w > 0) or GABA (w < 0).
     order = decode.output_order(config, "h")
