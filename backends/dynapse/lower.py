@@ -42,7 +42,7 @@ import numpy as np
 from backends.chain import Layer, layer_chain
 from backends.dynapse.config import CoreConfig, DynapseConfig
 from backends.dynapse.placement import DynapseSystem, place, route
-from backends.dynapse.translate import parameter_groups
+from backends.dynapse.translate import ParameterGroup, parameter_groups
 from backends.dynapse.weights import quantize_signed
 from ir import Graph, verify
 from ir.op import Op
@@ -215,11 +215,6 @@ def _layer_params(
 
 def _check_neuron(layer: Layer) -> None:
     op = layer.neuron
-    if (
-        getattr(op, "reset", None) != "subtract"
-        and getattr(op, "reset", None) != "zero"
-    ):
-        raise ValueError(f"node '{layer.node}': unknown reset")
     if getattr(op, "max_spikes", 1) != 1:
         raise ValueError(
             f"node '{layer.node}' ({op.name}): max_spikes = {op.max_spikes}; "  # type: ignore[attr-defined]
@@ -228,28 +223,33 @@ def _check_neuron(layer: Layer) -> None:
         )
 
 
+def _layer_groups(
+    graph: Graph, flat: _Flat, k: int, i_scale: float
+) -> list[ParameterGroup]:
+    """Layer ``k``'s neurons grouped by their translated, snapped bias codes."""
+    layer = flat.layers[k]
+    _check_neuron(layer)
+    size = int(flat.offsets[k + 1] - flat.offsets[k])
+    weight = layer.synapses[0].weight
+    affine = np.asarray(weight.bias, np.float64) if isinstance(weight, Affine) else None
+    tau_mem, tau_syn, theta, bias = _layer_params(layer, size, affine, _dt(graph))
+    return parameter_groups(
+        tau_mem,
+        tau_syn,
+        theta,
+        bias,
+        i_scale=i_scale,
+        t_ref=REFRACTORY_STEPS * _dt(graph),
+        layer=layer.node,
+    )
+
+
 def _param_groups(graph: Graph, flat: _Flat, i_scale: float) -> np.ndarray:
     """Parameter group of every neuron: neurons whose bias codes are all equal."""
-    n = int(flat.offsets[-1])
-    group_of = np.zeros(n, np.int64)
+    group_of = np.zeros(int(flat.offsets[-1]), np.int64)
     keys: dict[tuple[object, ...], int] = {}
-    for k, layer in enumerate(flat.layers):
-        _check_neuron(layer)
-        size = int(flat.offsets[k + 1] - flat.offsets[k])
-        weight = layer.synapses[0].weight
-        affine = (
-            np.asarray(weight.bias, np.float64) if isinstance(weight, Affine) else None
-        )
-        tau_mem, tau_syn, theta, bias = _layer_params(layer, size, affine, _dt(graph))
-        for group in parameter_groups(
-            tau_mem,
-            tau_syn,
-            theta,
-            bias,
-            i_scale=i_scale,
-            t_ref=REFRACTORY_STEPS * _dt(graph),
-            layer=layer.node,
-        ):
+    for k in range(len(flat.layers)):
+        for group in _layer_groups(graph, flat, k, i_scale):
             key = tuple(sorted(group.codes.items()))
             gid = keys.setdefault(key, len(keys))
             group_of[flat.offsets[k] + group.neurons] = gid
@@ -462,22 +462,8 @@ def config_from_graph(
         tuple[int, int], tuple[dict[str, tuple[int, int]], np.ndarray]
     ] = {}
     for k, layer in enumerate(flat.layers):
-        size = int(flat.offsets[k + 1] - flat.offsets[k])
-        weight = layer.synapses[0].weight
-        affine = (
-            np.asarray(weight.bias, np.float64) if isinstance(weight, Affine) else None
-        )
         i_scale = float(graph.meta(layer.node)["i_scale"])
-        tau_mem, tau_syn, theta, bias = _layer_params(layer, size, affine, _dt(graph))
-        for group in parameter_groups(
-            tau_mem,
-            tau_syn,
-            theta,
-            bias,
-            i_scale=i_scale,
-            t_ref=REFRACTORY_STEPS * _dt(graph),
-            layer=layer.node,
-        ):
+        for group in _layer_groups(graph, flat, k, i_scale):
             for j in flat.offsets[k] + group.neurons:
                 key = (int(where[j, 0]), int(where[j, 1]))
                 core_codes.setdefault(key, (dict(group.codes), bases[j]))

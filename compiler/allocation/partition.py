@@ -149,9 +149,7 @@ class Allocation:
         g = self.global_core
         used = np.unique(g)
         index = np.searchsorted(used, g)
-        fan_in = np.bincount(net.dst, minlength=net.n)
-        if net.input_dst is not None and net.input_dst.size:
-            fan_in = fan_in + np.bincount(net.input_dst, minlength=net.n)
+        fan_in = _fan_in(net)
         chips = self.model.chips
         keys = unique(net.src.astype(np.int64) * chips + self.chip[net.dst])
         fan_out = np.bincount(keys // chips, minlength=net.n)

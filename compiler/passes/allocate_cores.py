@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,17 +115,10 @@ class AllocateCoresPass(Pass):
         model = core_model_of(self.target)
         if self.chips:
             side = int(np.ceil(np.sqrt(self.chips)))
-            model = CoreModel(
-                neurons_per_core=model.neurons_per_core,
-                cores_per_chip=model.cores_per_chip,
-                chips=self.chips,
-                mesh=model.mesh if model.mesh[0] * model.mesh[1] >= self.chips
-                else (side, side),
-                fan_in=model.fan_in,
-                fan_out=model.fan_out,
-                tags=model.tags,
-                shared_parameters=model.shared_parameters,
-            )  # fmt: skip
+            fits = model.mesh[0] * model.mesh[1] >= self.chips
+            model = dataclasses.replace(
+                model, chips=self.chips, mesh=model.mesh if fits else (side, side)
+            )
         calibration = inputs.get("calibration")
         rates = measured_rates(graph, calibration) if calibration is not None else None
         net = from_graph(graph, model.shared_parameters, rates)

@@ -106,6 +106,18 @@ def test_rates_come_from_the_interpreter() -> None:
         compiler.run_pipeline(graph, "allocate-cores", calibration=x[:, 0])
 
 
+def test_more_chips_than_the_target_declares() -> None:
+    from compiler.passes.allocate_cores import core_model_of
+
+    assert core_model_of("dynapse2").chips == 1
+    placed = compiler.run_pipeline(
+        conv_net(0), "allocate-cores{target=dynapse2 chips=5}"
+    )
+    assert dict(placed.meta("x")["allocation"])["chips_used"] == 1  # 2 cores: one chip
+    with pytest.raises(compiler.PipelineError, match="option chips must be >= 0"):
+        compiler.run_pipeline(conv_net(0), "allocate-cores{chips=-1}")
+
+
 def test_targets_without_cores_are_named() -> None:
     with pytest.raises(
         compiler.PassError, match="target 'xylo-audio2' declares no core model"
