@@ -8,6 +8,9 @@
     spikeforge opt ann.sfir -p "fold-bn,ann-to-snn{timesteps=32}" --calibration x.npy
     spikeforge run model.sfir --input x.npy [--steps 32] [-o y.npy]
     spikeforge compile model.sfir --target reference -o build/
+    spikeforge compile snn.sfir --target dynapse2 -o build/ --calibration x.npy \
+        --labels y.npy -p "...,quantize-dynapse,retune{relative-std=0.2}"
+    spikeforge yield build/ --data test.npz --chips 200 [--histogram yield.png]
     spikeforge run build/ --input x.npy
     spikeforge passes | spikeforge targets
 
@@ -79,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         "--calibration", help=".npy samples (N, *input_shape) for passes that take them"
     )
     opt.add_argument(
+        "--labels", help=".npy classes (N,) of the calibration samples (retune)"
+    )
+    opt.add_argument(
         "--inline-limit",
         type=int,
         default=None,
@@ -118,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("-p", "--pipeline", help="replace the target's default pipeline")
     comp.add_argument("--calibration", help=".npy calibration data for the passes")
     comp.add_argument(
+        "--labels", help=".npy classes (N,) of the calibration samples (retune)"
+    )
+    comp.add_argument(
         "--plot-placement",
         metavar="PNG",
         help="draw the cores (allocate-cores placement) into this image",
@@ -131,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
         "--data", required=True, help=".npz with 'x' (N, T, *input) and 'y' (N,)"
     )
     yld.add_argument("--chips", type=int, default=100, help="chips to sample")
+    yld.add_argument(
+        "--relative-std",
+        type=float,
+        help="mismatch of the sampled chips, relative (default: the target's, 0.1)",
+    )
     yld.add_argument("--seed", type=int, default=1, help="first chip's mismatch seed")
     yld.add_argument(
         "--tolerance", type=float, default=0.02, help="allowed accuracy drop"
@@ -141,6 +155,21 @@ def _parser() -> argparse.ArgumentParser:
         help="the float model's accuracy (default: ideal chip)",
     )
     yld.add_argument("--histogram", metavar="PNG", help="write the histogram here")
+    yld.add_argument(
+        "--batch", type=int, default=32, help="chips per batched run (per dask task)"
+    )
+    yld.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="run the batches here one after another (local), or as dask tasks "
+        "(needs spikeforge[distributed]); same accuracies either way",
+    )
+    yld.add_argument(
+        "--dask-scheduler",
+        choices=("threads", "processes", "synchronous"),
+        help="with --engine dask: dask's local scheduler (default: dask's own)",
+    )
 
     sub.add_parser("passes", help="list the registered passes and their options")
     sub.add_parser("targets", help="list the registered targets")
@@ -209,6 +238,8 @@ def _cmd_opt(args: argparse.Namespace) -> int:
     inputs: dict[str, Any] = {}
     if args.calibration:
         inputs["calibration"] = _load_array(args.calibration)
+    if args.labels:
+        inputs["labels"] = _load_array(args.labels)
     result = manager.run(graph, **inputs)
     if args.time_passes:
         total = sum(t.seconds for t in manager.timings)
@@ -323,6 +354,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     inputs: dict[str, Any] = {}
     if args.calibration:
         inputs["calibration"] = _load_array(args.calibration)
+    if args.labels:
+        inputs["labels"] = _load_array(args.labels)
     result = compile_graph(graph, args.target, pipeline=args.pipeline, **inputs)
     result.config.save(args.output)
     print(result.report)
@@ -344,6 +377,17 @@ def _cmd_yield(args: argparse.Namespace) -> int:
     meta = _read_json(source / "config.json")
     target = get_target(str(meta.get("target")))
     config = target.load_config(source)
+    if args.relative_std is not None:
+        import dataclasses
+
+        if not hasattr(target, "relative_std"):
+            raise ValueError(
+                f"--relative-std: target '{target.name}' has no mismatch (a digital "
+                "chip); every chip runs alike"
+            )
+        if not args.relative_std >= 0:
+            raise ValueError(f"--relative-std must be >= 0, got {args.relative_std}")
+        target = dataclasses.replace(target, relative_std=args.relative_std)  # type: ignore[type-var]
     try:
         with np.load(args.data, allow_pickle=False) as data:
             x, y = data["x"], data["y"]
@@ -358,6 +402,9 @@ def _cmd_yield(args: argparse.Namespace) -> int:
         seed=args.seed,
         tolerance=args.tolerance,
         reference=args.reference,
+        batch=args.batch,
+        engine=args.engine,
+        dask_scheduler=args.dask_scheduler,
     )
     print(report)
     if args.histogram:

@@ -17,11 +17,13 @@ __all__ = ["PASSES", "available_passes", "get_pass"]
 PASSES: dict[str, str] = {
     "allocate-cores": "compiler.passes.allocate_cores:AllocateCoresPass",
     "ann-to-snn": "compiler.passes.ann_to_snn:AnnToSnnPass",
+    "calibrate-chip": "compiler.passes.calibrate_chip:CalibrateChipPass",
     "calibrate-snn": "compiler.passes.calibrate_snn:CalibrateSnnPass",
     "canonicalize": "compiler.passes.canonicalize:CanonicalizePass",
     "dce": "compiler.passes.dce:DeadCodeEliminationPass",
     "fold-bn": "compiler.passes.fold_bn:FoldBatchNormPass",
     "infer-shapes": "compiler.passes.infer_shapes:InferShapesPass",
+    "retune": "compiler.passes.retune:RetunePass",
 }
 
 

@@ -88,6 +88,13 @@ def main() -> None:
         f"{y.p5:.2%}, min {y.minimum:.2%}; {y.within:.0%} of chips within "
         f"{y.tolerance:.0%} of the float SNN"
     )
+    r = dyn.retuned_yield
+    if r is not None:
+        print(
+            f"   after retune ({dyn.retune_seconds:.0f} s): mean {r.mean:.2%}, 5th "
+            f"percentile {r.p5:.2%}, min {r.minimum:.2%}; {r.within:.0%} of chips "
+            f"within {r.tolerance:.0%} of the float SNN"
+        )
 
 
 if __name__ == "__main__":

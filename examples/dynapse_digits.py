@@ -9,13 +9,15 @@ the coarse/fine grid, neurons placed on cores, weights fitted by each core's 4 b
 weights and 4-bit masks. The current scale is chosen on 200 training samples by
 agreement with the float SNN (``choose_i_scale``, no labels). The class is the output
 neuron with the most spikes. Reported: float SNN accuracy, the ideal chip's, and the
-mean and minimum over 20 mismatched chips (10% per-neuron parameter deviation).
+mean and minimum over 20 mismatched chips (10% per-neuron parameter deviation), then
+the same chips after ``retune`` (4 epochs of mismatch-robust fine-tuning).
 
     python examples/dynapse_digits.py
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -36,7 +38,7 @@ try:  # run as a script (examples/ on the path) or imported as examples.*
 except ImportError:  # pragma: no cover - the test imports the package path
     from examples.training import fit
 
-__all__ = ["DynapseDigits", "run"]
+__all__ = ["DigitsSnn", "DynapseDigits", "run", "spiking_classifier", "spikes"]
 
 SPIKE_PROBABILITY = 0.1
 """Per-step spike probability of a full-intensity pixel (100 Hz at dt = 1 ms)."""
@@ -55,6 +57,8 @@ class DynapseDigits:
     chips_min: float
     report: CompileReport
     chip_yield: YieldReport
+    retuned_yield: YieldReport | None = None
+    retune_seconds: float = 0.0
 
 
 def _data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -65,21 +69,32 @@ def _data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x[:1300], y[:1300], x[1300:], y[1300:]
 
 
-def _spikes(x: np.ndarray, steps: int, seed: int) -> np.ndarray:
+def spikes(x: np.ndarray, steps: int, seed: int) -> np.ndarray:
+    """Poisson spikes ``(N, steps, 64)`` of pixel intensities ``x`` (seeded)."""
     rng = np.random.default_rng(seed)
     p = x[:, None, :] * SPIKE_PROBABILITY
     return (rng.random((len(x), steps, x.shape[1])) < p).astype(np.float32)
 
 
-def run(
-    *,
-    hidden: int = 32,
-    steps: int = 200,
-    epochs: int = 40,
-    chips: int = 20,
-    seed: int = 0,
-) -> DynapseDigits:
-    """Train, convert, compile and emulate; return the accuracies."""
+@dataclass(frozen=True)
+class DigitsSnn:
+    """The float SNN and its data: train and test pixels, labels, the test spikes,
+    and the ANN's and the SNN's test accuracy."""
+
+    snn: ir.Graph
+    xtr: np.ndarray
+    ytr: np.ndarray
+    xte: np.ndarray
+    yte: np.ndarray
+    test: np.ndarray
+    ann: float
+    accuracy: float
+
+
+def spiking_classifier(
+    *, hidden: int = 32, steps: int = 200, epochs: int = 40, seed: int = 0
+) -> DigitsSnn:
+    """Train the MLP and convert it to the float SNN (module docstring)."""
     xtr, ytr, xte, yte = _data(seed)
     torch.manual_seed(seed)
     model = torch.nn.Sequential(
@@ -100,23 +115,69 @@ def run(
         "infer-shapes",
         calibration=torch.tensor(xtr * SPIKE_PROBABILITY, dtype=torch.float32),
     )
-    test = _spikes(xte, steps, seed + 1)
+    test = spikes(xte, steps, seed + 1)
     float_counts = ir.interpret(snn, torch.from_numpy(test)).numpy().sum(1)
+    return DigitsSnn(
+        snn=snn,
+        xtr=xtr,
+        ytr=ytr,
+        xte=xte,
+        yte=yte,
+        test=test,
+        ann=float(np.mean(ann == yte)),
+        accuracy=float(np.mean(float_counts.argmax(1) == yte)),
+    )
 
-    i_scale, _ = choose_i_scale(snn, _spikes(xtr[:200], steps, seed + 2))
+
+def run(
+    *,
+    hidden: int = 32,
+    steps: int = 200,
+    epochs: int = 40,
+    chips: int = 20,
+    seed: int = 0,
+    retune_epochs: int = 4,
+) -> DynapseDigits:
+    """Train, convert, compile and emulate; return the accuracies. With
+    ``retune_epochs``, also retune the compiled network for mismatch (``retune``, on
+    the training digits, 100 steps each) and measure the same chips again."""
+    digits = spiking_classifier(hidden=hidden, steps=steps, epochs=epochs, seed=seed)
+    snn, test, yte = digits.snn, digits.test, digits.yte
+    i_scale, _ = choose_i_scale(snn, spikes(digits.xtr[:200], steps, seed + 2))
     pipeline = DYNAPSE2.default_pipeline.replace(
         "quantize-dynapse", f"quantize-dynapse{{i-scale={i_scale!r}}}"
     )
     result = compiler.compile(snn, target="dynapse2", pipeline=pipeline)
     ideal = DYNAPSE2.emulator(result.config, seed=None).run(test).sum(1)
-    snn_accuracy = float(np.mean(float_counts.argmax(1) == yte))
+    snn_accuracy = digits.accuracy
     population = chip_yield(
         DYNAPSE2, result.config, test, yte, chips=chips, seed=1, reference=snn_accuracy
     )
+    retuned, seconds = None, 0.0
+    if retune_epochs:
+        start = time.perf_counter()
+        graph = compiler.run_pipeline(
+            result.graph,
+            f"retune{{epochs={retune_epochs} quiet=true}}",
+            calibration=spikes(digits.xtr, 100, seed + 3),
+            labels=digits.ytr,
+        )
+        seconds = time.perf_counter() - start
+        retuned = chip_yield(
+            DYNAPSE2,
+            DYNAPSE2.lower(graph),
+            test,
+            yte,
+            chips=chips,
+            seed=1,
+            reference=snn_accuracy,
+        )
     return DynapseDigits(
+        retuned_yield=retuned,
+        retune_seconds=seconds,
         n_test=len(yte),
         i_scale=i_scale,
-        ann=float(np.mean(ann == yte)),
+        ann=digits.ann,
         snn=snn_accuracy,
         chip=float(np.mean(ideal.argmax(1) == yte)),
         chips_mean=population.mean,

@@ -617,6 +617,10 @@ def _single_thread() -> Iterator[None]:
     # On a small shared machine (2 cores, measured) that synchronization cost up to
     # 100x the work whenever another process held a core, and one thread ran the
     # 1024-neuron x 32-chip x 16-sample benchmark 2-3x faster than two.
+    # NOTE: safe in concurrent Python threads (chip_yield's dask tasks): torch keeps
+    # the OpenMP and MKL counts per thread (measured, torch 2.13), so each run sets and
+    # restores its own thread's only. The one shared value is the default a thread
+    # takes on its first torch call; a thread starting during a run takes 1 and keeps it.
     threads = torch.get_num_threads()
     if threads == 1:
         yield

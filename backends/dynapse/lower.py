@@ -20,6 +20,9 @@ writing documented ``meta`` (printed in ``.sfir``, so a lowered graph round-trip
    weight; neuron meta: ``base_weights`` ``(n, 4, 2)`` (coarse, fine) of each neuron's
    core, ``quant_rel_rms`` and ``quant_dropped`` of the layer's incoming weights.
 3. ``config_from_graph``: biases per core, CAM and SRAM per neuron, the neuron map.
+   A layer's ``trim_<field>`` meta (``(n,)`` factors, written by ``retune``; fields
+   ``TRIMMED_BIASES``) multiplies those translated currents before they are snapped to
+   the grid; the neurons of one core must agree on their trims.
 
 **Translation** (Rockpool's heuristic, reference ``dynapse2.md`` §5.1; not an
 equivalence: the chip's neuron is a nonlinear current-mode circuit). A layer's input
@@ -41,8 +44,9 @@ import numpy as np
 
 from backends.chain import Layer, layer_chain
 from backends.dynapse.config import CoreConfig, DynapseConfig
+from backends.dynapse.params import DynapseParams
 from backends.dynapse.placement import DynapseSystem, place, route
-from backends.dynapse.translate import ParameterGroup, parameter_groups
+from backends.dynapse.translate import ParameterGroup, parameter_groups, snap_params
 from backends.dynapse.weights import quantize_signed
 from ir import Graph, verify
 from ir.op import Op
@@ -51,6 +55,9 @@ from ir.ops.snn import IF, LIF, CubaLIF
 
 __all__ = [
     "DEFAULT_I_SCALE",
+    "TRIMMED_BIASES",
+    "bias_trims",
+    "trimmed_group",
     "IF_TAU_MEM",
     "REFRACTORY_STEPS",
     "config_from_graph",
@@ -64,6 +71,11 @@ DEFAULT_I_SCALE = 1e-8
 
 IF_TAU_MEM = 0.2
 """Membrane time constant (s) standing in for an IF neuron's missing leak."""
+
+TRIMMED_BIASES = ("ispkthr", "igain_mem", "igain_ampa", "igain_gaba")
+"""The per-core bias currents ``retune`` may trim (``trim_<field>`` layer meta): the
+spike threshold and the membrane and synapse gains, the currents that set how much
+input a spike takes, the thing mismatch moves most."""
 
 REFRACTORY_STEPS = 0.6
 """Refractory period, in time steps, of translated neurons.
@@ -242,6 +254,45 @@ def _layer_groups(
         t_ref=REFRACTORY_STEPS * _dt(graph),
         layer=layer.node,
     )
+
+
+def bias_trims(graph: Graph, node: str) -> dict[str, np.ndarray]:
+    """Layer ``node``'s bias trims (``retune``'s ``trim_<field>`` meta), factor 1
+    where there is none: field -> ``(n,)`` multipliers of the translated currents."""
+    n = int(np.prod(graph.shape(node)))
+    meta = graph.meta(node)
+    out = {}
+    for field in TRIMMED_BIASES:
+        value = np.asarray(meta.get(f"trim_{field}", 1.0), np.float64)
+        try:
+            out[field] = np.broadcast_to(value, (n,)).copy()
+        except ValueError:
+            raise ValueError(
+                f"node '{node}': meta trim_{field} has shape {value.shape}, the layer "
+                f"has {n} neurons"
+            ) from None
+        if not np.all(np.isfinite(out[field]) & (out[field] > 0)):
+            raise ValueError(f"node '{node}': meta trim_{field} must be positive")
+    return out
+
+
+def trimmed_group(
+    group: ParameterGroup, trims: dict[str, float]
+) -> tuple[DynapseParams, dict[str, tuple[int, int]]]:
+    """A parameter group's currents and codes with ``trims`` (field -> factor)
+    applied to the snapped currents, snapped again to the bias grid.
+
+    Raises:
+        ValueError: a trimmed current outside its generator's range.
+    """
+    changes = {
+        f: float(np.asarray(getattr(group.params, f))) * factor
+        for f, factor in trims.items()
+        if factor != 1.0
+    }
+    if not changes:
+        return group.params, dict(group.codes)
+    return snap_params(group.params.replace(**changes))
 
 
 def _param_groups(graph: Graph, flat: _Flat, i_scale: float) -> np.ndarray:
@@ -461,12 +512,27 @@ def config_from_graph(
     core_codes: dict[
         tuple[int, int], tuple[dict[str, tuple[int, int]], np.ndarray]
     ] = {}
+    first_on_core: dict[tuple[int, int], tuple[str, int, tuple[float, ...]]] = {}
     for k, layer in enumerate(flat.layers):
         i_scale = float(graph.meta(layer.node)["i_scale"])
+        trims = bias_trims(graph, layer.node)
         for group in _layer_groups(graph, flat, k, i_scale):
-            for j in flat.offsets[k] + group.neurons:
+            for i in group.neurons:
+                j = int(flat.offsets[k] + i)
                 key = (int(where[j, 0]), int(where[j, 1]))
-                core_codes.setdefault(key, (dict(group.codes), bases[j]))
+                trim = tuple(float(trims[f][i]) for f in TRIMMED_BIASES)
+                seen = first_on_core.setdefault(key, (layer.node, int(i), trim))
+                if seen[2] != trim:
+                    raise ValueError(
+                        f"node '{layer.node}' neuron {i}: bias trims {trim} differ "
+                        f"from those of '{seen[0]}' neuron {seen[1]} {seen[2]} on "
+                        f"chip {key[0]} core {key[1]}; a core shares its biases"
+                    )
+                if key not in core_codes:
+                    codes = trimmed_group(
+                        group, dict(zip(TRIMMED_BIASES, trim, strict=False))
+                    )[1]
+                    core_codes[key] = (codes, bases[j])
     placement = route(
         n,
         group_of,

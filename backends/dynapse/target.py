@@ -29,7 +29,13 @@ from backends.dynapse.placement import DynapseSystem
 from compiler.allocation import CoreModel
 from ir import Graph
 
-__all__ = ["DYNAPSE2", "SHARED_PARAMETERS", "DynapseChip", "DynapseTarget"]
+__all__ = [
+    "DYNAPSE2",
+    "SHARED_PARAMETERS",
+    "DynapseChip",
+    "DynapseTarget",
+    "EmulatedChip",
+]
 
 SHARED_PARAMETERS = ("tau", "tau_mem", "tau_syn", "r", "w_in", "v_leak", "v_threshold")
 """Neuron fields that set a core's biases: neurons on one core must agree on them."""
@@ -58,6 +64,29 @@ class DynapseChip:
             out = out[0]
             return out[0] if single else out
         return out[:, 0] if single else out
+
+
+@dataclass(eq=False)
+class EmulatedChip:
+    """One emulated chip with a fixed mismatch (seed), reprogrammable: the stand-in
+    for a board in ``calibrate-chip``. ``program(config)`` writes a configuration,
+    ``run(spikes)`` returns the output layers' spikes ``(B, T, Nout)``; the chip stays
+    the same chip across programs (its mismatch depends only on ``seed``)."""
+
+    seed: int = 0
+    relative_std: float = DEFAULT_RELATIVE_STD
+    programs: int = 0
+    _running: DynapseChip | None = None
+
+    def program(self, config: DynapseConfig, /) -> None:
+        emu = decode.emulator(config, seed=self.seed, relative_std=self.relative_std)
+        self._running = DynapseChip(emu, DynapseTarget._outputs(config))
+        self.programs += 1
+
+    def run(self, spikes: Any, /) -> np.ndarray:
+        if self._running is None:
+            raise RuntimeError("the chip has no configuration: program(config) first")
+        return self._running.run(spikes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +158,33 @@ class DynapseTarget:
         cfg = self._check(config)
         emu = decode.population(cfg, list(seeds), relative_std=self.relative_std)
         return DynapseChip(emu, self._outputs(cfg), chips=len(seeds))
+
+    def chip(self, *, seed: int = 0, relative_std: float | None = None) -> EmulatedChip:
+        """Chip instance ``seed`` as ``calibrate-chip`` drives one: ``program`` it with
+        a configuration, then ``run`` it (a board with the same two methods can stand
+        in)."""
+        std = self.relative_std if relative_std is None else relative_std
+        return EmulatedChip(seed=seed, relative_std=std)
+
+    def retune(self, graph: Graph, data: Any, options: Any, progress: Any) -> Graph:
+        """The ``retune`` pass for this target (``backends/dynapse/retune.py``)."""
+        from backends.dynapse.retune import retune_graph
+
+        return retune_graph(graph, data, options, progress)
+
+    def calibrate_chip(
+        self, graph: Graph, data: Any, chip: Any, options: Any, progress: Any
+    ) -> Graph:
+        """The ``calibrate-chip`` pass for this target (``backends/dynapse/retune.py``)."""
+        from backends.dynapse.retune import calibrate_graph
+
+        for method in ("program", "run"):
+            if not callable(getattr(chip, method, None)):
+                raise TypeError(
+                    f"calibrate-chip: the chip ({type(chip).__name__}) has no "
+                    f"{method}() method; it needs program(config) and run(spikes)"
+                )
+        return calibrate_graph(graph, data, chip, options, progress)
 
     def report(
         self, config: DynapseConfig, graph: Graph | None = None

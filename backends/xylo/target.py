@@ -20,7 +20,9 @@ from backends.xylo.cost import estimate_cycles
 from backends.xylo.emulator import XyloEmulator
 from backends.xylo.lower import lower_to_config, quantization_rows
 from backends.xylo.passes import AllocateXyloPass, QuantizeXyloPass
+from backends.xylo.retune import retune_graph
 from backends.xylo.variants import VARIANTS, XyloVariant
+from compiler.retune import Progress, RetuneData, RetuneOptions
 from ir import Graph
 
 __all__ = [
@@ -112,15 +114,28 @@ class XyloTarget:
             rows.update(quantization_rows(graph))
         return rows
 
-    def emulator(self, config: Any, *, seed: int = 0) -> XyloEmulator:
-        """The bit-exact emulator of ``config`` (deterministic; ``seed`` is kept)."""
+    def retune(
+        self,
+        graph: Graph,
+        data: RetuneData,
+        options: RetuneOptions,
+        progress: Progress,
+    ) -> Graph:
+        """Quantization-aware fine-tuning of the int8 weights on ``data``
+        (``backends/xylo/retune.py``): takes the float graph (or an unallocated
+        ``xylo.core``) and returns the quantized core, in place of ``quantize-xylo``."""
+        return retune_graph(graph, data, options, progress, self.variant)
+
+    def emulator(self, config: Any, *, seed: int | None = 0) -> XyloEmulator:
+        """The bit-exact emulator of ``config`` (deterministic: a digital chip has no
+        mismatch, so every ``seed``, and ``None``, the ideal chip, run alike)."""
         if not isinstance(config, XyloConfig):
             raise TargetError(f"{self.name} cannot run a {type(config).__name__}")
         if config.variant != self.name:
             raise TargetError(
                 f"{self.name} cannot run a {config.variant} configuration"
             )
-        return XyloEmulator(config, seed=seed)
+        return XyloEmulator(config, seed=0 if seed is None else seed)
 
 
 def _of(value: int, limit: int | None) -> str:

@@ -74,6 +74,51 @@ def test_targets_without_populations_run_chip_by_chip() -> None:
         chip_yield(Target(), None, x, y[:9])
 
 
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_the_dask_engine_gives_the_local_accuracies(build, scheduler: str) -> None:  # type: ignore[no-untyped-def]
+    config, x, y = build
+    y = y.copy()
+    y[:4] = (y[:4] + 1) % 4  # some samples wrong on every chip: accuracies differ
+    local = chip_yield(DYNAPSE2, config, x, y, chips=4, seed=3, batch=2)
+    on_dask = chip_yield(
+        DYNAPSE2, config, x, y, chips=4, seed=3, batch=2,
+        engine="dask", dask_scheduler=scheduler,
+    )  # fmt: skip
+    assert on_dask.seeds == local.seeds
+    np.testing.assert_array_equal(on_dask.accuracy, local.accuracy)
+    assert on_dask.accuracy.dtype == local.accuracy.dtype
+    assert (on_dask.reference, on_dask.reference_source) == (
+        local.reference,
+        "ideal chip",
+    )
+    assert len(set(local.accuracy)) > 1  # the comparison is not trivially all equal
+
+
+def test_the_dask_engine_runs_targets_without_populations() -> None:
+    x = np.zeros((10, 3, 1))
+    y = np.zeros(10, int)
+    report = chip_yield(
+        Target(), None, x, y, chips=5, seed=0, reference=0.9, batch=2,
+        engine="dask", dask_scheduler="synchronous",
+    )  # fmt: skip
+    np.testing.assert_allclose(report.accuracy, [1.0, 0.9, 0.8, 0.7, 0.6])
+    assert (report.reference, report.reference_source) == (0.9, "float model")
+
+
+def test_engine_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.zeros((10, 3, 1))
+    y = np.zeros(10, int)
+    with pytest.raises(
+        ValueError, match=r"unknown engine 'ray'; valid: \['local', 'dask'\]"
+    ):
+        chip_yield(Target(), None, x, y, engine="ray")
+    with pytest.raises(ValueError, match="needs engine='dask'"):
+        chip_yield(Target(), None, x, y, dask_scheduler="threads")
+    monkeypatch.setitem(sys.modules, "dask", None)  # as if dask were not installed
+    with pytest.raises(ImportError, match=r"pip install 'spikeforge\[distributed\]'"):
+        chip_yield(Target(), None, x, y, engine="dask")
+
+
 def test_histogram_and_cli(build, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config, x, y = build
     report = YieldReport((1, 2), np.array([0.5, 1.0]), 1.0, "ideal chip", 0.02)
@@ -97,3 +142,18 @@ def test_histogram_and_cli(build, tmp_path: Path) -> None:  # type: ignore[no-un
     )  # fmt: skip
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr
+
+
+def test_a_digital_target_yields_the_same_accuracy_on_every_chip() -> None:
+    from backends.xylo.lower import lower_to_config
+    from backends.xylo.target import XYLO_AUDIO2
+    from tests.backends.xylo.snn_graphs import cuba_graph, on_chip, raster
+
+    config = lower_to_config(cuba_graph(1), "xylo-audio2")
+    events = on_chip(raster(1, 5, steps=60, batch=6))  # integer event counts
+    out = XYLO_AUDIO2.emulator(config).run(events)
+    labels = out.sum(1).argmax(-1)
+    labels[:2] = (labels[:2] + 1) % out.shape[-1]
+    report = chip_yield(XYLO_AUDIO2, config, events, labels, chips=3)
+    np.testing.assert_array_equal(report.accuracy, np.full(3, 4 / 6))
+    assert report.reference == 4 / 6  # the ideal chip is every chip

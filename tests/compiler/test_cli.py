@@ -218,3 +218,63 @@ def test_import_a_pytorch_file_then_convert_it_with_opt(tmp_path: Path) -> None:
     missing = spikeforge("opt", str(tmp_path / "cnn.sfir"), "-p", pipeline)
     assert missing.returncode == 1
     assert "needs calibration data" in missing.stderr
+
+
+def test_yield_on_the_dask_engine_prints_the_local_report(tmp_path: Path) -> None:
+    from backends.dynapse.target import DYNAPSE2
+    from tests.backends.dynapse.test_lower import chain
+
+    config = compiler.compile(chain(0), target="dynapse2").config
+    rng = np.random.default_rng(0)
+    x = (rng.random((12, 80, 12)) < rng.random((12, 1, 12)) * 0.4).astype(np.float32)
+    y = DYNAPSE2.emulator(config, seed=None).run(x).sum(1).argmax(1)
+    y[:4] = (y[:4] + 1) % 4  # some samples wrong on every chip
+    config.save(tmp_path / "build")
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    common = ("yield", str(tmp_path / "build"), "--data", str(tmp_path / "test.npz"),
+              "--chips", "5", "--batch", "2")  # fmt: skip
+    local = spikeforge(*common)
+    assert local.returncode == 0, local.stderr
+    on_dask = spikeforge(*common, "--engine", "dask", "--dask-scheduler", "threads")
+    assert on_dask.returncode == 0, on_dask.stderr
+    assert on_dask.stdout == local.stdout
+    assert "5th percentile" in local.stdout
+
+
+def test_compile_retunes_with_calibration_and_labels(tmp_path: Path) -> None:
+    from tests.backends.dynapse.test_retune import classifier, samples
+
+    ir.save(classifier(), tmp_path / "snn.sfir")
+    x, y = samples(16, seed=0)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    pipeline = (
+        "allocate-cores{target=dynapse2},quantize-dynapse{i-scale=1e-08},"
+        "retune{epochs=1 batch=8}"
+    )
+    done = spikeforge(
+        "compile", str(tmp_path / "snn.sfir"), "-t", "dynapse2", "-p", pipeline,
+        "-o", str(tmp_path / "build"), "--calibration", str(tmp_path / "x.npy"),
+        "--labels", str(tmp_path / "y.npy"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "robust acc" in done.stderr  # the progress bar
+    assert "epoch 1/1" in done.stderr
+    assert (tmp_path / "build" / "config.json").exists()
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    common = ("yield", str(tmp_path / "build"), "--data", str(tmp_path / "test.npz"),
+              "--chips", "3")  # fmt: skip
+    mild = spikeforge(*common, "--relative-std", "0")
+    assert mild.returncode == 0, mild.stderr
+    assert "minimum" in mild.stdout
+    # No mismatch: every chip is the ideal chip, all within tolerance.
+    assert "100.0% of chips" in mild.stdout
+    np.save(tmp_path / "y.npy", y[:3])
+    bad = spikeforge(
+        "compile", str(tmp_path / "snn.sfir"), "-t", "dynapse2", "-p", pipeline,
+        "-o", str(tmp_path / "b2"), "--calibration", str(tmp_path / "x.npy"),
+        "--labels", str(tmp_path / "y.npy"),
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert "16 calibration samples but 3 labels" in bad.stderr
+    assert "Traceback" not in bad.stderr

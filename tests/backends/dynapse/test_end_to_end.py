@@ -21,7 +21,7 @@ def test_choose_i_scale_keeps_the_best_agreement() -> None:
 
 def test_digits_on_ideal_and_mismatched_chips() -> None:
     # Shorter than the demo (fewer epochs, steps and chips) to keep the test quick.
-    r = run(epochs=15, steps=100, chips=3)
+    r = run(epochs=15, steps=100, chips=3, retune_epochs=0)
     assert r.ann > 0.9
     assert r.snn > 0.85
     # The ideal chip is close to the float SNN; mismatch costs accuracy.

@@ -1,0 +1,262 @@
+"""Benchmark: train once, deploy to many chips -- yield before and after retuning.
+
+**Dynap-SE2** (analog, mismatched): the digits classifier of
+``examples/dynapse_digits.py`` (MLP 64-``--hidden``-10 converted to an IF SNN, 200
+steps of Poisson spikes), compiled for ``dynapse2``. Every chip draws its own
+per-neuron parameter deviations at ``--mismatch`` relative standard deviation (20 %
+by default). Reported, over ``--chips`` held-out chips (seeds 1..N, never used in
+training):
+
+* **compiled**: the default compilation, no retuning;
+* **retune**: ``retune`` on the training set (labels), ``--epochs`` epochs, 8 fresh
+  mismatched chips per step;
+* **retune, no labels**: the same, distilling the float SNN (``--distil``);
+* **calibrate-chip**: for ``--calibrate-chips`` chips, ``calibrate-chip`` in the loop
+  from the retuned network, ``--iterations`` chip runs of 128 samples each; per chip the
+  test accuracy before and after, and the first iteration within 1 point of the float
+  SNN.
+
+Each row: the mean accuracy, the 5th percentile, the minimum, and the fraction of chips
+within 2 points of the float SNN. A histogram of the populations goes to
+``--histogram``.
+
+**Xylo** (digital, exact): float SNN, ``quantize-xylo``, and quantization-aware
+``retune`` accuracy of the same network (``bench/retune_xylo.py``).
+
+    python bench/retune.py [--mismatch 0.2] [--chips 50] [--epochs 10]
+        [--calibrate-chips 10] [--iterations 30] [--histogram retune.png] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+
+import compiler
+from backends.dynapse.calibrate import choose_i_scale
+from backends.dynapse.retune import calibrate_graph
+from backends.dynapse.target import DYNAPSE2, EmulatedChip
+from compiler.chip_yield import YieldReport, chip_yield, histogram
+from compiler.retune import Progress, RetuneOptions, retune_data
+from examples.dynapse_digits import spikes, spiking_classifier
+
+TRAIN_STEPS = 100
+"""Steps per training sample (half the test length: half the training time)."""
+
+
+def _row(name: str, r: YieldReport, seconds: float | None) -> str:
+    took = "" if seconds is None else f"{seconds:.0f}"
+    return (
+        f"| {name:<26} | {r.mean:6.2%} | {r.p5:6.2%} | {r.minimum:6.2%} | "
+        f"{r.within:12.1%} | {took:>8} |"
+    )
+
+
+def dynapse(args: argparse.Namespace) -> None:
+    """The Dynap-SE2 tables (module docstring)."""
+    start = time.perf_counter()
+    digits = spiking_classifier(hidden=args.hidden, seed=args.seed)
+    steps = digits.test.shape[1]
+    i_scale, _ = choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))
+    compiled = compiler.run_pipeline(
+        digits.snn,
+        f"allocate-cores{{target=dynapse2}},quantize-dynapse{{i-scale={i_scale!r}}}",
+    )
+    target = dataclasses.replace(DYNAPSE2, relative_std=args.mismatch)
+    x, y = digits.test, digits.yte
+    train = spikes(digits.xtr, TRAIN_STEPS, 7)
+
+    def population(graph: compiler.Graph) -> YieldReport:
+        return chip_yield(
+            target,
+            DYNAPSE2.lower(graph),
+            x,
+            y,
+            chips=args.chips,
+            seed=1,
+            reference=digits.accuracy,
+            tolerance=0.02,
+        )
+
+    print(
+        f"digits, {len(y)} test samples, {steps} steps; MLP 64-{args.hidden}-10: "
+        f"ANN {digits.ann:.2%}, float SNN {digits.accuracy:.2%}; mismatch "
+        f"{args.mismatch:.0%}; {args.chips} chips; setup {time.perf_counter() - start:.0f} s"
+    )
+    rows = [("compiled", population(compiled), None)]
+    spec = f"retune{{relative-std={args.mismatch} epochs={args.epochs} quiet=true}}"
+    t = time.perf_counter()
+    retuned = compiler.run_pipeline(
+        compiled, spec, calibration=train, labels=digits.ytr
+    )
+    rows.append(("retune", population(retuned), time.perf_counter() - t))
+    if args.distil:
+        t = time.perf_counter()
+        distilled = compiler.run_pipeline(compiled, spec, calibration=train)
+        rows.append(
+            ("retune, no labels", population(distilled), time.perf_counter() - t)
+        )
+    if args.beta > 0:
+        t = time.perf_counter()
+        attacked = compiler.run_pipeline(
+            compiled,
+            spec.replace("quiet=true", f"quiet=true beta={args.beta}"),
+            calibration=train,
+            labels=digits.ytr,
+        )
+        rows.append(
+            (
+                f"retune, beta {args.beta:g}",
+                population(attacked),
+                time.perf_counter() - t,
+            )
+        )
+    if args.calibrate_chips:
+        t = time.perf_counter()
+        calibrated = calibrate(args, retuned, rows[1][1], train, digits, x, y)
+        rows.append(
+            (
+                f"calibrate-chip ({len(calibrated.seeds)} chips)",
+                calibrated,
+                time.perf_counter() - t,
+            )
+        )
+    print()
+    print(
+        "| network                    |   mean |     p5 |    min | within 2 pts | "
+        "time (s) |"
+    )
+    print(
+        "|----------------------------|-------:|-------:|-------:|-------------:|"
+        "---------:|"
+    )
+    for name, r, seconds in rows:
+        print(_row(name, r, seconds))
+    if args.histogram:
+        histogram([(name, r) for name, r, _ in rows], args.histogram)
+        print(f"\nhistogram: {args.histogram}")
+
+
+def calibrate(
+    args: argparse.Namespace,
+    retuned: compiler.Graph,
+    after_retune: YieldReport,
+    train: np.ndarray,
+    digits: object,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> YieldReport:
+    """``calibrate-chip`` on the first ``--calibrate-chips`` chips (module docstring)."""
+    reference = float(digits.accuracy)  # type: ignore[attr-defined]
+    data = retune_data(
+        retuned,
+        train,
+        digits.ytr,
+        pass_name="calibrate-chip",  # type: ignore[attr-defined]
+    )
+    options = RetuneOptions(epochs=args.iterations, batch=128, lr=0.02, chips=1)
+    print(
+        f"\ncalibrate-chip: {args.iterations} iterations of 128 samples, from the "
+        "retuned network; test accuracy per chip"
+    )
+    print(
+        "| chip | after retune | after calibrate-chip | first iteration within 1 pt | s |"
+    )
+    print(
+        "|-----:|-------------:|---------------------:|----------------------------:|--:|"
+    )
+    finals = []
+    for k in range(args.calibrate_chips):
+        seed = after_retune.seeds[k]
+        curve: list[float] = []
+
+        def evaluate(
+            iteration: int,
+            config: object,
+            seed: int = seed,
+            curve: list[float] = curve,
+        ) -> None:
+            chip = EmulatedChip(seed=seed, relative_std=args.mismatch)
+            chip.program(config)  # type: ignore[arg-type]
+            curve.append(float(np.mean(chip.run(x).sum(1).argmax(1) == y)))
+
+        t = time.perf_counter()
+        calibrate_graph(
+            retuned,
+            data,
+            EmulatedChip(seed=seed, relative_std=args.mismatch),
+            options,
+            Progress("", 1, quiet=True),
+            evaluate=evaluate,
+        )
+        hits = [i for i, a in enumerate(curve) if a >= reference - 0.01]
+        first = str(hits[0]) if hits else f"not in {args.iterations}"
+        finals.append(curve[-1])
+        print(
+            f"| {seed:4d} | {curve[0]:12.2%} | {curve[-1]:20.2%} | {first:>27} | "
+            f"{time.perf_counter() - t:.0f} |"
+        )
+    print(
+        f"mean over {len(finals)} chips: {np.mean(after_retune.accuracy[: len(finals)]):.2%}"
+        f" -> {np.mean(finals):.2%} (float SNN {reference:.2%})"
+    )
+    return YieldReport(
+        seeds=after_retune.seeds[: len(finals)],
+        accuracy=np.asarray(finals),
+        reference=reference,
+        reference_source="float model",
+        tolerance=0.02,
+    )
+
+
+def xylo(args: argparse.Namespace) -> None:
+    """The Xylo table (``bench/retune_xylo.py``): the example's 32-step window and
+    the low-latency window where ``quantize-xylo`` loses accuracy."""
+    from retune_xylo import HARD_TIMESTEPS, TARGET, xylo_rows  # type: ignore[import-not-found]
+
+    print(
+        f"\n| {TARGET} digits (8 classes) | float SNN | quantize-xylo | retune (QAT) |"
+    )
+    print("|---|---:|---:|---:|")
+    for steps in (32, HARD_TIMESTEPS):
+        t = time.perf_counter()
+        rows = dict(xylo_rows(quick=args.quick, timesteps=steps, seed=args.seed))
+        values = " | ".join(f"{v:.2%}" for v in rows.values())
+        print(f"| {steps}-step window ({time.perf_counter() - t:.0f} s) | {values} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mismatch", type=float, default=0.2)
+    parser.add_argument("--chips", type=int, default=50)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--beta", type=float, default=0.0)
+    parser.add_argument("--distil", action="store_true")
+    parser.add_argument("--calibrate-chips", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--histogram", default="")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-xylo", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer chips and epochs")
+    args = parser.parse_args()
+    if args.quick:
+        args.chips, args.epochs = 10, 2
+        args.calibrate_chips, args.iterations = 2, 5
+    torch.set_num_threads(1)
+    dynapse(args)
+    if not args.skip_xylo:
+        xylo(args)
+
+
+if __name__ == "__main__":
+    main()

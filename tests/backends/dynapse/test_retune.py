@@ -1,0 +1,292 @@
+"""Dynap-SE2 retuning: ``retune`` (offline, mismatch-robust) and ``calibrate-chip``."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import compiler
+import ir
+from backends.dynapse import decode
+from backends.dynapse.config import DynapseConfig
+from backends.dynapse.lower import TRIMMED_BIASES, config_from_graph
+from backends.dynapse.target import DYNAPSE2, EmulatedChip
+from compiler.chip_yield import chip_yield
+from compiler.errors import PassError
+from compiler.retune import Progress
+from ir.ops.io import Input, Output
+from ir.ops.nn import Linear
+from ir.ops.snn import IF
+
+MISMATCH = 0.2
+
+
+def classifier(
+    seed: int = 0, n_in: int = 16, hidden: int = 24, out: int = 4
+) -> ir.Graph:
+    """A random IF classifier: class ``c`` is driven by input block ``c``."""
+    rng = np.random.default_rng(seed)
+    g = ir.Graph("clf", dt=1e-3)
+    g.add("x", Input(shape=(n_in,)))
+    block = n_in // out
+    w1 = np.abs(rng.normal(0, 0.15, (hidden, n_in)))
+    for h in range(hidden):
+        c = h % out
+        w1[h, c * block : (c + 1) * block] += 0.5
+    g.add("fc1", Linear(weight=w1.astype(np.float32)), ["x"])
+    g.add("h", _if(hidden), ["fc1"])
+    w2 = np.full((out, hidden), -0.15)
+    for h in range(hidden):
+        w2[h % out, h] = 0.6
+    g.add("fc2", Linear(weight=w2.astype(np.float32)), ["h"])
+    g.add("o", _if(out), ["fc2"])
+    g.add("y", Output(), ["o"])
+    return compiler.run_pipeline(g, "infer-shapes")
+
+
+def _if(n: int) -> IF:
+    return IF(
+        r=np.full(n, 800.0, np.float32),
+        v_threshold=np.ones(n, np.float32),
+        reset="subtract",
+    )
+
+
+def samples(n: int, seed: int, steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson spikes: class ``c`` makes input block ``c`` busier."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    rate = np.full((n, 16), 0.05)
+    for i, c in enumerate(labels):
+        rate[i, c * 4 : (c + 1) * 4] = 0.3
+    x = (rng.random((n, steps, 16)) < rate[:, None, :]).astype(np.float32)
+    return x, labels
+
+
+@pytest.fixture(scope="module")
+def quantized() -> ir.Graph:
+    return compiler.run_pipeline(
+        classifier(), "allocate-cores{target=dynapse2},quantize-dynapse{i-scale=1e-08}"
+    )
+
+
+def _target() -> Any:
+    return dataclasses.replace(DYNAPSE2, relative_std=MISMATCH)
+
+
+def _yield(graph: ir.Graph, x: np.ndarray, y: np.ndarray) -> float:
+    config = DYNAPSE2.lower(graph)
+    return chip_yield(_target(), config, x, y, chips=12, seed=1).mean
+
+
+def test_retune_makes_mismatched_chips_more_accurate(quantized: ir.Graph) -> None:
+    x, y = samples(96, seed=1)
+    test_x, test_y = samples(96, seed=2)
+    before = _yield(quantized, test_x, test_y)
+    retuned = compiler.run_pipeline(
+        quantized,
+        f"retune{{relative-std={MISMATCH} epochs=4 batch=16 lr=0.05 quiet=true}}",
+        calibration=x,
+        labels=y,
+    )
+    after = _yield(retuned, test_x, test_y)
+    assert after > before + 0.03, (before, after)
+    history = retuned.meta("o")["retune_accuracy"]
+    assert history.shape == (4,)
+
+
+def test_retuned_graph_is_a_valid_config_with_trims_applied(
+    quantized: ir.Graph,
+) -> None:
+    x, y = samples(32, seed=3)
+    retuned = compiler.run_pipeline(
+        quantized,
+        "retune{epochs=1 batch=16 lr=0.2 quiet=true}",
+        calibration=x,
+        labels=y,
+    )
+    config = DYNAPSE2.lower(retuned)
+    config.check()
+    masks = retuned.meta("fc1")["masks"]
+    assert masks.min() >= 0
+    assert masks.max() <= 15
+    # The trims moved (lr 0.2) and the chip holds them: the decoded current of each
+    # neuron is its untrimmed group's current times its trim, to the grid's step.
+    untrimmed = decode.decode(DYNAPSE2.lower(quantized))
+    net = decode.decode(config)
+    moved = 0
+    for layer in ("h", "o"):
+        for field in TRIMMED_BIASES:
+            trim = retuned.meta(layer)[f"trim_{field}"]
+            assert trim.shape == (retuned.shape(layer)[0],)
+            moved += int(np.any(trim != 1.0))
+            cols = [net.names.index(f"{layer}:{i}") for i in range(trim.size)]
+            want = np.asarray(getattr(untrimmed.params, field))[cols] * trim
+            got = np.asarray(getattr(net.params, field))[cols]
+            assert np.allclose(got, want, rtol=0.05), (layer, field)
+    assert moved > 0
+
+
+def test_trims_must_agree_on_a_core(quantized: ir.Graph) -> None:
+    graph = quantized.copy()
+    trim = np.ones(24)
+    trim[0] = 2.0  # neuron 0 shares its core with others
+    graph.meta("h")["trim_ispkthr"] = trim
+    with pytest.raises(ValueError, match=r"node 'h' neuron \d+: bias trims .* core"):
+        config_from_graph(graph)
+
+
+def test_retune_is_deterministic_and_distils_without_labels(
+    quantized: ir.Graph,
+) -> None:
+    x, _ = samples(32, seed=4)
+    spec = "retune{epochs=1 batch=16 quiet=true seed=3}"
+    first = compiler.run_pipeline(quantized, spec, calibration=x)
+    second = compiler.run_pipeline(quantized, spec, calibration=x)
+    assert ir.to_text(first) == ir.to_text(second)
+    a = DYNAPSE2.lower(first)
+    b = DYNAPSE2.lower(second)
+    assert a == b
+    # Without labels the weights still moved (the teacher is the float graph).
+    assert not np.array_equal(
+        first.op("fc1").weight,  # type: ignore[attr-defined]
+        quantized.op("fc1").weight,  # type: ignore[attr-defined]
+    )
+
+
+def test_adversarial_term_runs_and_changes_the_result(quantized: ir.Graph) -> None:
+    x, y = samples(16, seed=5)
+    plain = compiler.run_pipeline(
+        quantized, "retune{epochs=1 batch=16 quiet=true}", calibration=x, labels=y
+    )
+    attacked = compiler.run_pipeline(
+        quantized,
+        "retune{epochs=1 batch=16 quiet=true beta=0.5 attack-steps=2}",
+        calibration=x,
+        labels=y,
+    )
+    assert ir.to_text(plain) != ir.to_text(attacked)
+
+
+def test_progress_bar_shows_loss_and_robust_accuracy() -> None:
+    stream = io.StringIO()
+    bar = Progress("retune", 2, stream=stream)
+    bar.update(loss=0.5, robust_acc=0.75)
+    bar.line("epoch 1/1")
+    bar.close()
+    text = stream.getvalue()
+    assert "loss 0.5" in text
+    assert "robust acc 75.0%" in text
+    assert "1/2" in text
+    quiet = io.StringIO()
+    silent = Progress("retune", 2, quiet=True, stream=quiet)
+    silent.update(loss=0.5)
+    silent.close()
+    assert quiet.getvalue() == ""
+
+
+class Board:
+    """A stand-in board: an emulated chip that logs what it was asked to do."""
+
+    def __init__(self, seed: int) -> None:
+        self.chip = EmulatedChip(seed=seed, relative_std=MISMATCH)
+        self.configs: list[DynapseConfig] = []
+
+    def program(self, config: DynapseConfig) -> None:
+        config.check()
+        self.configs.append(config)
+        self.chip.program(config)
+
+    def run(self, spikes: np.ndarray) -> np.ndarray:
+        return self.chip.run(spikes)
+
+
+def test_calibrate_chip_in_the_loop_improves_that_chip(quantized: ir.Graph) -> None:
+    x, y = samples(128, seed=6)
+    board = Board(seed=7)
+
+    def accuracy(graph: ir.Graph) -> float:
+        chip = EmulatedChip(seed=7, relative_std=MISMATCH)
+        chip.program(DYNAPSE2.lower(graph))
+        return float(np.mean(chip.run(x).sum(1).argmax(1) == y))
+
+    before = accuracy(quantized)
+    tuned = compiler.run_pipeline(
+        quantized,
+        "calibrate-chip{iterations=12 batch=64 lr=0.05 quiet=true}",
+        calibration=x,
+        labels=y,
+        chip=board,
+    )
+    assert len(board.configs) == 12  # programmed once per iteration
+    history = tuned.meta("o")["calibration_accuracy"]
+    assert history.shape == (12,)
+    assert accuracy(tuned) > before + 0.03, (before, accuracy(tuned))
+
+
+def test_calibrate_chip_default_chip_and_errors(quantized: ir.Graph) -> None:
+    x, y = samples(16, seed=8)
+    tuned = compiler.run_pipeline(
+        quantized,
+        "calibrate-chip{iterations=1 batch=16 quiet=true chip-seed=3}",
+        calibration=x,
+        labels=y,
+    )
+    DYNAPSE2.lower(tuned).check()
+    with pytest.raises(PassError, match="does not support it; targets that do"):
+        compiler.run_pipeline(
+            quantized,
+            "calibrate-chip{target=xylo-audio2 iterations=1}",
+            calibration=x,
+        )
+    with pytest.raises(PassError, match=r"no program\(\) method"):
+        compiler.run_pipeline(
+            quantized, "calibrate-chip{iterations=1}", calibration=x, chip=object()
+        )
+    with pytest.raises(PassError, match=r"calibration.*must be \(N, T, 16\)"):
+        compiler.run_pipeline(
+            quantized, "retune{epochs=1}", calibration=np.zeros((4, 10, 3))
+        )
+    with pytest.raises(PassError, match="needs calibration data"):
+        compiler.run_pipeline(quantized, "retune{epochs=1}")
+    with pytest.raises(PassError, match="4 calibration samples but 3 labels"):
+        compiler.run_pipeline(
+            quantized,
+            "retune{epochs=1}",
+            calibration=np.zeros((4, 10, 16)),
+            labels=np.zeros(3, np.int64),
+        )
+    with pytest.raises(Exception, match="option epochs must be >= 1"):
+        compiler.run_pipeline(quantized, "retune{epochs=0}", calibration=x)
+
+
+def test_emulated_chip_is_the_same_chip_across_programs(quantized: ir.Graph) -> None:
+    config = DYNAPSE2.lower(quantized)
+    x, _ = samples(8, seed=9)
+    chip = EmulatedChip(seed=11, relative_std=MISMATCH)
+    with pytest.raises(RuntimeError, match="program"):
+        chip.run(x)
+    chip.program(config)
+    first = chip.run(x)
+    chip.program(config)
+    assert np.array_equal(first, chip.run(x))
+    want = _target().emulator(config, seed=11).run(torch.tensor(x))
+    assert np.array_equal(first, want)
+
+
+def test_weights_stay_within_what_a_core_can_realise(quantized: ir.Graph) -> None:
+    # A learning rate of 3 moves log-magnitudes by up to 3 per step: without the
+    # projection some weights leave the base-weight range and quantization fails.
+    x, y = samples(32, seed=10)
+    retuned = compiler.run_pipeline(
+        quantized,
+        "retune{epochs=4 batch=16 lr=3.0 quiet=true}",
+        calibration=x,
+        labels=y,
+    )
+    DYNAPSE2.lower(retuned).check()
