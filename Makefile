@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/dynapse_emulator.py
 	$(PY) bench/dynapse_quantization.py
 	$(PY) bench/allocation.py
+	$(PY) bench/retune.py --distil --histogram retune.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -2,7 +2,8 @@
 
 **Dynap-SE2** (analog, mismatched): the digits classifier of
 ``examples/dynapse_digits.py`` (MLP 64-``--hidden``-10 converted to an IF SNN, 200
-steps of Poisson spikes), compiled for ``dynapse2``. Every chip draws its own
+steps of Poisson spikes; 64 hidden neurons by default, the most the output neurons'
+64 CAM entries take), compiled for ``dynapse2``. Every chip draws its own
 per-neuron parameter deviations at ``--mismatch`` relative standard deviation (20 %
 by default). Reported, over ``--chips`` held-out chips (seeds 1..N, never used in
 training):
@@ -45,7 +46,7 @@ import compiler
 from backends.dynapse.calibrate import choose_i_scale
 from backends.dynapse.retune import calibrate_graph
 from backends.dynapse.target import DYNAPSE2, EmulatedChip
-from compiler.chip_yield import YieldReport, chip_yield, histogram
+from compiler.chip_yield import YieldReport, chip_yield, histogram, histogram_text
 from compiler.retune import Progress, RetuneOptions, retune_data
 from examples.dynapse_digits import spikes, spiking_classifier
 
@@ -141,6 +142,8 @@ def dynapse(args: argparse.Namespace) -> None:
     )
     for name, r, seconds in rows:
         print(_row(name, r, seconds))
+    print()
+    print(histogram_text([(name, r) for name, r, _ in rows]))
     if args.histogram:
         histogram([(name, r) for name, r, _ in rows], args.histogram)
         print(f"\nhistogram: {args.histogram}")
@@ -238,7 +241,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mismatch", type=float, default=0.2)
     parser.add_argument("--chips", type=int, default=50)
-    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--beta", type=float, default=0.0)
     parser.add_argument("--distil", action="store_true")

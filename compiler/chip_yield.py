@@ -38,7 +38,7 @@ import numpy as np
 
 from ir.serialize import atomic_write
 
-__all__ = ["ENGINES", "YieldReport", "chip_yield", "histogram"]
+__all__ = ["ENGINES", "YieldReport", "chip_yield", "histogram", "histogram_text"]
 
 ENGINES: tuple[str, ...] = ("local", "dask")
 """Where ``chip_yield`` runs the chips: this process, or dask tasks."""
@@ -217,6 +217,31 @@ def chip_yield(
         reference_source=source,
         tolerance=tolerance,
     )
+
+
+def histogram_text(
+    reports: Sequence[tuple[str, YieldReport]], *, bins: int = 10, width: int = 30
+) -> str:
+    """The chips' accuracy distributions as text, one column of bars per report:
+    ``bins`` accuracy bins from the lowest chip's bin to 100 %, a bar per bin scaled so
+    that the tallest is ``width`` characters, and its chip count."""
+    if not reports:
+        return ""
+    low = min(float(r.accuracy.min()) for _, r in reports)
+    start = np.floor(low * bins) / bins
+    edges = np.linspace(start, 1.0, bins + 1)
+    counts = [np.histogram(r.accuracy, bins=edges)[0] for _, r in reports]
+    tallest = max(int(c.max()) for c in counts) or 1
+    names = [name for name, _ in reports]
+    cell = max(width + 5, *(len(n) for n in names))
+    lines = [("accuracy      " + " ".join(f"{n:<{cell}}" for n in names)).rstrip()]
+    for b in range(bins):
+        row = f"{edges[b]:5.0%}-{edges[b + 1]:4.0%}  "
+        for c in counts:
+            bar = "#" * round(width * int(c[b]) / tallest)
+            row += " " + f"{bar} {int(c[b])}".ljust(cell) if c[b] else " " * (cell + 1)
+        lines.append(row.rstrip())
+    return "\n".join(lines)
 
 
 def histogram(

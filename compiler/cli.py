@@ -371,7 +371,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 def _cmd_yield(args: argparse.Namespace) -> int:
     from backends import get_target
-    from compiler.chip_yield import chip_yield, histogram
+    from compiler.chip_yield import chip_yield, histogram, histogram_text
 
     source = Path(args.build)
     meta = _read_json(source / "config.json")
@@ -407,6 +407,8 @@ def _cmd_yield(args: argparse.Namespace) -> int:
         dask_scheduler=args.dask_scheduler,
     )
     print(report)
+    print()
+    print(histogram_text([("chips", report)]))
     if args.histogram:
         histogram([(target.name, report)], args.histogram)
         print(f"wrote {args.histogram}")

@@ -45,7 +45,8 @@ class RetuneOptions:
     Attributes:
         epochs: passes over the calibration data (``retune``); iterations
             (``calibrate-chip``).
-        lr: Adam learning rate (on log-magnitudes: 0.02 moves a weight about 2 %).
+        lr: Adam learning rate at the start, decaying (cosine) to 0 by the end (on
+            Dynap-SE2's log-magnitudes 0.02 moves a weight about 2 % a step).
         batch: samples per step.
         seed: seeds the batch order and the chips drawn for training (chip seeds
             from ``1_000_000 + seed * 100_000`` up, away from the yield report's).

@@ -157,3 +157,25 @@ def test_a_digital_target_yields_the_same_accuracy_on_every_chip() -> None:
     report = chip_yield(XYLO_AUDIO2, config, events, labels, chips=3)
     np.testing.assert_array_equal(report.accuracy, np.full(3, 4 / 6))
     assert report.reference == 4 / 6  # the ideal chip is every chip
+
+
+def test_text_histogram_counts_every_chip() -> None:
+    from compiler.chip_yield import histogram_text
+
+    def report(values: list[float]) -> YieldReport:
+        return YieldReport(tuple(range(len(values))), np.array(values), 0.9, "x", 0.02)
+
+    text = histogram_text(
+        [
+            ("before", report([0.31, 0.5, 0.52])),
+            ("after", report([0.85, 0.88, 0.9, 1.0])),
+        ]
+    )
+    lines = text.splitlines()
+    assert lines[0].split() == ["accuracy", "before", "after"]
+    assert len(lines) == 11  # header + 10 bins from 30 % to 100 %
+    counts = [
+        int(tok) for line in lines[1:] for tok in line.split()[1:] if tok.isdigit()
+    ]
+    assert sum(counts) == 7  # every chip in one bin, 1.0 in the last
+    assert lines[-1].split()[-1] == "1"  # 1.0 counts in the top bin (93-100 %)

@@ -18,7 +18,7 @@ from backends.dynapse.lower import TRIMMED_BIASES, config_from_graph
 from backends.dynapse.target import DYNAPSE2, EmulatedChip
 from compiler.chip_yield import chip_yield
 from compiler.errors import PassError
-from compiler.retune import Progress
+from compiler.retune import Progress, retune_data
 from ir.ops.io import Input, Output
 from ir.ops.nn import Linear
 from ir.ops.snn import IF
@@ -100,13 +100,11 @@ def test_retune_makes_mismatched_chips_more_accurate(quantized: ir.Graph) -> Non
     assert history.shape == (4,)
 
 
-def test_retuned_graph_is_a_valid_config_with_trims_applied(
-    quantized: ir.Graph,
-) -> None:
+def test_retuned_graph_is_a_valid_config(quantized: ir.Graph) -> None:
     x, y = samples(32, seed=3)
     retuned = compiler.run_pipeline(
         quantized,
-        "retune{epochs=1 batch=16 lr=0.2 quiet=true}",
+        "retune{epochs=2 batch=16 lr=0.2 quiet=true}",
         calibration=x,
         labels=y,
     )
@@ -115,21 +113,47 @@ def test_retuned_graph_is_a_valid_config_with_trims_applied(
     masks = retuned.meta("fc1")["masks"]
     assert masks.min() >= 0
     assert masks.max() <= 15
-    # The trims moved (lr 0.2) and the chip holds them: the decoded current of each
-    # neuron is its untrimmed group's current times its trim, to the grid's step.
-    untrimmed = decode.decode(DYNAPSE2.lower(quantized))
-    net = decode.decode(config)
-    moved = 0
+    meta = retuned.meta("o")
+    # Candidates: the start (epoch 0) and the quantization-aware epoch 2.
+    validation = meta["retune_validation"]
+    assert validation.shape == (2,)
+    assert meta["retune_chosen"] in (0, 2)
+    assert validation[(0, 2).index(meta["retune_chosen"])] == validation.max()
     for layer in ("h", "o"):
         for field in TRIMMED_BIASES:
             trim = retuned.meta(layer)[f"trim_{field}"]
             assert trim.shape == (retuned.shape(layer)[0],)
-            moved += int(np.any(trim != 1.0))
-            cols = [net.names.index(f"{layer}:{i}") for i in range(trim.size)]
+            assert np.all((trim >= 0.25) & (trim <= 4.0))
+
+
+def test_the_chip_holds_the_trims(quantized: ir.Graph) -> None:
+    # Trims per core: the decoded current of each neuron is its untrimmed group's
+    # current times its trim, to the grid's resolution.
+    graph = quantized.copy()
+    cores = sorted(
+        {
+            (int(c), int(k))
+            for layer in "ho"
+            for c, k, _ in graph.meta(layer)["placement"]
+        }
+    )
+    factor = {core: 0.5 + 0.7 * i for i, core in enumerate(cores)}
+    for layer in "ho":
+        where = graph.meta(layer)["placement"]
+        for field, scale in (("ispkthr", 1.0), ("igain_ampa", 1.3)):
+            trim = np.array([factor[(int(c), int(k))] * scale for c, k, _ in where])
+            graph.meta(layer)[f"trim_{field}"] = trim
+    untrimmed = decode.decode(DYNAPSE2.lower(quantized))
+    net = decode.decode(DYNAPSE2.lower(graph))
+    for layer in "ho":
+        n = len(graph.meta(layer)["placement"])
+        cols = [net.names.index(f"{layer}:{i}") for i in range(n)]
+        for field in TRIMMED_BIASES:
+            trim = graph.meta(layer).get(f"trim_{field}", np.ones(n))
             want = np.asarray(getattr(untrimmed.params, field))[cols] * trim
             got = np.asarray(getattr(net.params, field))[cols]
-            assert np.allclose(got, want, rtol=0.05), (layer, field)
-    assert moved > 0
+            assert np.allclose(got, want, rtol=0.05, atol=0), (layer, field)
+    assert not np.allclose(net.params.ispkthr, untrimmed.params.ispkthr, atol=0)
 
 
 def test_trims_must_agree_on_a_core(quantized: ir.Graph) -> None:
@@ -152,15 +176,30 @@ def test_retune_is_deterministic_and_distils_without_labels(
     a = DYNAPSE2.lower(first)
     b = DYNAPSE2.lower(second)
     assert a == b
-    # Without labels the weights still moved (the teacher is the float graph).
-    assert not np.array_equal(
+    # The weights moved unless the start scored best on the validation chips.
+    moved = not np.array_equal(
         first.op("fc1").weight,  # type: ignore[attr-defined]
         quantized.op("fc1").weight,  # type: ignore[attr-defined]
     )
+    assert moved == (first.meta("o")["retune_chosen"] != 0)
+
+
+def test_without_labels_the_float_network_is_the_teacher(quantized: ir.Graph) -> None:
+    x, _ = samples(32, seed=4)
+    data = retune_data(quantized, x, None, pass_name="retune")
+    counts = ir.interpret(quantized, torch.tensor(x)).numpy().sum(1)
+    assert data.labels is None
+    assert data.teacher is not None
+    np.testing.assert_allclose(data.teacher.sum(1), 1.0, rtol=1e-9)
+    np.testing.assert_array_equal(data.teacher.argmax(1), counts.argmax(1))
+    # Its loss is the cross-entropy against those probabilities.
+    logits = torch.zeros(1, 4, 4)
+    index = np.arange(4)
+    assert float(data.loss(logits, index)) == pytest.approx(np.log(4))
 
 
 def test_adversarial_term_runs_and_changes_the_result(quantized: ir.Graph) -> None:
-    x, y = samples(16, seed=5)
+    x, y = samples(32, seed=5)
     plain = compiler.run_pipeline(
         quantized, "retune{epochs=1 batch=16 quiet=true}", calibration=x, labels=y
     )
@@ -170,7 +209,8 @@ def test_adversarial_term_runs_and_changes_the_result(quantized: ir.Graph) -> No
         calibration=x,
         labels=y,
     )
-    assert ir.to_text(plain) != ir.to_text(attacked)
+    # The loss carries beta * KL(clean || attacked) >= 0 on top of the cross-entropy.
+    assert attacked.meta("o")["retune_loss"][0] > plain.meta("o")["retune_loss"][0]
 
 
 def test_progress_bar_shows_loss_and_robust_accuracy() -> None:
