@@ -66,6 +66,7 @@ from backends.dynapse.lower import (
     _flatten,
     _gain,
     _layer_groups,
+    _layer_of,
     _placement_of,
     bias_trims,
     config_from_graph,
@@ -252,7 +253,7 @@ class _Model:
             op = graph.op(node)
             assert isinstance(op, (Linear, Affine))
             w = np.zeros_like(op.weight, dtype=np.float64)
-            k = _layer_index(self.flat, graph, node)
+            k = _layer_of(self.flat, graph, node)
             gain = _gain(self.flat.layers[k].neuron, len(w), self.dt)
             i_scale = float(graph.meta(self.flat.layers[k].node)["i_scale"])
             value = sign * magnitude[start:stop] * 1e-9 / i_scale
@@ -268,11 +269,6 @@ class _Model:
                     factor[self.core_index[span]], 6
                 )
         return quantize_graph(graph)
-
-
-def _layer_index(flat: _Flat, graph: Graph, weight_node: str) -> int:
-    (target,) = graph.users(weight_node)
-    return [layer.node for layer in flat.layers].index(target)
 
 
 def _model(graph: Graph) -> _Model:
@@ -312,7 +308,7 @@ def _model(graph: Graph) -> _Model:
     magnitudes = []
     for node in flat.weight_nodes:
         rows, cols, src, dst, value = _connections(graph, flat, node)
-        k = _layer_index(flat, graph, node)
+        k = _layer_of(flat, graph, node)
         i_scale = float(graph.meta(flat.layers[k].node)["i_scale"])
         conns.append((node, rows, cols, src, dst, np.sign(value)))
         magnitudes.append(np.abs(value) * i_scale * 1e9)

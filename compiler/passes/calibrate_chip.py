@@ -54,11 +54,11 @@ class CalibrateChipPass(Pass):
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        self.options_()
+        self.hyperparameters()
         if self.chip_seed < 0:
             raise ValueError(f"option chip_seed must be >= 0, got {self.chip_seed}")
 
-    def options_(self) -> RetuneOptions:
+    def hyperparameters(self) -> RetuneOptions:
         """The hyperparameters as ``RetuneOptions`` (validated)."""
         return RetuneOptions(
             epochs=self.iterations,
@@ -73,7 +73,7 @@ class CalibrateChipPass(Pass):
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         target = target_with(self.target, "calibrate_chip", self.name)
-        options = self.options_()
+        options = self.hyperparameters()
         data = retune_data(
             graph,
             inputs.get("calibration"),

@@ -72,9 +72,9 @@ class RetunePass(Pass):
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        self.options_()
+        self.hyperparameters()
 
-    def options_(self) -> RetuneOptions:
+    def hyperparameters(self) -> RetuneOptions:
         """The hyperparameters as ``RetuneOptions`` (validated)."""
         fields = {f.name for f in dataclasses.fields(RetuneOptions)}
         return RetuneOptions(
@@ -83,7 +83,7 @@ class RetunePass(Pass):
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         target = target_with(self.target, "retune", self.name)
-        options = self.options_()
+        options = self.hyperparameters()
         data = retune_data(
             graph,
             inputs.get("calibration"),
