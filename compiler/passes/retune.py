@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ def target_with(target: str, method: str, pass_name: str) -> Any:
 
 
 @dataclass(frozen=True)
-class RetunePass(Pass):
+class RetunePass(Pass, RetuneOptions):
     """Fine-tune the deployable parameters so the network survives the hardware.
 
     Analog targets (``dynapse2``): trains through the differentiable emulator on
@@ -47,7 +46,8 @@ class RetunePass(Pass):
     result is quantized: on ``dynapse2`` it follows ``quantize-dynapse`` (or just a
     placement), on Xylo it takes the place of ``quantize-xylo``.
 
-    Options: ``target`` plus ``RetuneOptions`` (``compiler/retune.py``).
+    Options: ``target`` and the hyperparameters of ``RetuneOptions``
+    (``compiler/retune.py``), which the pass is.
 
     Inputs:
         calibration: ``(N, T, *input)`` spike trains (required).
@@ -59,41 +59,19 @@ class RetunePass(Pass):
     inputs = ("calibration", "labels")
 
     target: str = "dynapse2"
-    epochs: int = 10
-    lr: float = 0.02
-    batch: int = 32
-    seed: int = 0
-    chips: int = 8
-    relative_std: float = 0.1
-    beta: float = 0.0
-    attack_steps: int = 3
-    attack_strength: float = 0.1
-    temperature: float = 1.0
-    quiet: bool = False
-
-    def __post_init__(self) -> None:
-        self.hyperparameters()
-
-    def hyperparameters(self) -> RetuneOptions:
-        """The hyperparameters as ``RetuneOptions`` (validated)."""
-        fields = {f.name for f in dataclasses.fields(RetuneOptions)}
-        return RetuneOptions(
-            **{k: v for k, v in dataclasses.asdict(self).items() if k in fields}
-        )
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         target = target_with(self.target, "retune", self.name)
-        options = self.hyperparameters()
         data = retune_data(
             graph,
             inputs.get("calibration"),
             inputs.get("labels"),
             pass_name=self.name,
-            temperature=options.temperature,
+            temperature=self.temperature,
         )
-        progress = Progress(f"retune {self.target}", 1, quiet=options.quiet)
+        progress = Progress(f"retune {self.target}", 1, quiet=self.quiet)
         try:
-            result: Graph = target.retune(graph, data, options, progress)
+            result: Graph = target.retune(graph, data, self, progress)
         finally:
             progress.close()
         return result
