@@ -131,6 +131,9 @@ def dynapse(args: argparse.Namespace) -> None:
                 time.perf_counter() - t,
             )
         )
+    for name, graph in (("compiled", compiled), ("retune", retuned)):
+        ideal = DYNAPSE2.emulator(DYNAPSE2.lower(graph), seed=None).run(x).sum(1)
+        print(f"ideal chip (no mismatch), {name}: {np.mean(ideal.argmax(1) == y):.2%}")
     print()
     print(
         "| network                    |   mean |     p5 |    min | within 2 pts | "
