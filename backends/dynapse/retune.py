@@ -28,7 +28,9 @@ float network's softened outputs (distillation). With ``options.beta > 0`` the
 adversarial term is added: a sign-gradient ascent of ``options.attack_steps`` steps
 finds per-neuron relative perturbations of every current, bounded by
 ``options.attack_strength``, that maximise ``KL(clean || attacked)``, and ``beta``
-times that KL joins the loss.
+times that KL joins the loss. The result is the best of the start, the
+quantization-aware epochs and the last epoch, each scored as deployed (its
+configuration on ``VALIDATION_SEEDS`` chips).
 
 **Readout.** The class scores are the output neurons' time-mean net synaptic current
 ``I_ampa - I_gaba``, scaled so that its spread on the first batch is
@@ -37,8 +39,8 @@ everywhere (a loss on counts trained badly in our measurements).
 Accuracy (the progress bar's ``robust acc``, the yield report) is the spike count's.
 
 **In the loop** (``calibrate_graph``, Schmitt et al. 2017): each iteration quantizes
-the current parameters to a configuration, programs the chip, runs it on a batch and
-reads its output spikes. The loss takes the chip's output as its value and the
+the current parameters to a configuration, programs the chip, runs it on a batch (and
+on held-out samples, which choose the result) and reads its output spikes. The loss takes the chip's output as its value and the
 software model's (the ideal chip's) gradient: ``z = s + stopgrad(c - s)`` with ``c``
 the chip's spike counts and ``s`` the model's readout, both as logits. The model never
 needs the chip's mismatch: the gradient is imprecise, the value is the chip's.
