@@ -40,8 +40,9 @@ Accuracy (the progress bar's ``robust acc``, the yield report) is the spike coun
 
 **In the loop** (``calibrate_graph``, Schmitt et al. 2017): each iteration quantizes
 the current parameters to a configuration, programs the chip, runs it on a batch (and
-on held-out samples, which choose the result) and reads its output spikes. The loss takes the chip's output as its value and the
-software model's (the ideal chip's) gradient: ``z = s + stopgrad(c - s)`` with ``c``
+on held-out samples, which choose the result) and reads its output spikes. The loss
+takes the chip's output as its value and the software model's (the ideal chip's)
+gradient: ``z = s + stopgrad(c - s)`` with ``c``
 the chip's spike counts and ``s`` the model's readout, both as logits. The model never
 needs the chip's mismatch: the gradient is imprecise, the value is the chip's.
 """
