@@ -139,7 +139,7 @@ class RetuneData:
         return None if self.teacher is None else self.teacher.argmax(-1)
 
 
-def _load(value: Any, what: str) -> np.ndarray:
+def _load(value: Any) -> np.ndarray:
     if isinstance(value, (str, Path)):
         value = np.load(value, allow_pickle=False)
     if isinstance(value, torch.Tensor):
@@ -182,7 +182,7 @@ def retune_data(
             f"pass '{pass_name}' needs calibration data: the input 'calibration' "
             "(N, T, *input) spike trains (CLI: --calibration FILE.npy)"
         )
-    x = _load(inputs, "calibration").astype(np.float32, copy=False)
+    x = _load(inputs).astype(np.float32, copy=False)
     (inp,) = graph.inputs()
     want = tuple(graph.shape(inp))
     if x.ndim != len(want) + 2 or tuple(x.shape[2:]) != want:
@@ -195,7 +195,7 @@ def retune_data(
     if labels is None:
         teacher = teacher_probabilities(graph, x, temperature)
         return RetuneData(x, None, teacher)
-    y = _load(labels, "labels").reshape(-1)
+    y = _load(labels).reshape(-1)
     if y.shape[0] != x.shape[0]:
         raise ValueError(
             f"{pass_name}: {x.shape[0]} calibration samples but {y.shape[0]} labels"
