@@ -6,8 +6,9 @@ bias generator's coarse/fine grid (``biasgen``), the base-weight + bitmask weigh
 quantizer (``weights``), parameter translation (``translate``), core placement
 (``placement``), the configuration artifact (``config``), the lowering (``lower``,
 passes ``place-dynapse`` and ``quantize-dynapse``), decoding a configuration into an
-emulator (``decode``), the current-scale calibration (``calibrate``) and the
-``dynapse2`` target (``target``).
+emulator (``decode``), the current-scale calibration (``calibrate``), retuning for
+mismatch and in-the-loop calibration (``retune``) and the ``dynapse2`` target
+(``target``).
 """
 
 from backends.dynapse.biasgen import (
@@ -51,6 +52,8 @@ from backends.dynapse.emulator import (
 )
 from backends.dynapse.lower import (
     IF_TAU_MEM,
+    TRIMMED_BIASES,
+    bias_trims,
     config_from_graph,
     lower_to_config,
     place_graph,
@@ -94,6 +97,7 @@ from backends.dynapse.placement import (
     route,
     traffic,
 )
+from backends.dynapse.retune import Chip, calibrate_graph, retune_graph
 from backends.dynapse.translate import (
     ParameterGroup,
     generator_of,
@@ -140,6 +144,11 @@ __all__ = [
     "snap_params",
     "DEFAULT_I_SCALE",
     "IF_TAU_MEM",
+    "TRIMMED_BIASES",
+    "bias_trims",
+    "Chip",
+    "calibrate_graph",
+    "retune_graph",
     "config_from_graph",
     "lower_to_config",
     "place_graph",

@@ -54,9 +54,7 @@ def choose_i_scale(
     for i_scale in candidates:
         lowered = quantize_graph(place_graph(graph, system, i_scale=i_scale))
         config = config_from_graph(lowered, system)
-        outputs = np.concatenate(
-            [decode.output_order(config, n) for n in config.outputs]
-        )
+        outputs = decode.output_columns(config)
         run = decode.emulator(config, seed=None).run(torch.from_numpy(x))
         chosen = run.spikes[0][..., outputs].numpy().sum(1).argmax(1)
         agreement[float(i_scale)] = float(np.mean(chosen == reference))

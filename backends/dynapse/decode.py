@@ -31,7 +31,8 @@ twice. A CAM tag that no source sends to the neuron's core has no meaning and ra
 one chip (ideal, or with the mismatch of the chip named by ``seed``) or for ``C`` chips
 at once (``(C, N)`` parameters from ``mismatch.draw_chips``; ``run`` returns
 ``(C, B, T, N)`` spikes, row ``c`` the chip ``seeds[c]``). ``output_order`` gives the
-emulator columns of one graph layer's neurons, from ``config.neuron_map``.
+emulator columns of one graph layer's neurons, from ``config.neuron_map``;
+``output_columns`` those of the network's output layers.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "DecodedNetwork",
     "decode",
     "emulator",
+    "output_columns",
     "output_order",
     "population",
 ]
@@ -230,6 +232,18 @@ def output_order(config: DynapseConfig, layer: str) -> np.ndarray:
             f"index(es) {missing[:8]}; its raster would be misaligned"
         )
     return np.array([found[i] for i in range(len(found))], np.int64)
+
+
+def output_columns(config: DynapseConfig) -> np.ndarray:
+    """Emulator columns of the network's output: ``output_order`` of each layer of
+    ``config.outputs``, concatenated.
+
+    Raises:
+        ValueError: a configuration that names no output layer.
+    """
+    if not config.outputs:
+        raise ValueError("the configuration names no output layer")
+    return np.concatenate([output_order(config, name) for name in config.outputs])
 
 
 def _emulator(

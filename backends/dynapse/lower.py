@@ -44,7 +44,6 @@ import numpy as np
 
 from backends.chain import Layer, layer_chain
 from backends.dynapse.config import CoreConfig, DynapseConfig
-from backends.dynapse.params import DynapseParams
 from backends.dynapse.placement import DynapseSystem, place, route
 from backends.dynapse.translate import ParameterGroup, parameter_groups, snap_params
 from backends.dynapse.weights import quantize_signed
@@ -57,7 +56,7 @@ __all__ = [
     "DEFAULT_I_SCALE",
     "TRIMMED_BIASES",
     "bias_trims",
-    "trimmed_group",
+    "trimmed_codes",
     "IF_TAU_MEM",
     "REFRACTORY_STEPS",
     "config_from_graph",
@@ -276,11 +275,11 @@ def bias_trims(graph: Graph, node: str) -> dict[str, np.ndarray]:
     return out
 
 
-def trimmed_group(
+def trimmed_codes(
     group: ParameterGroup, trims: dict[str, float]
-) -> tuple[DynapseParams, dict[str, tuple[int, int]]]:
-    """A parameter group's currents and codes with ``trims`` (field -> factor)
-    applied to the snapped currents, snapped again to the bias grid.
+) -> dict[str, tuple[int, int]]:
+    """A parameter group's bias codes with ``trims`` (field -> factor) applied to its
+    snapped currents, snapped again to the bias grid.
 
     Raises:
         ValueError: a trimmed current outside its generator's range.
@@ -291,8 +290,8 @@ def trimmed_group(
         if factor != 1.0
     }
     if not changes:
-        return group.params, dict(group.codes)
-    return snap_params(group.params.replace(**changes))
+        return dict(group.codes)
+    return snap_params(group.params.replace(**changes))[1]
 
 
 def _param_groups(graph: Graph, flat: _Flat, i_scale: float) -> np.ndarray:
@@ -529,9 +528,9 @@ def config_from_graph(
                         f"chip {key[0]} core {key[1]}; a core shares its biases"
                     )
                 if key not in core_codes:
-                    codes = trimmed_group(
-                        group, dict(zip(TRIMMED_BIASES, trim, strict=False))
-                    )[1]
+                    codes = trimmed_codes(
+                        group, dict(zip(TRIMMED_BIASES, trim, strict=True))
+                    )
                     core_codes[key] = (codes, bases[j])
     placement = route(
         n,

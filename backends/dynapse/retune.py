@@ -133,7 +133,6 @@ class _Model:
     cores: list[tuple[int, int]]
     # per weight node: rows, cols, src, dst, sign of its connections
     conns: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-    kinds: list[str]
     log_w: torch.Tensor  # (connections,) log nA, trainable
     log_trim: dict[str, torch.Tensor] = field(default_factory=dict)  # (cores,) each
     dt: float = 1e-3
@@ -220,7 +219,9 @@ class _Model:
         w_rec = torch.zeros(n, n, 4)
         current = self.magnitudes() * 1e-9
         start = 0
-        for (_, _, _, src, dst, sign), kind in zip(self.conns, self.kinds, strict=True):
+        for (_, _, _, src, dst, sign), kind in zip(
+            self.conns, self.flat.kinds, strict=True
+        ):
             stop = start + src.size
             synapse = torch.as_tensor(np.where(sign > 0, 0, 2))
             index = (torch.as_tensor(src), torch.as_tensor(dst), synapse)
@@ -323,7 +324,6 @@ def _model(graph: Graph) -> _Model:
         core_index=core_index,
         cores=cores,
         conns=conns,
-        kinds=list(flat.kinds),
         log_w=log_w,
         log_trim=log_trim,
         dt=_dt(graph),
@@ -498,9 +498,7 @@ def _validator(data: RetuneData, options: RetuneOptions) -> Callable[[Graph], fl
 
     def score(graph: Graph) -> float:
         config = config_from_graph(graph)
-        out = np.concatenate(
-            [decode.output_order(config, name) for name in config.outputs]
-        )
+        out = decode.output_columns(config)
         chips = decode.population(
             config, list(VALIDATION_SEEDS), relative_std=options.relative_std
         )

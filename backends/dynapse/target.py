@@ -232,9 +232,7 @@ class DynapseTarget:
     def _outputs(config: DynapseConfig) -> np.ndarray:
         if not config.outputs:
             raise TargetError("the configuration names no output layer")
-        return np.concatenate(
-            [decode.output_order(config, name) for name in config.outputs]
-        )
+        return decode.output_columns(config)
 
 
 DYNAPSE2 = DynapseTarget(system=DynapseSystem())

@@ -1,10 +1,11 @@
 """The Xylo target family (SynSense Xylo SNN cores).
 
-Built so far: the variants' limits (``variants``), the configuration artifact
-(``config``), the bit-exact integer emulator (``emulator``), the cycle model
-(``cost``), tau <-> dash conversion (``dash``), the quantizer (``quantize``) and the
-neuron-id allocator (``allocate``). The lowering from SNN graphs to a configuration,
-the ``xylo`` IR dialect and the target's registry entry come next.
+The variants' limits (``variants``), the configuration artifact (``config``), the
+bit-exact integer emulator (``emulator``), the cycle model (``cost``), tau <-> dash
+conversion (``dash``), the quantizer (``quantize``), the neuron-id allocator
+(``allocate``), the ``xylo`` dialect (``ops``), the lowering (``lower``, passes
+``quantize-xylo`` and ``allocate-xylo``), quantization-aware retuning (``retune``) and
+the targets (``target``).
 """
 
 from backends.xylo.allocate import Allocation, ResourceError, allocate, check_resources
@@ -13,6 +14,7 @@ from backends.xylo.cost import CycleEstimate, estimate_cycles
 from backends.xylo.dash import DashFit, dash_to_tau, fit_dash, tau_to_dash
 from backends.xylo.emulator import XyloEmulator
 from backends.xylo.quantize import QuantizedNetwork, quantize
+from backends.xylo.retune import retune_graph
 from backends.xylo.variants import VARIANTS, XyloVariant
 
 __all__ = [
@@ -32,5 +34,6 @@ __all__ = [
     "estimate_cycles",
     "fit_dash",
     "quantize",
+    "retune_graph",
     "tau_to_dash",
 ]

@@ -15,7 +15,13 @@ from backends.dynapse.config import (
     NeuronConfig,
     SramEntry,
 )
-from backends.dynapse.decode import decode, emulator, output_order, population
+from backends.dynapse.decode import (
+    decode,
+    emulator,
+    output_columns,
+    output_order,
+    population,
+)
 from backends.dynapse.params import DynapseParams
 from backends.dynapse.placement import place
 
@@ -177,6 +183,10 @@ def test_output_order() -> None:
     gap = dataclasses.replace(config, neuron_map={"out:1": (0, 1, 5)})
     with pytest.raises(ValueError, match=r"index\(es\) \[0\]"):
         output_order(gap, "out")
+    both = dataclasses.replace(config, outputs=("out", "hid"))
+    np.testing.assert_array_equal(output_columns(both), [2, 0, 1])
+    with pytest.raises(ValueError, match="names no output layer"):
+        output_columns(dataclasses.replace(config, outputs=()))
 
 
 def test_unresolvable_tag_names_the_neuron() -> None:
