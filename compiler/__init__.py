@@ -1,13 +1,14 @@
 """spikeforge's compiler: passes, the pass manager, pipelines, the API and the CLI."""
 
 from compiler.api import CompileReport, CompileResult, compile, run_pipeline
-from compiler.errors import CompileError, PassError, PipelineError
+from compiler.errors import AdapterWarning, CompileError, PassError, PipelineError
 from compiler.pass_base import Pass
 from compiler.pass_manager import PassManager, PassTiming
 from compiler.pipeline import PassSpec, Pipeline
 from compiler.registry import available_passes, get_pass
 
 __all__ = [
+    "AdapterWarning",
     "CompileError",
     "CompileReport",
     "CompileResult",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ def compile(
     pipeline: str | None = None,
     example_input: Any = None,
     verify: bool = True,
+    strict: bool = False,
     **pass_inputs: Any,
 ) -> CompileResult:
     """Compile a graph (or a PyTorch module) for ``target``.
@@ -115,6 +117,9 @@ def compile(
         pipeline: replaces the target's default pipeline.
         example_input: example input for tracing a module.
         verify: verify after every pass.
+        strict: sets ``strict=true`` on every pass of the pipeline that has that
+            option (the semantics adapters, e.g. ``adapt-xylo``): they refuse,
+            naming each node and difference, instead of approximating and warning.
         **pass_inputs: data for the passes that take it (``calibration=...``).
 
     Raises:
@@ -123,6 +128,8 @@ def compile(
     graph = _as_graph(graph_or_module, example_input)
     chosen = get_target(target)
     text = chosen.default_pipeline if pipeline is None else pipeline
+    if strict:
+        text = str(_strict(Pipeline.parse(text)))
     manager = PassManager(text, verify=verify)
     lowered = manager.run(graph, **pass_inputs)
     config = chosen.lower(lowered)
@@ -140,6 +147,17 @@ def compile(
         resources=_resources(chosen, config, lowered),
     )
     return CompileResult(lowered, config, report, chosen)
+
+
+def _strict(pipeline: Pipeline) -> Pipeline:
+    """``pipeline`` with ``strict=true`` on each pass that has a ``strict`` option."""
+    specs = []
+    for spec in pipeline:
+        if "strict" in spec.pass_class.options():
+            options = tuple(o for o in spec.options if o[0] != "strict")
+            spec = dataclasses.replace(spec, options=(*options, ("strict", ("true",))))
+        specs.append(spec)
+    return Pipeline(tuple(specs))
 
 
 def _resources(target: Target, config: HardwareConfig, graph: Graph) -> dict[str, str]:

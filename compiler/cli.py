@@ -127,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
         "--labels", help=".npy classes (N,) of the calibration samples (retune)"
     )
     comp.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse, naming each difference, where the target's adapters would "
+        "approximate the network's semantics (instead of warning)",
+    )
+    comp.add_argument(
         "--plot-placement",
         metavar="PNG",
         help="draw the cores (allocate-cores placement) into this image",
@@ -356,7 +362,9 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         inputs["calibration"] = _load_array(args.calibration)
     if args.labels:
         inputs["labels"] = _load_array(args.labels)
-    result = compile_graph(graph, args.target, pipeline=args.pipeline, **inputs)
+    result = compile_graph(
+        graph, args.target, pipeline=args.pipeline, strict=args.strict, **inputs
+    )
     result.config.save(args.output)
     print(result.report)
     print(f"wrote {args.output}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CompileError", "PassError", "PipelineError"]
+__all__ = ["AdapterWarning", "CompileError", "PassError", "PipelineError"]
 
 
 class CompileError(Exception):
@@ -20,3 +20,12 @@ class PassError(CompileError):
         self.pass_name = pass_name
         self.before = before
         super().__init__(message)
+
+
+class AdapterWarning(UserWarning):
+    """A semantics adapter changed what the network computes to fit a target.
+
+    The message names the node, the difference and how to refuse instead
+    (``strict=true`` on the adapter pass, ``compile(..., strict=True)``,
+    ``spikeforge compile --strict``).
+    """

@@ -22,6 +22,9 @@ PASSES: dict[str, str] = {
     "canonicalize": "compiler.passes.canonicalize:CanonicalizePass",
     "dce": "compiler.passes.dce:DeadCodeEliminationPass",
     "fold-bn": "compiler.passes.fold_bn:FoldBatchNormPass",
+    "fold-recurrent-bias": (
+        "compiler.passes.fold_recurrent_bias:FoldRecurrentBiasPass"
+    ),
     "infer-shapes": "compiler.passes.infer_shapes:InferShapesPass",
     "retune": "compiler.passes.retune:RetunePass",
 }

@@ -19,7 +19,7 @@ from backends.xylo.config import XyloConfig
 from backends.xylo.cost import estimate_cycles
 from backends.xylo.emulator import XyloEmulator
 from backends.xylo.lower import lower_to_config, quantization_rows
-from backends.xylo.passes import AllocateXyloPass, QuantizeXyloPass
+from backends.xylo.passes import AdaptXyloPass, AllocateXyloPass, QuantizeXyloPass
 from backends.xylo.retune import retune_graph
 from backends.xylo.variants import VARIANTS, XyloVariant
 from compiler.retune import Progress, RetuneData, RetuneOptions
@@ -32,6 +32,7 @@ __all__ = [
     "XYLO_IMU",
     "XYLO_V1",
     "XyloTarget",
+    "adapted_rows",
 ]
 
 
@@ -59,10 +60,12 @@ class XyloTarget:
             ),
             limits=variant.limits,
             default_pipeline=(
-                "canonicalize,dce,infer-shapes,"
+                "canonicalize,dce,infer-shapes,fold-recurrent-bias,"
+                f"adapt-xylo{{variant={variant.name}}},"
                 f"quantize-xylo{{variant={variant.name}}},allocate-xylo"
             ),
             passes={
+                AdaptXyloPass.name: AdaptXyloPass,
                 QuantizeXyloPass.name: QuantizeXyloPass,
                 AllocateXyloPass.name: AllocateXyloPass,
             },
@@ -87,7 +90,8 @@ class XyloTarget:
         Cycles are the worst case (every input and hidden neuron active every step,
         reference section 7); the minimum clock keeps up with real time at ``dt``.
         With the lowered ``graph``, one row per layer gives its quantization error
-        (``quantize-xylo``'s meta).
+        (``quantize-xylo``'s meta) and one row per adaptation what an adapter
+        changed (``adapt-xylo``, ``fold-recurrent-bias``).
         """
         spec = self.variant
         kinds = [entry[0] for entry in config.neuron_map.values()]
@@ -112,6 +116,7 @@ class XyloTarget:
         }
         if graph is not None:
             rows.update(quantization_rows(graph))
+            rows.update(adapted_rows(graph))
         return rows
 
     def retune(
@@ -136,6 +141,16 @@ class XyloTarget:
                 f"{self.name} cannot run a {config.variant} configuration"
             )
         return XyloEmulator(config, seed=0 if seed is None else seed)
+
+
+def adapted_rows(graph: Graph) -> dict[str, str]:
+    """Report rows ``"adapted <node> <what>"``: what the adapters changed, from the
+    core's ``adapted`` meta (``quantize-xylo``)."""
+    rows = {}
+    for name in graph.nodes():
+        for node, pass_name, what, before, after in graph.meta(name).get("adapted", ()):
+            rows[f"adapted {node} {what}"] = f"{before} -> {after} [{pass_name}]"
+    return rows
 
 
 def _of(value: int, limit: int | None) -> str:

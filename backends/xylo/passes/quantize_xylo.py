@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.xylo.lower import quantize_graph
+from backends.xylo.ops import XyloCore
 from backends.xylo.quantize import DEFAULT_V_HEADROOM
 from backends.xylo.variants import VARIANTS
 from compiler.pass_base import Pass
@@ -25,7 +26,9 @@ class QuantizeXyloPass(Pass):
     (``backends/xylo/quantize.py``). Registers stay in logical neuron order;
     ``allocate-xylo`` places them. The core's ``meta`` holds the layers and the
     per-layer quantization errors (``quant_rel_rms``, ``quant_clipped``,
-    ``quant_flushed``, ``quant_threshold_error``).
+    ``quant_flushed``, ``quant_threshold_error``) and ``adapted``: the float nodes'
+    ``meta["adapted"]`` records (``adapt-xylo``, ``fold-recurrent-bias``) as
+    ``(node, pass, what, from, to)``.
 
     Options:
         variant: the Xylo variant (``xylo-audio2``, ``xylo-audio3``, ``xylo-imu``,
@@ -48,4 +51,15 @@ class QuantizeXyloPass(Pass):
             raise ValueError(f"option v_headroom must be >= 1, got {self.v_headroom}")
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
-        return quantize_graph(graph, self.variant, v_headroom=self.v_headroom)
+        result = quantize_graph(graph, self.variant, v_headroom=self.v_headroom)
+        # The float nodes go into one core: it keeps what adapters changed in them.
+        adapted = tuple(
+            (name, *record)
+            for name in graph.topo_order()
+            for record in graph.meta(name).get("adapted", ())
+        )
+        if adapted:
+            for name in result.nodes():
+                if isinstance(result.op(name), XyloCore):
+                    result.meta(name)["adapted"] = adapted
+        return result

@@ -23,10 +23,11 @@ def test_registry_keys_are_names() -> None:
         assert isinstance(as_object, Target)
         assert target.limits == VARIANTS[name].limits
         assert target.default_pipeline == (
-            f"canonicalize,dce,infer-shapes,quantize-xylo{{variant={name}}},"
+            "canonicalize,dce,infer-shapes,fold-recurrent-bias,"
+            f"adapt-xylo{{variant={name}}},quantize-xylo{{variant={name}}},"
             "allocate-xylo"
         )
-        assert set(target.passes) == {"quantize-xylo", "allocate-xylo"}
+        assert set(target.passes) == {"adapt-xylo", "quantize-xylo", "allocate-xylo"}
         for key, cls in target.passes.items():
             assert cls.name == key
         assert VARIANTS[name].part_number in target.description
