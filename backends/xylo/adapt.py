@@ -140,12 +140,19 @@ def adapt_graph(
     Raises:
         AdapterError: ``strict`` and an approximation is needed, or a difference no
             adapter bridges (naming the node).
-        ValueError: the graph is not a chain the Xylo lowering takes.
+
+    A graph that is not a chain of neuron layers is returned unchanged (the
+    lowering names what it cannot take).
     """
     if graph.dt is None:
         raise ValueError(f"graph @{graph.name} has no dt; Xylo needs the time step")
     out = graph.copy()
-    inp, layers = layer_chain(out, _NEURONS, (LIF, IF))
+    try:
+        inp, layers = layer_chain(out, _NEURONS, (LIF, IF))
+    except ValueError:
+        # NOTE: not a chain of neuron layers (e.g. conv layers, which other lowerings
+        # may take): nothing to adapt here; quantize-xylo checks the neurons itself.
+        return out, []
     dt = float(graph.dt)
     surplus: dict[str, np.ndarray] = {}
     source = ""

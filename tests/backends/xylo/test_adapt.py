@@ -317,3 +317,14 @@ def test_cli_compiles_snntorch_and_strict_refuses(tmp_path: Path) -> None:
     )
     assert strict.returncode == 1
     assert "node '1': spike-cap: max_spikes = 1 -> max_spikes = 31" in strict.stderr
+
+
+def test_a_graph_that_is_no_chain_is_left_to_the_lowering() -> None:
+    g = lif_graph(0)
+    g.add("extra", ir.ops.nn.Linear(weight=np.ones((8, 4), np.float32)), ["x"])
+    g.connect("extra", "lif1")
+    adapted, done = adapt_graph(g, AUDIO2)
+    assert done == []
+    assert ir.to_text(adapted) == ir.to_text(g)
+    with pytest.raises(PassError, match=r"pass 'quantize-xylo\{variant=xylo-audio2\}'"):
+        compiler.compile(g, target="xylo-audio2")
