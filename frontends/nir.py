@@ -33,12 +33,19 @@ sinabs        one step per unit of time (dt = 1):     ``tau = tau_steps * dt``,
               ``v += r x`` (IAF), ``v = a v + (1-a)   IF ``r = r / dt``; ``subtract``,
               x``, ``a = exp(-1/tau)``; MultiSpike    many spikes
               ``trunc(v/thr)``, MembraneSubtract
-norse         forward Euler, dt = 1e-3 (default);     true constants ``tau / dt``,
-              the exporter writes ``tau = dt * tau``  then as snntorch;
-              (norse #411); ``j = (1 - dt/tau_syn)    ``w_in = w_in tau_syn / dt``
-              j + x`` feeds ``v`` in the same step;   (true ``tau_syn``); reset
-              ``v`` starts at ``v_leak``              ``zero``; ``v_init = v_leak``
+norse         forward Euler, dt = 1e-3 (default);     true constants (``tau / dt``
+              Norse 1.1.0 writes ``tau = dt * tau``   when dt-scaled), then as
+              (norse #411), others the true tau;      snntorch; ``w_in = w_in
+              ``j = (1 - dt/tau_syn) j + x`` feeds    tau_syn / dt`` (true
+              ``v`` in the same step; ``v`` starts    ``tau_syn``); reset ``zero``;
+              at ``v_leak``                           ``v_init = v_leak``
 ============  ======================================  =================================
+
+Norse's two ways of writing ``tau`` (``norse_tau="dt-scaled"``: Norse 1.1.0, 2024 to
+May 2025; ``"true"``: before 2024 and after norse #413) are told apart by the numbers
+when ``norse_tau`` is not given: a true forward-Euler ``tau`` is at least ``dt``, and
+``dt * tau`` is at most ``0.1 dt`` for any ``tau`` up to 100 steps. Time constants in
+between, or some of each, are refused with an error that names ``norse_tau``.
 
 Resets and spikes: snnTorch and Sinabs default to reset by subtraction, Rockpool
 always subtracts (Rockpool and Sinabs' ``MultiSpike`` emit ``floor(v / v_threshold)``
@@ -59,6 +66,17 @@ neurons with ``r = 1`` and no ``dt`` given is Sinabs; Rockpool's ``r`` formula g
 one ``dt`` for at least two different time constants is Rockpool. Anything else is a
 :class:`FrontendError` that names the neuron and the argument to pass.
 
+Exporter quirks are tolerated with a :class:`NIRImportWarning` that names them, never
+silently: Rockpool 3.1's ``to_nir`` (written with nir <= 1.0.4) types the graph's
+``Output`` with the export sample's batch/time dims (``(8, 1, 4)`` or ``(1, 1, 4)``
+where the edge carries ``(4,)``; a 3-D type ending in the edge's size or all ones is
+taken as that, any other mismatch is an error) and, with its default sample, the
+``Input`` as ``[1, n]`` (taken as ``(n,)`` when only dense layers read it); it writes
+``v_leak = 0`` whatever the bias and drops a recurrent ``LIFTorch``'s ``w_rec``, which
+the file cannot show, so every Rockpool import says so. Time constants that leave
+(almost) no memory after the mapping (per-step decay below 1e-3) are warned about, as
+they are the sign of a wrong convention, ``dt`` or ``norse_tau``.
+
 Structure: sub-graphs are flattened into the parent with dotted names (``g.lif``);
 edges addressing ``g``, ``g.input`` or ``g.output`` go through the child's ``Input``
 and ``Output`` nodes, which disappear. An edge that closes a cycle is marked recurrent
@@ -67,7 +85,9 @@ last one met when the cycle is walked from its node nearest the graph inputs (fo
 snnTorch's ``RSynaptic`` that is ``lif -> w_rec``, so the recurrent ``Affine`` adds
 its bias from the first step on, as NIR's continuous-time graph and snnTorch do).
 Several edges into one node sum. Scalar neuron parameters are broadcast to the
-layer's shape.
+layer's shape. Files are read without nir's type check at every level (nir >= 1.0.8
+checks nested sub-graphs even with ``type_check=False``); ``ir.verify`` checks the
+flattened graph.
 """
 
 from __future__ import annotations
