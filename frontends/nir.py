@@ -93,6 +93,7 @@ flattened graph.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -586,8 +587,9 @@ def _read_unchecked(nir: ModuleType, path: Path) -> Any:
 
     to_node = getattr(nir, "dict2NIRNode", None)
     hdf2dict = getattr(getattr(nir, "serialization", None), "hdf2dict", None)
-    if to_node is None or hdf2dict is None:  # an older nir: no nested checks there
-        return nir.read(path)
+    checks = "type_check" in inspect.signature(nir.NIRGraph.__init__).parameters
+    if to_node is None or hdf2dict is None or not checks:
+        return nir.read(path)  # an older nir, which does not type-check
     with h5py.File(path, "r") as f:
         tree = hdf2dict(f["node"])
 
@@ -823,6 +825,15 @@ class _Importer:
                 conv = dataclasses.replace(
                     conv, leak=_euler_leak, synapse=_norse_true_synapse
                 )
+                if dt_from == "convention":
+                    # dt * tau at least ties the file to to_nir's dt (default 1e-3)
+                    warnings.warn(
+                        "a Norse file with the true tau does not record the step the "
+                        f"network ran with; assumed Norse's default dt = {dt:g} s: "
+                        "pass dt= (CLI: --dt) if it ran with another",
+                        NIRImportWarning,
+                        stacklevel=2,
+                    )
         return conv, dt
 
     # -- ops -------------------------------------------------------------------------

@@ -294,7 +294,8 @@ def test_import_nir_says_what_it_used_and_warns(tmp_path: Path) -> None:
         "convention norse (given), norse_tau true (detected), dt 0.001 s "
         "(convention), reset zero x2 (convention)"
     ) in done.stderr
-    assert "warning" not in done.stderr
+    assert "spikeforge: warning: " in done.stderr
+    assert "does not record the step" in done.stderr
     assert ir.load(out).dt == 1e-3
     # the Norse 1.1.0 file read as true tau: collapsed time constants, said loudly
     done = spikeforge(

@@ -72,7 +72,10 @@ must import with a warning and are not expected to match."""
 _ROCKPOOL_LOSS = r"writes v_leak = 0 whatever the neurons' bias"
 _OUTPUT_TYPE = r"Rockpool 3\.1's to_nir \(with nir <= 1\.0\.4\) writes the export"
 _INPUT_BATCH = r"leading 1s are the export sample's batch dim"
+_NORSE_DT = r"Norse file with the true tau does not record the step.*pass dt="
 WARNS: dict[str, tuple[str, ...]] = {
+    "norse_true_lifbox_mlp": (_NORSE_DT,),
+    "norse_true_lif_mlp": (_NORSE_DT,),
     "rockpool_lifneuron_mlp": (_ROCKPOOL_LOSS,),
     "rockpool_lif_mlp": (_ROCKPOOL_LOSS + r".*loses its w_rec",),
     "rockpool_lifneuron_user": (_ROCKPOOL_LOSS, r"declares type \(8, 1, 4\)"),
@@ -223,7 +226,7 @@ def test_true_tau_read_as_dt_scaled_is_wrong_so_detection_matters() -> None:
 
 def test_dt_scaled_tau_read_as_true_warns_that_it_collapses() -> None:
     with pytest.warns(NIRImportWarning, match=r"collapse to no memory.*'1'\.tau_mem"):
-        graph = from_nir(FIXTURES / "norse_lif_mlp.nir", norse_tau="true")
+        graph = from_nir(FIXTURES / "norse_lif_mlp.nir", norse_tau="true", dt=1e-3)
     data = np.load(FIXTURES / "norse_lif_mlp.npz")
     out = ir.interpret(graph, data["input"].astype(np.float64)).numpy()
     assert not np.array_equal(out, data["output"])
@@ -372,3 +375,45 @@ def test_nested_subgraph_that_nir_cannot_type_check_is_read(tmp_path: Path) -> N
     assert [(e.src, e.dst) for e in graph.edges() if e.recurrent] == [
         ("rec.lif", "rec.w_rec")
     ]
+
+
+# -- the NIR paper's single-neuron files (neuromorphs/NIR paper/01_lif) ---------------
+
+PAPER = FIXTURES / "paper"
+
+
+def _paper_run(name: str, graph: ir.Graph) -> tuple[Any, Any, Any]:
+    data = np.load(PAPER / f"{name}.npz")
+    out, rec = ir.interpret(graph, data["input"].astype(np.float64), record=True)
+    (lif,) = [n for n in graph.nodes() if graph.op(n).name == "snn.lif"]
+    return data, out.numpy(), rec[lif]["v"].numpy()
+
+
+def test_paper_norse_lif_true_tau_matches_norse_at_its_dt() -> None:
+    """Norse (2023) wrote the true tau (2.5 ms); the paper ran it at dt = 1e-4 and
+    got 4 spikes. The file does not hold dt: without dt= the import says so."""
+    graph, info = from_nir_info(PAPER / "lif_norse.nir", convention="norse", dt=1e-4)
+    assert (info.norse_tau, info.dt) == ("true", 1e-4)
+    data, out, v = _paper_run("lif_norse", graph)
+    np.testing.assert_array_equal(out, data["output"])
+    assert out.sum() == 4
+    np.testing.assert_allclose(v, data["v"], rtol=0, atol=V_ATOL)
+    with pytest.warns(NIRImportWarning, match="assumed Norse's default dt = 0.001"):
+        from_nir(PAPER / "lif_norse.nir", convention="norse")
+
+
+def test_paper_rockpool_lif_imports_despite_its_output_type() -> None:
+    """Rockpool's file types its Output [1, 1, 1] for a (1,) edge; dt = 1e-4 is
+    recovered from r, and the 4 spikes and the membrane are Rockpool's."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph, info = from_nir_info(PAPER / "lif_rockpool.nir", convention="rockpool")
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "declares type (1, 1, 1) but its edge carries (1,)" in messages
+    assert _ROCKPOOL_LOSS.replace("\\", "") in messages
+    assert len(caught) == 2
+    assert (info.dt, info.dt_from) == (pytest.approx(1e-4, rel=1e-9), "recovered")
+    data, out, v = _paper_run("lif_rockpool", graph)
+    np.testing.assert_array_equal(out, data["output"])
+    assert out.sum() == 4
+    np.testing.assert_allclose(v, data["v"], rtol=0, atol=V_ATOL)
