@@ -45,7 +45,9 @@ Norse's two ways of writing ``tau`` (``norse_tau="dt-scaled"``: Norse 1.1.0, 202
 May 2025; ``"true"``: before 2024 and after norse #413) are told apart by the numbers
 when ``norse_tau`` is not given: a true forward-Euler ``tau`` is at least ``dt``, and
 ``dt * tau`` is at most ``0.1 dt`` for any ``tau`` up to 100 steps. Time constants in
-between, or some of each, are refused with an error that names ``norse_tau``.
+between, or some of each, are refused with an error that names ``norse_tau``. A true
+``tau`` ties the file to no step, so without ``dt=`` the import warns that it assumed
+Norse's default 1e-3 s (the NIR paper's Norse neuron ran at 1e-4).
 
 Resets and spikes: snnTorch and Sinabs default to reset by subtraction, Rockpool
 always subtracts (Rockpool and Sinabs' ``MultiSpike`` emit ``floor(v / v_threshold)``
@@ -507,8 +509,9 @@ def from_nir(
 
     Warns:
         NIRImportWarning: an exporter quirk was tolerated (Rockpool's ``Output``
-            type, its lost ``w_rec`` and bias), or a time constant collapsed to no
-            memory (``tau << dt`` after the convention's mapping).
+            type, its lost ``w_rec`` and bias), a true-tau Norse file had its ``dt``
+            assumed, or a time constant collapsed to no memory (``tau << dt`` after
+            the convention's mapping).
     """
     return from_nir_info(
         source, dt=dt, reset=reset, convention=convention, norse_tau=norse_tau
