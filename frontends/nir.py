@@ -529,7 +529,8 @@ def from_nir_info(
     """:func:`from_nir`, also returning the convention, ``dt`` and reset it used."""
     if norse_tau is not None and norse_tau not in NORSE_TAU_MODES:
         raise FrontendError(
-            f"unknown norse_tau {norse_tau!r}; choose one of {', '.join(NORSE_TAU_MODES)}"
+            f"unknown norse_tau {norse_tau!r}; choose one of "
+            f"{', '.join(NORSE_TAU_MODES)}"
         )
     if norse_tau is not None and convention not in (None, "norse"):
         raise FrontendError(f"norse_tau= is for convention 'norse', not {convention!r}")

@@ -417,3 +417,15 @@ def test_paper_rockpool_lif_imports_despite_its_output_type() -> None:
     np.testing.assert_array_equal(out, data["output"])
     assert out.sum() == 4
     np.testing.assert_allclose(v, data["v"], rtol=0, atol=V_ATOL)
+
+
+def test_import_file_passes_norse_tau_on() -> None:
+    from frontends.files import import_file
+
+    path = FIXTURES / "norse_lif_mlp.nir"
+    graph = import_file(path, norse_tau="dt-scaled")
+    np.testing.assert_array_equal(
+        graph.op("1").tau_mem, from_nir(path, convention="norse").op("1").tau_mem
+    )
+    with pytest.raises(FrontendError, match="norse_tau= is for convention 'norse'"):
+        import_file(path, convention="sinabs", norse_tau="true")
