@@ -3,6 +3,7 @@
 ::
 
     spikeforge import model.nir -o model.sfir [--dt 1e-3] [--convention snntorch]
+        [--norse-tau dt-scaled|true]
     spikeforge import model.pt --input-shape 1,28,28 -o model.sfir
     spikeforge opt model.sfir -p "canonicalize,dce" -o out.sfir
     spikeforge opt ann.sfir -p "fold-bn,ann-to-snn{timesteps=32}" --calibration x.npy
@@ -102,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--convention",
         help="exporter convention of a .nir file (snntorch, rockpool, sinabs, norse, exact)",
+    )
+    imp.add_argument(
+        "--norse-tau",
+        choices=("dt-scaled", "true"),
+        help="a Norse .nir's time constants: dt-scaled (Norse 1.1.0 wrote dt*tau) or "
+        "true (other Norse versions); implies --convention norse; default: detected",
     )
 
     run = sub.add_parser("run", help="run a .sfir graph or a compiled build folder")
@@ -277,13 +284,33 @@ def _cmd_import(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--input-shape {args.input_shape!r}: expected integers like 1,28,28"
             ) from None
-    graph = import_file(
-        args.input,
-        input_shape=shape,
-        dt=args.dt,
-        reset=args.reset,
-        convention=args.convention,
-    )
+    if Path(args.input).suffix.lower() == ".nir" and Path(args.input).is_file():
+        import warnings
+
+        from frontends.nir import from_nir_info
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            graph, info = from_nir_info(
+                args.input,
+                dt=args.dt,
+                reset=args.reset,
+                convention=args.convention,
+                norse_tau=args.norse_tau,
+            )
+        for w in caught:
+            print(f"spikeforge: warning: {w.message}", file=sys.stderr)
+        print(f"{args.input}: {info.describe()}", file=sys.stderr)
+    else:
+        if args.norse_tau is not None:
+            raise ValueError("--norse-tau applies to .nir files only")
+        graph = import_file(
+            args.input,
+            input_shape=shape,
+            dt=args.dt,
+            reset=args.reset,
+            convention=args.convention,
+        )
     ir.save(graph, args.output)
     print(f"imported {args.input}: {len(graph)} nodes -> {args.output}")
     return 0

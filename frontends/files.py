@@ -32,6 +32,7 @@ def import_file(
     dt: float | None = None,
     reset: str | None = None,
     convention: str | None = None,
+    norse_tau: str | None = None,
 ) -> ir.Graph:
     """Import a model file into a verified graph, choosing the frontend by extension.
 
@@ -41,6 +42,7 @@ def import_file(
         dt: time step for ``.nir`` (see ``frontends.nir.from_nir``).
         reset: reset mode for ``.nir``.
         convention: the exporter's convention for ``.nir``.
+        norse_tau: ``"dt-scaled"`` or ``"true"`` for a Norse ``.nir``.
 
     Raises:
         FrontendError: unknown extension, unreadable file, or a model that cannot be
@@ -60,7 +62,9 @@ def import_file(
     if suffix == ".nir":
         from frontends import nir as nir_frontend
 
-        return nir_frontend.from_nir(source, dt=dt, reset=reset, convention=convention)
+        return nir_frontend.from_nir(
+            source, dt=dt, reset=reset, convention=convention, norse_tau=norse_tau
+        )
     import torch
 
     from frontends import pytorch

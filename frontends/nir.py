@@ -33,12 +33,21 @@ sinabs        one step per unit of time (dt = 1):     ``tau = tau_steps * dt``,
               ``v += r x`` (IAF), ``v = a v + (1-a)   IF ``r = r / dt``; ``subtract``,
               x``, ``a = exp(-1/tau)``; MultiSpike    many spikes
               ``trunc(v/thr)``, MembraneSubtract
-norse         forward Euler, dt = 1e-3 (default);     true constants ``tau / dt``,
-              the exporter writes ``tau = dt * tau``  then as snntorch;
-              (norse #411); ``j = (1 - dt/tau_syn)    ``w_in = w_in tau_syn / dt``
-              j + x`` feeds ``v`` in the same step;   (true ``tau_syn``); reset
-              ``v`` starts at ``v_leak``              ``zero``; ``v_init = v_leak``
+norse         forward Euler, dt = 1e-3 (default);     true constants (``tau / dt``
+              Norse 1.1.0 writes ``tau = dt * tau``   when dt-scaled), then as
+              (norse #411), others the true tau;      snntorch; ``w_in = w_in
+              ``j = (1 - dt/tau_syn) j + x`` feeds    tau_syn / dt`` (true
+              ``v`` in the same step; ``v`` starts    ``tau_syn``); reset ``zero``;
+              at ``v_leak``                           ``v_init = v_leak``
 ============  ======================================  =================================
+
+Norse's two ways of writing ``tau`` (``norse_tau="dt-scaled"``: Norse 1.1.0, 2024 to
+May 2025; ``"true"``: before 2024 and after norse #413) are told apart by the numbers
+when ``norse_tau`` is not given: a true forward-Euler ``tau`` is at least ``dt``, and
+``dt * tau`` is at most ``0.1 dt`` for any ``tau`` up to 100 steps. Time constants in
+between, or some of each, are refused with an error that names ``norse_tau``. A true
+``tau`` ties the file to no step, so without ``dt=`` the import warns that it assumed
+Norse's default 1e-3 s (the NIR paper's Norse neuron ran at 1e-4).
 
 Resets and spikes: snnTorch and Sinabs default to reset by subtraction, Rockpool
 always subtracts (Rockpool and Sinabs' ``MultiSpike`` emit ``floor(v / v_threshold)``
@@ -59,6 +68,17 @@ neurons with ``r = 1`` and no ``dt`` given is Sinabs; Rockpool's ``r`` formula g
 one ``dt`` for at least two different time constants is Rockpool. Anything else is a
 :class:`FrontendError` that names the neuron and the argument to pass.
 
+Exporter quirks are tolerated with a :class:`NIRImportWarning` that names them, never
+silently: Rockpool 3.1's ``to_nir`` (written with nir <= 1.0.4) types the graph's
+``Output`` with the export sample's batch/time dims (``(8, 1, 4)`` or ``(1, 1, 4)``
+where the edge carries ``(4,)``; a 3-D type ending in the edge's size or all ones is
+taken as that, any other mismatch is an error) and, with its default sample, the
+``Input`` as ``[1, n]`` (taken as ``(n,)`` when only dense layers read it); it writes
+``v_leak = 0`` whatever the bias and drops a recurrent ``LIFTorch``'s ``w_rec``, which
+the file cannot show, so every Rockpool import says so. Time constants that leave
+(almost) no memory after the mapping (per-step decay below 1e-3) are warned about, as
+they are the sign of a wrong convention, ``dt`` or ``norse_tau``.
+
 Structure: sub-graphs are flattened into the parent with dotted names (``g.lif``);
 edges addressing ``g``, ``g.input`` or ``g.output`` go through the child's ``Input``
 and ``Output`` nodes, which disappear. An edge that closes a cycle is marked recurrent
@@ -67,16 +87,20 @@ last one met when the cycle is walked from its node nearest the graph inputs (fo
 snnTorch's ``RSynaptic`` that is ``lif -> w_rec``, so the recurrent ``Affine`` adds
 its bias from the first step on, as NIR's continuous-time graph and snnTorch do).
 Several edges into one node sum. Scalar neuron parameters are broadcast to the
-layer's shape.
+layer's shape. Files are read without nir's type check at every level (nir >= 1.0.8
+checks nested sub-graphs even with ``type_check=False``); ``ir.verify`` checks the
+flattened graph.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +114,17 @@ import ir
 from frontends.errors import FrontendError
 from ir.ops import io, nn, snn
 
-__all__ = ["CONVENTIONS", "Convention", "from_nir", "to_nir", "write_nir"]
+__all__ = [
+    "CONVENTIONS",
+    "NORSE_TAU_MODES",
+    "Convention",
+    "ImportInfo",
+    "NIRImportWarning",
+    "from_nir",
+    "from_nir_info",
+    "to_nir",
+    "write_nir",
+]
 
 Array = np.ndarray
 
@@ -107,6 +141,59 @@ _DT_SNAP = 5e-7
 _META_PREFIX = "spikeforge_"
 _REL_TOL = 1e-4
 """Relative tolerance when recognizing an exporter's numbers (float32 round-off)."""
+NORSE_TAU_MODES = ("dt-scaled", "true")
+"""How a Norse file writes its time constants: ``dt-scaled`` (Norse 1.1.0, 2024 to
+May 2025: ``tau = dt * tau``, norse #411) or ``true`` (before 2024 and after norse
+#413, May 2025)."""
+_NORSE_SCALED_MAX = 0.1
+"""A Norse ``tau`` at most this many ``dt`` cannot be a true forward-Euler time
+constant (``1 - dt/tau <= -9``): it is ``dt * tau`` (``tau <= 100 dt``)."""
+_COLLAPSED = 1e-3
+"""Per-step decay below which a time constant has collapsed (``tau < dt / 6.9``)."""
+
+
+class NIRImportWarning(UserWarning):
+    """An import that goes through but may differ from the exporter's network: an
+    exporter quirk tolerated, or a time constant that collapsed to no memory."""
+
+
+@dataclass(frozen=True)
+class ImportInfo:
+    """What :func:`from_nir_info` used, and where each choice came from.
+
+    Attributes:
+        convention: the convention's name.
+        convention_from: ``"given"``, ``"metadata"`` (spikeforge's own file),
+            ``"detected"`` or ``"default"`` (no neurons: ``exact``).
+        dt: the graph's step (seconds), or ``None``.
+        dt_from: ``"given"``, ``"metadata"``, ``"detected"``, ``"recovered"`` (from
+            the neurons' numbers), ``"convention"`` or ``"none"``.
+        resets: spiking neurons per reset mode, e.g. ``{"subtract": 2}``.
+        reset_from: ``"given"``, ``"metadata"`` or ``"convention"``.
+        norse_tau: the Norse time-constant mode (``None`` for other conventions).
+        norse_tau_from: ``"given"`` or ``"detected"`` (``None`` when not Norse).
+    """
+
+    convention: str
+    convention_from: str
+    dt: float | None
+    dt_from: str
+    resets: Mapping[str, int]
+    reset_from: str
+    norse_tau: str | None = None
+    norse_tau_from: str | None = None
+
+    def describe(self) -> str:
+        """One line: ``convention norse (given), norse_tau true (detected), ...``."""
+        parts = [f"convention {self.convention} ({self.convention_from})"]
+        if self.norse_tau is not None:
+            parts.append(f"norse_tau {self.norse_tau} ({self.norse_tau_from})")
+        dt = "none" if self.dt is None else f"{self.dt:g} s"
+        parts.append(f"dt {dt} ({self.dt_from})")
+        if self.resets:
+            modes = ", ".join(f"{m} x{n}" for m, n in sorted(self.resets.items()))
+            parts.append(f"reset {modes} ({self.reset_from})")
+        return ", ".join(parts)
 
 
 # -- conventions ---------------------------------------------------------------------
@@ -232,10 +319,48 @@ def _norse_leak(
 
 
 def _norse_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
+    # tau_syn is written as dt * tau_syn (norse #411).
+    return _norse_true_synapse(_f64(tau_syn) / dt, w_in, dt)
+
+
+def _norse_true_synapse(tau_syn: Array, w_in: Array, dt: float) -> tuple[Array, Array]:
     # j = (1 - dt/tau_syn) j + x (the input jumps into the current, which drives v in
-    # the same step); tau_syn is written as dt * tau_syn (norse #411).
-    tau = _f64(tau_syn) / dt
+    # the same step).
+    tau = _f64(tau_syn)
     return _tau_for_decay(1 - dt / tau, dt), _f64(w_in) * tau / dt
+
+
+def _norse_tau_mode(neurons: list[_Neuron], dt: float) -> str:
+    """``dt-scaled`` or ``true`` from the numbers, else a FrontendError.
+
+    A true forward-Euler time constant is at least ``dt`` (else ``1 - dt/tau < 0``);
+    Norse 1.1.0's ``dt * tau`` is at most ``0.1 dt`` for any ``tau <= 100 dt``.
+    """
+    leaky = [n for n in neurons if n.kind not in ("I", "IF")]
+    taus = [
+        (n, _f64(getattr(n.node, f)))
+        for n in leaky
+        for f in ("tau", "tau_mem", "tau_syn")
+        if getattr(n.node, f, None) is not None
+    ]
+    if not taus:
+        return "dt-scaled"  # nothing to scale: either reading gives the same graph
+    scaled = all(np.all(t <= _NORSE_SCALED_MAX * dt) for _, t in taus)
+    true = all(np.all(t >= dt) for _, t in taus)
+    if scaled:
+        return "dt-scaled"
+    if true:
+        return "true"
+    name = next((n.name for n, t in taus if not np.all(t >= dt)), taus[0][0].name)
+    values = np.concatenate([np.ravel(t) for _, t in taus])
+    raise FrontendError(
+        f"node '{name}': Norse time constants {values.min():.6g} .. "
+        f"{values.max():.6g} s do not say whether the file holds dt*tau (Norse "
+        f"1.1.0, tau <= {_NORSE_SCALED_MAX * dt:g} s) or the true tau (other Norse "
+        f"versions, tau >= dt = {dt:g} s); pass norse_tau='dt-scaled' or "
+        "norse_tau='true' (CLI: --norse-tau), and dt= if the network ran with "
+        f"another step than {dt:g} s"
+    )
 
 
 def _rockpool_dt(neurons: list[_Neuron]) -> float | None:
@@ -362,6 +487,7 @@ def from_nir(
     dt: float | None = None,
     reset: str | None = None,
     convention: str | None = None,
+    norse_tau: str | None = None,
 ) -> ir.Graph:
     """Import a NIR graph (a ``.nir`` file or a ``nir.NIRGraph``) as a verified graph.
 
@@ -372,12 +498,42 @@ def from_nir(
             the exporter's (see the module docstring).
         convention: the exporter's discretization (:data:`CONVENTIONS`); ``None``
             detects it where the numbers make it certain.
+        norse_tau: for ``convention="norse"`` (implied when given): ``"dt-scaled"``
+            (Norse 1.1.0 wrote ``dt * tau``) or ``"true"`` (other Norse versions);
+            ``None`` tells them apart by the numbers (:data:`NORSE_TAU_MODES`).
 
     Raises:
         FrontendError: an unreadable file, an unknown node type, a missing edge
             endpoint, mismatched shapes, or an ambiguous discretization; the message
             names the node (and the file) and the argument to pass.
+
+    Warns:
+        NIRImportWarning: an exporter quirk was tolerated (Rockpool's ``Output``
+            type, its lost ``w_rec`` and bias), a true-tau Norse file had its ``dt``
+            assumed, or a time constant collapsed to no memory (``tau << dt`` after
+            the convention's mapping).
     """
+    return from_nir_info(
+        source, dt=dt, reset=reset, convention=convention, norse_tau=norse_tau
+    )[0]
+
+
+def from_nir_info(
+    source: str | os.PathLike[str] | Any,
+    *,
+    dt: float | None = None,
+    reset: str | None = None,
+    convention: str | None = None,
+    norse_tau: str | None = None,
+) -> tuple[ir.Graph, ImportInfo]:
+    """:func:`from_nir`, also returning the convention, ``dt`` and reset it used."""
+    if norse_tau is not None and norse_tau not in NORSE_TAU_MODES:
+        raise FrontendError(
+            f"unknown norse_tau {norse_tau!r}; choose one of "
+            f"{', '.join(NORSE_TAU_MODES)}"
+        )
+    if norse_tau is not None and convention not in (None, "norse"):
+        raise FrontendError(f"norse_tau= is for convention 'norse', not {convention!r}")
     if convention is not None and convention not in CONVENTIONS:
         raise FrontendError(
             f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}"
@@ -398,11 +554,22 @@ def from_nir(
             f"from_nir takes a .nir path or a nir.NIRGraph, got {type(source).__name__}"
         )
     try:
-        return _Importer(nir, graph, dt=dt, reset=reset, convention=convention).run()
+        importer = _Importer(
+            nir, graph, dt=dt, reset=reset, convention=convention, norse_tau=norse_tau
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NIRImportWarning)
+            result = importer.run()
     except FrontendError as err:
         raise FrontendError(f"{where}: {err}") from None
     except ir.VerifyError as err:
         raise FrontendError(f"{where}: {err}") from None
+    for w in caught:  # re-issued with the file's name, from the caller's line
+        if issubclass(w.category, NIRImportWarning):
+            warnings.warn(f"{where}: {w.message}", NIRImportWarning, stacklevel=3)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result, importer.info(result)
 
 
 def _read(nir: ModuleType, path: Path) -> Any:
@@ -411,10 +578,34 @@ def _read(nir: ModuleType, path: Path) -> Any:
     _scan(nir, path)
     try:
         # Type checking is ours (after flattening); nir's rejects dotted sub-graph
-        # edges and some exporters' files (snntorch #410).
-        return nir.read(path, type_check=False)
+        # edges and some exporters' files (snntorch #410), and nir >= 1.0.8 checks
+        # nested sub-graphs even with type_check=False: build every level unchecked.
+        return _read_unchecked(nir, path)
     except Exception as err:  # h5py/numpy/nir raise anything on a damaged file
         raise FrontendError(f"{path}: cannot read the NIR graph: {err}") from None
+
+
+def _read_unchecked(nir: ModuleType, path: Path) -> Any:
+    """``nir.read(path, type_check=False)`` that also skips nested graphs' checks."""
+    import h5py
+
+    to_node = getattr(nir, "dict2NIRNode", None)
+    hdf2dict = getattr(getattr(nir, "serialization", None), "hdf2dict", None)
+    checks = "type_check" in inspect.signature(nir.NIRGraph.__init__).parameters
+    if to_node is None or hdf2dict is None or not checks:
+        return nir.read(path)  # an older nir, which does not type-check
+    with h5py.File(path, "r") as f:
+        tree = hdf2dict(f["node"])
+
+    def unchecked(node: dict[str, Any]) -> dict[str, Any]:
+        if node.get("type") == "NIRGraph":
+            node["type_check"] = False
+            for child in node.get("nodes", {}).values():
+                if isinstance(child, dict):
+                    unchecked(child)
+        return node
+
+    return to_node(unchecked(tree))
 
 
 def _scan(nir: ModuleType, path: Path) -> None:
@@ -487,6 +678,7 @@ class _Importer:
         dt: float | None,
         reset: str | None,
         convention: str | None,
+        norse_tau: str | None = None,
     ) -> None:
         self.nir = nir
         self.top = graph
@@ -494,6 +686,12 @@ class _Importer:
         self.dt_arg = dt
         self.reset_arg = reset
         self.convention_arg = convention
+        if norse_tau is not None and convention is None:
+            self.convention_arg = "norse"
+        self.norse_tau_arg = norse_tau
+        self.input_shapes: dict[str, tuple[int, ...]] = {}
+        self.sources: dict[str, str | None] = {}
+        self.reset_from: set[str] = set()
 
     def run(self) -> ir.Graph:
         flat = _Flat()
@@ -505,6 +703,7 @@ class _Importer:
             if flat.kinds[n] in _NEURONS
         ]
         conv, dt = self._convention(flat, neurons)
+        self._input_quirk(flat)
         name = _str(self.meta.get(_META_PREFIX + "name"))
         graph = ir.Graph(name or "main", dt=dt)
         broadcast: dict[str, tuple[str, ...]] = {}
@@ -522,36 +721,123 @@ class _Importer:
             if fields:
                 graph.replace(node_name, _broadcast(graph, node_name, fields))
         ir.verify(graph)
+        _warn_collapsed(graph, flat)
+        if conv.name == "rockpool" and _stored_convention(self.meta) is None:
+            _warn_rockpool_losses(graph, flat)
         return graph
+
+    def info(self, graph: ir.Graph) -> ImportInfo:
+        """What this import used (after :meth:`run`)."""
+        resets: dict[str, int] = {}
+        for name in graph.nodes():
+            mode = getattr(graph.op(name), "reset", None)
+            if isinstance(mode, str):
+                resets[mode] = resets.get(mode, 0) + 1
+        order = ("given", "metadata", "convention")
+        reset_from = next((o for o in order if o in self.reset_from), "convention")
+        return ImportInfo(
+            convention=str(self.sources["convention"]),
+            convention_from=str(self.sources["convention_from"]),
+            dt=graph.dt,
+            dt_from=str(self.sources["dt_from"]),
+            resets=resets,
+            reset_from=reset_from,
+            norse_tau=self.sources.get("norse_tau"),
+            norse_tau_from=self.sources.get("norse_tau_from"),
+        )
+
+    def _input_quirk(self, flat: _Flat) -> None:
+        """Drop leading 1-dims an exporter traced into a graph ``Input``.
+
+        Rockpool's ``to_nir`` with its default sample ``zeros((1, n))`` (and any
+        nirtorch export without ``ignore_dims``) writes ``Input [1, n]``. When every
+        user of the input is a dense layer taking ``n`` features, the leading 1s are
+        the sample's batch dim: the input is taken as ``(n,)``, with a warning.
+        """
+        for name, kind in flat.kinds.items():
+            if kind != "Input":
+                continue
+            shape = flat.nodes[name].input_type.get("input")
+            if shape is None or np.ndim(shape) != 1:
+                continue
+            declared = tuple(int(d) for d in np.ravel(shape))
+            if len(declared) < 2 or any(d != 1 for d in declared[:-1]):
+                continue
+            users = [d for s, d in flat.edges if s == name]
+            dense = all(
+                flat.kinds[u] in ("Affine", "Linear")
+                and np.ndim(flat.nodes[u].weight) == 2
+                and np.shape(flat.nodes[u].weight)[1] == declared[-1]
+                for u in users
+            )
+            if not users or not dense:
+                continue
+            self.input_shapes[name] = declared[-1:]
+            warnings.warn(
+                f"Input '{name}' declares shape {declared}, but its users "
+                f"({', '.join(repr(u) for u in users)}) take {declared[-1]} features: "
+                "the leading 1s are the export sample's batch dim (Rockpool 3.1's "
+                "to_nir default sample, or a nirtorch export without ignore_dims); "
+                f"importing the input as ({declared[-1]},)",
+                NIRImportWarning,
+                stacklevel=2,
+            )
 
     # -- convention and dt -----------------------------------------------------------
     def _convention(
         self, flat: _Flat, neurons: list[_Neuron]
     ) -> tuple[Convention, float | None]:
-        stored = _str(self.meta.get(_META_PREFIX + "convention"))
+        stored = _stored_convention(self.meta)
         name = self.convention_arg or stored
+        src = "given" if self.convention_arg else "metadata"
         meta_dt = self.meta.get(_META_PREFIX + "dt")
         dt = self.dt_arg if self.dt_arg is not None else None
+        dt_from = "given" if dt is not None else "none"
         if name is None and not neurons:
-            name = "exact"  # nothing to discretize
+            name, src = "exact", "default"  # nothing to discretize
         if name is None:
             name, detected_dt = _detect(neurons, self.dt_arg)
-            dt = dt if dt is not None else detected_dt
+            src = "detected"
+            if dt is None and detected_dt is not None:
+                dt, dt_from = detected_dt, "detected"
         if name not in CONVENTIONS:
             raise FrontendError(f"metadata names unknown convention {name!r}")
         conv = CONVENTIONS[name]
         if dt is None and meta_dt is not None and name == stored:
-            dt = float(meta_dt)
+            dt, dt_from = float(meta_dt), "metadata"
         if dt is None and conv.recover_dt is not None:
             dt = conv.recover_dt(neurons)
-        if dt is None:
-            dt = conv.dt
+            dt_from = "recovered" if dt is not None else dt_from
+        if dt is None and conv.dt is not None:
+            dt, dt_from = conv.dt, "convention"
         timed = [n for n in flat.nodes if flat.kinds[n] in (*_NEURONS, "Delay")]
         if dt is None and timed:
             raise FrontendError(
                 f"node '{timed[0]}' ({flat.kinds[timed[0]]}) needs a time step: pass "
                 f"dt= (seconds) for convention '{name}'"
             )
+        if self.norse_tau_arg is not None and name != "norse":
+            raise FrontendError(f"norse_tau= is for convention 'norse', not {name!r}")
+        self.sources.update(convention=name, convention_from=src, dt_from=dt_from)
+        if name == "norse" and dt is not None:
+            mode = self.norse_tau_arg or _norse_tau_mode(neurons, dt)
+            self.sources.update(
+                norse_tau=mode,
+                norse_tau_from="given" if self.norse_tau_arg else "detected",
+            )
+            if mode == "true":
+                conv = dataclasses.replace(
+                    conv, leak=_euler_leak, synapse=_norse_true_synapse
+                )
+                if dt_from == "convention":
+                    # dt * tau at least ties the file to to_nir's dt (default 1e-3)
+                    warnings.warn(
+                        "a Norse file with the true tau does not record the step the "
+                        f"network ran with; assumed Norse's default dt = {dt:g} s: "
+                        "pass dt= (CLI: --dt) if it ran with another",
+                        NIRImportWarning,
+                        stacklevel=2,
+                    )
         return conv, dt
 
     # -- ops -------------------------------------------------------------------------
@@ -584,7 +870,11 @@ class _Importer:
         ``v_leak`` its resting potential (``None`` for ``snn.if``).
         """
         meta = _meta(node)
-        reset = self.reset_arg or _str(meta.get(_META_PREFIX + "reset")) or conv.reset
+        stored = _str(meta.get(_META_PREFIX + "reset"))
+        reset = self.reset_arg or stored or conv.reset
+        self.reset_from.add(
+            "given" if self.reset_arg else "metadata" if stored else "convention"
+        )
         if reset not in snn.RESET_MODES:
             raise FrontendError(f"node '{name}': unknown reset mode {reset!r}")
         max_spikes = int(meta.get(_META_PREFIX + "max_spikes", conv.max_spikes))
@@ -620,11 +910,101 @@ class _Importer:
             if declared is None:
                 continue
             fed = {graph.shape(e.src) for e in graph.in_edges(name)}
+            if flat.kinds[name] == "Output" and _output_quirk(declared, fed):
+                warnings.warn(
+                    f"Output '{name}' declares type {declared} but its edge carries "
+                    f"{next(iter(fed))}: Rockpool 3.1's to_nir (with nir <= 1.0.4) "
+                    "writes the export sample's batch/time dims into the Output type; "
+                    "using the edge's type",
+                    NIRImportWarning,
+                    stacklevel=2,
+                )
+                continue
             for shape in sorted(fed - {declared}):
                 raise FrontendError(
                     f"node '{name}' ({flat.kinds[name]}) declares input shape "
                     f"{declared} but receives {shape}"
                 )
+
+
+def _stored_convention(meta: Mapping[str, Any]) -> str | None:
+    """The convention spikeforge's own export recorded (``None``: a foreign file)."""
+    return _str(meta.get(_META_PREFIX + "convention"))
+
+
+def _output_quirk(declared: tuple[int, ...], fed: set[tuple[int, ...]]) -> bool:
+    """Rockpool's bogus ``Output`` type: 3-D (batch, time, channels) where the edge
+    is 1-D, ending in the edge's size or all ones (e.g. ``(8, 1, 4)``, ``(1, 1, 4)``,
+    ``(1, 1, 1)`` for ``(4,)``)."""
+    if len(fed) != 1:
+        return False
+    (shape,) = fed
+    return (
+        len(shape) == 1
+        and len(declared) == 3
+        and (declared[-1] == shape[0] or all(d == 1 for d in declared))
+    )
+
+
+def _warn_collapsed(graph: ir.Graph, flat: _Flat) -> None:
+    """Warn once where mapped time constants leave (almost) no memory per step."""
+    dt = graph.dt
+    if dt is None:
+        return
+    found = []
+    for name in graph.nodes():
+        op = graph.op(name)
+        for field_name in ("tau", "tau_mem", "tau_syn"):
+            tau = getattr(op, field_name, None)
+            if not isinstance(tau, np.ndarray):
+                continue
+            low = np.exp(-dt / _f64(tau)) < _COLLAPSED
+            if not np.any(low):
+                continue
+            node = flat.nodes.get(name)
+            written = getattr(node, field_name, None)
+            if written is None and field_name == "tau":
+                written = getattr(node, "tau_mem", None)
+            was = "" if written is None else f", written {_show(written)} s"
+            found.append(
+                f"'{name}'.{field_name} ({int(low.sum())}/{low.size} neurons{was})"
+            )
+    if found:
+        warnings.warn(
+            f"time constants collapse to no memory (per-step decay < {_COLLAPSED:g}, "
+            f"tau < dt/{-math.log(_COLLAPSED):.1f} at dt = {dt:g} s): "
+            f"{', '.join(found)}; check the convention, dt= and (Norse) norse_tau=",
+            NIRImportWarning,
+            stacklevel=2,
+        )
+
+
+def _warn_rockpool_losses(graph: ir.Graph, flat: _Flat) -> None:
+    """Rockpool 3.1's exporter writes ``v_leak = 0`` for every neuron (the bias is
+    lost) and a ``LIFTorch`` as a bare ``CubaLIF`` (a ``has_rec=True`` layer loses
+    ``w_rec``); neither can be seen in the file, so say so."""
+    neurons = [n for n in graph.nodes() if flat.kinds.get(n) in ("LIF", "CubaLIF")]
+    if not neurons or any(np.any(_f64(flat.nodes[n].v_leak) != 0) for n in neurons):
+        return
+    cuba = [
+        n
+        for n in neurons
+        if flat.kinds[n] == "CubaLIF"
+        and not any(e.recurrent for e in graph.in_edges(n))
+    ]
+    rec = (
+        f"; a recurrent LIFTorch(has_rec=True) loses its w_rec ({', '.join(cuba)} "
+        "have no recurrent input: if one was recurrent, the import is not the network)"
+        if cuba
+        else ""
+    )
+    warnings.warn(
+        "Rockpool 3.1's to_nir writes v_leak = 0 whatever the neurons' bias "
+        f"({', '.join(neurons)}: a nonzero bias is lost){rec}; re-add them in the "
+        "graph if the network had them",
+        NIRImportWarning,
+        stacklevel=2,
+    )
 
 
 def _meta(node: Any) -> dict[str, Any]:
@@ -942,6 +1322,8 @@ Builder = Callable[
 
 
 def _input(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
+    if name in imp.input_shapes:
+        return io.Input(shape=imp.input_shapes[name]), ()
     shape = node.input_type.get("input")
     if shape is None or np.size(shape) == 0:
         raise ValueError("Input has no shape")

@@ -278,3 +278,47 @@ def test_compile_retunes_with_calibration_and_labels(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "16 calibration samples but 3 labels" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+NIR_FIXTURES = Path(__file__).parents[1] / "fixtures" / "nir"
+
+
+def test_import_nir_says_what_it_used_and_warns(tmp_path: Path) -> None:
+    out = tmp_path / "norse.sfir"
+    done = spikeforge(
+        "import", str(NIR_FIXTURES / "norse_true_lif_mlp.nir"), "--convention",
+        "norse", "-o", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (
+        "convention norse (given), norse_tau true (detected), dt 0.001 s "
+        "(convention), reset zero x2 (convention)"
+    ) in done.stderr
+    assert "spikeforge: warning: " in done.stderr
+    assert "does not record the step" in done.stderr
+    assert ir.load(out).dt == 1e-3
+    # the Norse 1.1.0 file read as true tau: collapsed time constants, said loudly
+    done = spikeforge(
+        "import", str(NIR_FIXTURES / "norse_lif_mlp.nir"), "--norse-tau", "true",
+        "-o", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "spikeforge: warning: " in done.stderr
+    assert "collapse to no memory" in done.stderr
+    assert "norse_tau true (given)" in done.stderr
+    # Rockpool's own export: its quirks named, the detected dt shown
+    done = spikeforge(
+        "import", str(NIR_FIXTURES / "rockpool_lifneuron_user.nir"), "-o", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "convention rockpool (detected), dt 0.001 s (detected)" in done.stderr
+    assert "reset subtract x2 (convention)" in done.stderr
+    assert "declares type (8, 1, 4)" in done.stderr
+
+
+def test_import_norse_tau_is_refused_for_other_files(tmp_path: Path) -> None:
+    done = spikeforge(
+        "import", str(EXAMPLE), "--norse-tau", "true", "-o", str(tmp_path / "x.sfir")
+    )
+    assert done.returncode == 1
+    assert "--norse-tau applies to .nir files only" in done.stderr
