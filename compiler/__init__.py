@@ -1,6 +1,12 @@
 """spikeforge's compiler: passes, the pass manager, pipelines, the API and the CLI."""
 
-from compiler.api import CompileReport, CompileResult, compile, run_pipeline
+from compiler.api import (
+    CompileReport,
+    CompileResult,
+    FidelityWarning,
+    compile,
+    run_pipeline,
+)
 from compiler.errors import CompileError, PassError, PipelineError
 from compiler.pass_base import Pass
 from compiler.pass_manager import PassManager, PassTiming
@@ -11,6 +17,7 @@ __all__ = [
     "CompileError",
     "CompileReport",
     "CompileResult",
+    "FidelityWarning",
     "Pass",
     "PassError",
     "PassManager",
