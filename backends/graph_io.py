@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -136,7 +136,7 @@ class GraphIO:
             if not chans or not all(_is_count(c) for c in chans):
                 raise fail(f"outputs[{k}] ('{name}'): channels {chans!r} are not ids")
             outs.append(OutputPort(name, tuple(int(c) for c in chans)))
-        return cls(tuple(ins), tuple(outs), int(hop))
+        return cls(tuple(ins), tuple(outs), int(cast(int, hop)))
 
 
 def _is_count(value: Any) -> bool:
@@ -163,7 +163,7 @@ def as_event_counts(name: str, x: Any) -> np.ndarray:
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise GraphIOError(
-            f"input '{name}': value {arr[index]!r} at index {index} is not an event "
+            f"input '{name}': value {arr[index].item()!r} at index {index} is not an event "
             "count; a build takes spikes (0/1) or non-negative integer counts per "
             "step, not rates or currents (encode them as spikes first)"
         )

@@ -382,15 +382,14 @@ def _run_build(source: Path, inputs: Any, args: argparse.Namespace, chip: Any) -
     target = get_target(str(meta.get("target")))
     config = target.load_config(source)
     if not args.raw and hasattr(target, "graph_emulator"):
-        return graph_emulator(target, config, chip=chip).run(
-            inputs, steps=args.steps, align=not args.no_align
-        )
+        shaped: Any = graph_emulator(target, config, chip=chip)
+        return shaped.run(inputs, steps=args.steps, align=not args.no_align)
     # The chip's own I/O (or a plugin target without graph_emulator, whose
     # emulator defines its I/O): --steps holds a one-step input here.
     # NOTE: seed None is the ideal chip of a target with graph_emulator (the
     # protocol's meaning); an older plugin's emulator takes an int seed.
     seed = chip if chip is not None or hasattr(target, "graph_emulator") else 0
-    emulator = target.emulator(config, seed=seed)  # type: ignore[arg-type]
+    emulator = target.emulator(config, seed=seed)
     if args.steps is not None:
         x = np.asarray(inputs)
         if x.ndim < 2 or x.shape[1] not in (1, args.steps):

@@ -135,9 +135,7 @@ def probe_inputs(
     rng = np.random.default_rng(seed)
     names = graph.inputs()
     spikes = {
-        name: (rng.random((batch, steps, *graph.shape(name))) < rate).astype(
-            np.float32
-        )
+        name: (rng.random((batch, steps, *graph.shape(name))) < rate).astype(np.float32)
         for name in names
     }
     return spikes[names[0]] if len(names) == 1 else spikes
@@ -161,8 +159,10 @@ def calibration_inputs(
     except (TypeError, ValueError):
         return None
     shape = tuple(graph.shape(names[0]))
-    if x.ndim != len(shape) + 2 or tuple(x.shape[2:]) != shape or x.dtype.kind not in (
-        "biuf"
+    if (
+        x.ndim != len(shape) + 2
+        or tuple(x.shape[2:]) != shape
+        or x.dtype.kind not in ("biuf")
     ):
         return None
     x = x[:batch]
@@ -196,8 +196,8 @@ def measure(graph: Graph, emulator: Any, inputs: Any, *, source: str) -> Fidelit
         count_correlation=corr,
         argmax_agreement=argmax,
         bin_agreement=float(np.mean(want == got)) if want.size else 1.0,
-        float_spikes=int(round(float(want.sum()))),
-        chip_spikes=int(round(float(got.sum()))),
+        float_spikes=round(float(want.sum())),
+        chip_spikes=round(float(got.sum())),
         samples=int(want.shape[0]),
         steps=int(want.shape[1]),
         source=source,

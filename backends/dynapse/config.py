@@ -24,11 +24,11 @@ and byte-deterministically; no array is big enough to need an ``.npz``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple

@@ -217,7 +217,9 @@ class XyloConfig:
             full = np.zeros((nhid, nout), np.int64)
             full[nhid - w_out.shape[0] :] = w_out
             regs["weights_out"] = full
-        cast = {name: _to_register(name, regs[name]) for name in ARRAY_NAMES}
+        cast: dict[str, Any] = {
+            name: _to_register(name, regs[name]) for name in ARRAY_NAMES
+        }
         return cls(
             variant=variant,
             weight_shift_in=int(weight_shift_in),
@@ -460,8 +462,9 @@ def io_from_neuron_map(
     ins, outs = layers.get("input", {}), layers.get("output", {})
     if len(ins) != 1 or len(outs) != 1:
         return None
-    (in_layer, in_ids), (out_layer, out_ids) = next(iter(ins.items())), next(
-        iter(outs.items())
+    (in_layer, in_ids), (out_layer, out_ids) = (
+        next(iter(ins.items())),
+        next(iter(outs.items())),
     )
     # NOTE: graph input channel i is chip channel i (``lower.config_from_graph``).
     if in_ids != {i: i for i in range(len(in_ids))} or sorted(out_ids) != list(
