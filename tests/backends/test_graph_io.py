@@ -200,3 +200,25 @@ def test_a_register_built_config_has_no_io_and_says_so() -> None:
     assert config.io is None
     with pytest.raises(GraphIOError, match="records no graph I/O"):
         XYLO_AUDIO2.graph_emulator(config)
+
+
+def test_cli_run_holds_steps_and_refuses_build_flags_on_graphs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compiler.cli import main
+
+    graph = lif_graph(3)
+    config = XYLO_AUDIO2.lower(graph)
+    config.save(tmp_path / "build")
+    ir.save(graph, tmp_path / "g.sfir")
+    one = np.array([[[1.0, 0.0, 1.0, 1.0]]], np.float32)
+    np.save(tmp_path / "x.npy", one)
+    args = ["run", str(tmp_path / "build"), "--input", str(tmp_path / "x.npy")]
+    assert main([*args, "--steps", "30", "-o", str(tmp_path / "y.npy")]) == 0
+    expected = XYLO_AUDIO2.graph_emulator(config).run(one, steps=30).numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+    assert main([*args, "--chip", "1", "--seed", "2"]) == 1
+    assert "--chip 1 and --seed 2 disagree" in capsys.readouterr().err
+    graph_args = ["run", str(tmp_path / "g.sfir"), "--input", str(tmp_path / "x.npy")]
+    assert main([*graph_args, "--no-align"]) == 1
+    assert "only for a build folder" in capsys.readouterr().err
