@@ -549,11 +549,10 @@ class DynapseConfig:
             raise ConfigError(f"{file}: bad field {err!r}") from None
         config.check()
         try:
-            io = (
-                GraphIO.from_json(meta["io"], where=str(file))
-                if "io" in meta
-                else config.derived_io()
-            )
+            if "io" in meta:
+                io = GraphIO.from_json(meta["io"], where=str(file))
+            else:  # version 1 predates "io"; a version-2 file without it has none
+                io = config.derived_io() if meta["version"] == 1 else None
         except GraphIOError as err:
             raise ConfigError(str(err)) from None
         return dataclasses.replace(config, io=io)

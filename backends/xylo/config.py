@@ -429,11 +429,12 @@ class XyloConfig:
             raise ConfigError(f"{folder / 'config.json'}: bad field {err}") from None
         config.check()
         try:
-            io = (
-                GraphIO.from_json(meta["io"], where=str(folder / "config.json"))
-                if "io" in meta
-                else io_from_neuron_map(config.neuron_map)
-            )
+            if "io" in meta:
+                io = GraphIO.from_json(meta["io"], where=str(folder / "config.json"))
+            elif meta["version"] == 1:  # predates "io": derived from the neuron map
+                io = io_from_neuron_map(config.neuron_map)
+            else:
+                io = None
         except GraphIOError as err:
             raise ConfigError(str(err)) from None
         return dataclasses.replace(config, io=io)
