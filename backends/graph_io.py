@@ -13,7 +13,8 @@ emulator to run it:
   one-step input as ``ir.interpret`` does. Values must be event counts: 0/1 spikes or
   non-negative integers, as floats or integers; anything else (0.5, NaN, -1) is an
   error naming the input, the index and the value. Feature ``i`` of the flattened
-  input is chip input channel ``i``; the rest of the chip's channels get no events.
+  input (several inputs: concatenated in order) is chip input channel ``i``; the rest
+  of the chip's channels get no events.
 * **Outputs**: only the graph's, each ``(batch, time, size)`` float32 torch tensor
   (the chip's output columns ``channels``), one tensor for a single-output graph,
   else a dict by output node name: the structure ``ir.interpret`` returns.

@@ -32,6 +32,7 @@ import ir
 from ir import Graph
 
 __all__ = [
+    "MAX_CALIBRATION_STEPS",
     "PROBE_BATCH",
     "PROBE_RATE",
     "PROBE_STEPS",
@@ -49,6 +50,9 @@ PROBE_STEPS = 100
 PROBE_RATE = 0.15
 """The probe: ``PROBE_BATCH`` samples of ``PROBE_STEPS`` steps, each input channel
 spiking with probability ``PROBE_RATE`` per step (seed 0)."""
+
+MAX_CALIBRATION_STEPS = 500
+"""Calibration spike trains are cut to this many steps for the check."""
 
 THRESHOLDS: Mapping[str, float] = {
     "count_correlation": 0.8,
@@ -144,7 +148,8 @@ def probe_inputs(
 def calibration_inputs(
     graph: Graph, calibration: Any, *, batch: int = PROBE_BATCH
 ) -> np.ndarray | None:
-    """The first ``batch`` samples of ``calibration`` when it is a spike raster of
+    """The first ``batch`` samples (and ``MAX_CALIBRATION_STEPS`` steps, to keep the
+    check cheap) of ``calibration`` when it is a spike raster of
     the graph's (single) input, ``(N, T, *shape)`` with event counts; else ``None``
     (static samples, rates, several inputs)."""
     names = graph.inputs()
@@ -165,7 +170,7 @@ def calibration_inputs(
         or x.dtype.kind not in ("biuf")
     ):
         return None
-    x = x[:batch]
+    x = x[:batch, :MAX_CALIBRATION_STEPS]
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(x).all() and (x >= 0).all() and (x == np.round(x)).all()
     return x.astype(np.float32) if ok and x.size else None

@@ -549,6 +549,7 @@ class DynapseConfig:
             raise ConfigError(f"{file}: bad field {err!r}") from None
         config.check()
         try:
+            io: GraphIO | None
             if "io" in meta:
                 io = GraphIO.from_json(meta["io"], where=str(file))
             else:  # version 1 predates "io"; a version-2 file without it has none

@@ -429,6 +429,7 @@ class XyloConfig:
             raise ConfigError(f"{folder / 'config.json'}: bad field {err}") from None
         config.check()
         try:
+            io: GraphIO | None
             if "io" in meta:
                 io = GraphIO.from_json(meta["io"], where=str(folder / "config.json"))
             elif meta["version"] == 1:  # predates "io": derived from the neuron map
