@@ -8,14 +8,20 @@ from backends.base import (
     TargetError,
     available_targets,
     get_target,
+    graph_emulator,
 )
+from backends.graph_io import GraphEmulator, GraphIO, GraphIOError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Emulator",
+    "GraphEmulator",
+    "GraphIO",
+    "GraphIOError",
     "HardwareConfig",
     "Target",
     "TargetError",
     "available_targets",
     "get_target",
+    "graph_emulator",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "TargetError",
     "available_targets",
     "get_target",
+    "graph_emulator",
 ]
 
 ENTRY_POINT_GROUP = "spikeforge.targets"
@@ -105,11 +106,32 @@ class Target(Protocol):
         ...
 
     def emulator(self, config: HardwareConfig, *, seed: int = 0) -> Emulator:
-        """An emulator running ``config``; ``seed`` picks the chip instance."""
+        """The chip emulator running ``config`` on the chip's own I/O (every input
+        and output channel, the chip's timing); ``seed`` picks the chip instance."""
         ...
 
     # Optional: ``report(config) -> Mapping[str, object]``, the resources a
     # configuration uses against each limit; ``compiler.compile`` adds it to its report.
+    #
+    # Optional: ``graph_emulator(config, *, chip=None) -> Emulator`` whose
+    # ``run(inputs, *, steps=None, align=True)`` takes the compiled graph's inputs and
+    # returns its outputs, as ``ir.interpret`` does (``backends.graph_io``);
+    # ``chip=None`` is the ideal chip, ``chip=k`` the sampled chip ``k``. Builds are
+    # run through it (``spikeforge run build/``, ``CompileResult.emulator``), and
+    # ``compiler.compile`` measures its fidelity to the float graph with it.
+
+
+def graph_emulator(
+    target: Target, config: HardwareConfig, *, chip: int | None = None
+) -> Emulator:
+    """``target.graph_emulator(config, chip=chip)``; a target without one (a plugin
+    written before it existed) gets its ``emulator(config, seed=chip or 0)``, whose
+    I/O is whatever that target defines."""
+    method = getattr(target, "graph_emulator", None)
+    if method is None:
+        return target.emulator(config, seed=0 if chip is None else chip)
+    emulator: Emulator = method(config, chip=chip)
+    return emulator
 
 
 def _table() -> dict[str, tuple[str, str]]:

@@ -1,6 +1,12 @@
 """spikeforge's compiler: passes, the pass manager, pipelines, the API and the CLI."""
 
-from compiler.api import CompileReport, CompileResult, compile, run_pipeline
+from compiler.api import (
+    CompileReport,
+    CompileResult,
+    FidelityWarning,
+    compile,
+    run_pipeline,
+)
 from compiler.errors import AdapterWarning, CompileError, PassError, PipelineError
 from compiler.pass_base import Pass
 from compiler.pass_manager import PassManager, PassTiming
@@ -12,6 +18,7 @@ __all__ = [
     "CompileError",
     "CompileReport",
     "CompileResult",
+    "FidelityWarning",
     "Pass",
     "PassError",
     "PassManager",

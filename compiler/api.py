@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends import Emulator, HardwareConfig, Target, get_target
+from backends import Emulator, HardwareConfig, Target, get_target, graph_emulator
+from compiler import fidelity as fidelity_check
 from compiler.errors import CompileError
+from compiler.fidelity import Fidelity
 from compiler.pass_manager import PassManager, PassTiming
 from compiler.pipeline import Pipeline
 from ir import Graph
 
-__all__ = ["CompileReport", "CompileResult", "compile", "run_pipeline"]
+__all__ = [
+    "CompileReport",
+    "CompileResult",
+    "FidelityWarning",
+    "compile",
+    "run_pipeline",
+]
+
+FidelityWarning = fidelity_check.FidelityWarning
 
 
 def run_pipeline(
@@ -58,6 +69,10 @@ class CompileReport:
     limits: dict[str, int | float] = field(default_factory=dict)
     resources: dict[str, str] = field(default_factory=dict)
     """What the configuration uses, from the target's optional ``report(config)``."""
+    fidelity: Fidelity | None = None
+    """The ideal chip against the float graph (``compiler.fidelity``), when measured."""
+    fidelity_note: str = ""
+    """Why fidelity was not measured, when it was not."""
 
     def __str__(self) -> str:
         lines = [f"target    {self.target}", f"pipeline  {self.pipeline}", "passes:"]
@@ -74,6 +89,14 @@ class CompileReport:
         elif self.limits:
             lines.append("limits:")
             lines += [f"  {k:<38} {v}" for k, v in self.limits.items()]
+        if self.fidelity is not None:
+            low = self.fidelity.problems()
+            lines.append(
+                f"fidelity  ideal chip vs float graph: {self.fidelity}"
+                + ("  ** LOW: " + "; ".join(low) + " **" if low else "")
+            )
+        elif self.fidelity_note:
+            lines.append(f"fidelity  {self.fidelity_note}")
         return "\n".join(lines)
 
 
@@ -93,9 +116,29 @@ class CompileResult:
     report: CompileReport
     target: Target
 
-    def emulator(self, seed: int = 0) -> Emulator:
-        """An emulator running ``config``; ``seed`` picks a chip instance."""
-        return self.target.emulator(self.config, seed=seed)
+    def emulator(
+        self, seed: int | None = None, *, chip: int | None = None, raw: bool = False
+    ) -> Emulator:
+        """An emulator running ``config`` on the graph's own I/O.
+
+        Its ``run(x, *, steps=None, align=True)`` takes the compiled graph's inputs
+        and returns its outputs as ``ir.interpret`` does (``backends.graph_io``).
+
+        Args:
+            seed, chip: the chip instance (one name for it; give at most one):
+                ``None`` (default) is the ideal chip, without mismatch; ``k`` the
+                sampled chip ``k`` (``target.emulator(config, seed=k)``'s chip).
+                Digital targets (Xylo) run every chip alike.
+            raw: the chip emulator itself, on the chip's own channels and timing
+                (``target.emulator(config, seed=...)``, seed ``None`` the ideal
+                chip).
+        """
+        if seed is not None and chip is not None and seed != chip:
+            raise CompileError(f"emulator(): seed={seed} and chip={chip} disagree")
+        which = chip if chip is not None else seed
+        if raw:
+            return self.target.emulator(self.config, seed=which)  # type: ignore[arg-type]
+        return graph_emulator(self.target, self.config, chip=which)
 
 
 def compile(
@@ -106,6 +149,7 @@ def compile(
     example_input: Any = None,
     verify: bool = True,
     strict: bool = False,
+    fidelity: bool = True,
     **pass_inputs: Any,
 ) -> CompileResult:
     """Compile a graph (or a PyTorch module) for ``target``.
@@ -120,7 +164,16 @@ def compile(
         strict: sets ``strict=true`` on every pass of the pipeline that has that
             option (the semantics adapters, e.g. ``adapt-xylo``): they refuse,
             naming each node and difference, instead of approximating and warning.
+        fidelity: measure how well the ideal chip agrees with ``graph`` (the float
+            graph, ``ir.interpret``) on ``calibration`` spike trains of its input
+            (accepted for this even when no pass takes them), or else seeded random
+            spikes (``compiler.fidelity``); the report shows it, and a low
+            agreement warns (``FidelityWarning``). ``False`` skips it.
         **pass_inputs: data for the passes that take it (``calibration=...``).
+
+    Warns:
+        FidelityWarning: the build disagrees with the float graph, or could not be
+            compared with it.
 
     Raises:
         CompileError, PipelineError, PassError, TargetError: naming what failed.
@@ -131,12 +184,22 @@ def compile(
     if strict:
         text = str(_strict(Pipeline.parse(text)))
     manager = PassManager(text, verify=verify)
-    lowered = manager.run(graph, **pass_inputs)
+    to_passes = dict(pass_inputs)
+    if fidelity and "calibration" in to_passes:
+        # NOTE: calibration spike trains also feed the fidelity check, so a pipeline
+        # with no pass that takes them accepts them for that alone.
+        takers = {k for spec in Pipeline.parse(text) for k in spec.create().inputs}
+        if "calibration" not in takers:
+            del to_passes["calibration"]
+    lowered = manager.run(graph, **to_passes)
     config = chosen.lower(lowered)
     ops: dict[str, int] = {}
     for name in lowered.nodes():
         key = lowered.op(name).name
         ops[key] = ops.get(key, 0) + 1
+    measured, note = None, "not measured (fidelity=False)"
+    if fidelity:
+        measured, note = _fidelity(graph, chosen, config, pass_inputs)
     report = CompileReport(
         target=chosen.name,
         pipeline=text,
@@ -145,7 +208,11 @@ def compile(
         ops=ops,
         limits=dict(chosen.limits),
         resources=_resources(chosen, config, lowered),
+        fidelity=measured,
+        fidelity_note=note,
     )
+    if measured is not None:
+        fidelity_check.warn_if_low(measured, chosen.name, stacklevel=2)
     return CompileResult(lowered, config, report, chosen)
 
 
@@ -158,6 +225,38 @@ def _strict(pipeline: Pipeline) -> Pipeline:
             spec = dataclasses.replace(spec, options=(*options, ("strict", ("true",))))
         specs.append(spec)
     return Pipeline(tuple(specs))
+
+
+def _fidelity(
+    graph: Graph, target: Target, config: HardwareConfig, pass_inputs: dict[str, Any]
+) -> tuple[Fidelity | None, str]:
+    """Measure the ideal chip against ``graph``; or say why not (a warning when it
+    should have been possible)."""
+    # NOTE: only builds that record their graph I/O run on the graph's inputs;
+    # the reference target's configuration is the graph itself (nothing to compare),
+    # and a plugin without ``graph_emulator`` defines its own I/O.
+    if getattr(config, "io", None) is None or not hasattr(target, "graph_emulator"):
+        return None, f"not measured ({target.name} builds run the graph's I/O as is)"
+    inputs: Any = fidelity_check.calibration_inputs(
+        graph, pass_inputs.get("calibration")
+    )
+    source = "calibration"
+    if inputs is None:
+        inputs = fidelity_check.probe_inputs(graph)
+        source = f"random spikes p={fidelity_check.PROBE_RATE}"
+    try:
+        return fidelity_check.measure(
+            graph, graph_emulator(target, config), inputs, source=source
+        ), ""
+    except Exception as err:  # a measurement must not fail a compile: warn instead
+        note = f"not measured: {type(err).__name__}: {err}"
+        warnings.warn(
+            f"the {target.name} build could not be compared with the float graph "
+            f"({note}); check it with 'spikeforge run build/' on your data",
+            fidelity_check.FidelityWarning,
+            stacklevel=3,
+        )
+        return None, note
 
 
 def _resources(target: Target, config: HardwareConfig, graph: Graph) -> dict[str, str]:

@@ -12,7 +12,7 @@
     spikeforge compile snn.sfir --target dynapse2 -o build/ --calibration x.npy \
         --labels y.npy -p "...,quantize-dynapse,retune{relative-std=0.2}"
     spikeforge yield build/ --data test.npz --chips 200 [--histogram yield.png]
-    spikeforge run build/ --input x.npy
+    spikeforge run build/ --input x.npy [--steps N] [--chip N] [--no-align] [--raw]
     spikeforge passes | spikeforge targets
 
 Errors print one message (``spikeforge: error: ...``, with the source line and a caret
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -111,15 +112,49 @@ def _parser() -> argparse.ArgumentParser:
         "true (other Norse versions); implies --convention norse; default: detected",
     )
 
-    run = sub.add_parser("run", help="run a .sfir graph or a compiled build folder")
+    run = sub.add_parser(
+        "run",
+        help="run a .sfir graph or a compiled build folder",
+        description="Run a .sfir graph (reference interpreter) or a build folder "
+        "(its chip emulator). A build takes the graph's own input: (batch, time, "
+        "*input shape) spikes as 0/1 or integer counts, and returns the graph's "
+        "outputs only, aligned in time with the float graph.",
+    )
     run.add_argument("input", help=".sfir file, or a folder written by 'compile'")
     run.add_argument(
-        "--input", dest="data", required=True, help=".npy (batch, time, ...)"
+        "--input",
+        dest="data",
+        required=True,
+        help=".npy (batch, time, *input shape), or .npz by input name",
     )
     run.add_argument(
-        "--steps", type=int, help="hold a one-step input for this many steps"
+        "--steps",
+        type=int,
+        help="run this many steps (an input with time 1 is held for all of them)",
     )
-    run.add_argument("--seed", type=int, default=0, help="chip instance (emulators)")
+    run.add_argument(
+        "--chip",
+        type=int,
+        help="builds: run the sampled (mismatched) chip N; default: the ideal chip "
+        "(digital targets such as Xylo run every chip alike)",
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        help="builds: the same as --chip N (the chip instance), kept for scripts",
+    )
+    run.add_argument(
+        "--no-align",
+        action="store_true",
+        help="builds: keep the chip's timing (outputs late by one step per hidden "
+        "layer) instead of aligning them with the float graph",
+    )
+    run.add_argument(
+        "--raw",
+        action="store_true",
+        help="builds: the chip's own I/O (every chip input channel as integer "
+        "counts, every output channel, the chip's timing)",
+    )
     run.add_argument("-o", "--output", help="write the output to this .npy")
 
     comp = sub.add_parser("compile", help="compile a .sfir graph for a target")
@@ -138,6 +173,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse, naming each difference, where the target's adapters would "
         "approximate the network's semantics (instead of warning)",
+    )
+    comp.add_argument(
+        "--no-fidelity",
+        action="store_true",
+        help="skip the check of the ideal chip against the float graph",
     )
     comp.add_argument(
         "--plot-placement",
@@ -329,14 +369,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     inputs = _load_array(args.data)
     source = Path(args.input)
+    if args.chip is not None and args.seed is not None and args.chip != args.seed:
+        raise ValueError(f"--chip {args.chip} and --seed {args.seed} disagree")
+    chip = args.chip if args.chip is not None else args.seed
     if source.is_dir():
-        from backends import get_target
-
-        meta = _read_json(source / "config.json")
-        target = get_target(str(meta.get("target")))
-        emulator = target.emulator(target.load_config(source), seed=args.seed)
-        outputs = emulator.run(inputs)
+        outputs = _run_build(source, inputs, args, chip)
     else:
+        flags = [
+            name
+            for name, given in (
+                ("--chip/--seed", chip is not None),
+                ("--no-align", args.no_align),
+                ("--raw", args.raw),
+            )
+            if given
+        ]
+        if flags:
+            raise ValueError(
+                f"{', '.join(flags)}: only for a build folder; {args.input} is a "
+                "graph (run by the reference interpreter)"
+            )
         outputs = ir.interpret(_read_graph(args.input), inputs, steps=args.steps)
     arrays = _as_numpy(outputs)
     if args.output:
@@ -354,6 +406,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if not args.output:
             print(np.array2string(arr, precision=4, threshold=200, suppress_small=True))
     return 0
+
+
+def _run_build(source: Path, inputs: Any, args: argparse.Namespace, chip: Any) -> Any:
+    from backends import get_target, graph_emulator
+
+    meta = _read_json(source / "config.json")
+    target = get_target(str(meta.get("target")))
+    config = target.load_config(source)
+    if not args.raw and hasattr(target, "graph_emulator"):
+        shaped: Any = graph_emulator(target, config, chip=chip)
+        return shaped.run(inputs, steps=args.steps, align=not args.no_align)
+    # The chip's own I/O (or a plugin target without graph_emulator, whose
+    # emulator defines its I/O): --steps holds a one-step input here.
+    # NOTE: seed None is the ideal chip of a target with graph_emulator (the
+    # protocol's meaning); an older plugin's emulator takes an int seed.
+    seed = chip if chip is not None or hasattr(target, "graph_emulator") else 0
+    emulator = target.emulator(config, seed=seed)
+    if args.steps is not None:
+        x = np.asarray(inputs)
+        if x.ndim < 2 or x.shape[1] not in (1, args.steps):
+            raise ValueError(
+                f"input has shape {x.shape}; --steps {args.steps} needs time 1 or "
+                f"{args.steps}"
+            )
+        inputs = np.repeat(x, args.steps // x.shape[1], axis=1)
+    return emulator.run(inputs)
 
 
 def _as_numpy(outputs: Any) -> dict[str, np.ndarray]:
@@ -381,7 +459,9 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
+    from compiler.api import FidelityWarning
     from compiler.api import compile as compile_graph
+    from compiler.errors import AdapterWarning
 
     graph = _read_graph(args.input)
     inputs: dict[str, Any] = {}
@@ -389,9 +469,24 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         inputs["calibration"] = _load_array(args.calibration)
     if args.labels:
         inputs["labels"] = _load_array(args.labels)
-    result = compile_graph(
-        graph, args.target, pipeline=args.pipeline, strict=args.strict, **inputs
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FidelityWarning)
+        warnings.simplefilter("always", AdapterWarning)
+        result = compile_graph(
+            graph,
+            args.target,
+            pipeline=args.pipeline,
+            strict=args.strict,
+            fidelity=not args.no_fidelity,
+            **inputs,
+        )
+    for warning in caught:
+        if issubclass(warning.category, (FidelityWarning, AdapterWarning)):
+            print(f"spikeforge: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     result.config.save(args.output)
     print(result.report)
     print(f"wrote {args.output}")

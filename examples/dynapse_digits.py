@@ -147,7 +147,9 @@ def run(
     pipeline = DYNAPSE2.default_pipeline.replace(
         "quantize-dynapse", f"quantize-dynapse{{i-scale={i_scale!r}}}"
     )
-    result = compiler.compile(snn, target="dynapse2", pipeline=pipeline)
+    result = compiler.compile(
+        snn, target="dynapse2", pipeline=pipeline, calibration=test[:16]
+    )  # the test spikes double as the fidelity check's inputs
     ideal = DYNAPSE2.emulator(result.config, seed=None).run(test).sum(1)
     snn_accuracy = digits.accuracy
     population = chip_yield(

@@ -24,6 +24,7 @@ and byte-deterministically; no array is big enough to need an ``.npz``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from typing import Any, NamedTuple
 
 from backends.dynapse.biasgen import N_COARSE, N_FINE
 from backends.dynapse.placement import DynapseSystem, Placement
+from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
 from ir.serialize import atomic_write
 
 __all__ = [
@@ -51,7 +53,10 @@ __all__ = [
 ]
 
 CONFIG_FORMAT = "spikeforge-dynapse-config"
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
+"""Version 2 adds ``"io"`` (the graph's I/O, ``backends.graph_io``); version 1 files
+still load, their I/O derived from the neuron map and the input channels."""
+READ_VERSIONS = (1, CONFIG_VERSION)
 TARGET = "dynapse2"
 
 DENDRITES = ("AMPA", "NMDA", "GABA", "SHUNT")
@@ -153,6 +158,9 @@ class DynapseConfig:
         neuron_map: ``"layer:index"`` -> ``(chip, core, slot)``.
         outputs: the layers whose spikes are the network's output.
         dt: time step, seconds.
+        io: the graph's I/O (input names and shapes, output names and columns of
+            the output layers' spikes, hop delay), for running the build on the
+            graph's own inputs; ``None`` when unknown.
     """
 
     system: DynapseSystem = field(default_factory=DynapseSystem)
@@ -166,6 +174,7 @@ class DynapseConfig:
     dt: float = 1e-3
     outputs: tuple[str, ...] = ()
     """The graph's output layers (``neuron_map`` layer names), in output order."""
+    io: GraphIO | None = None
 
     @property
     def target(self) -> str:
@@ -469,6 +478,8 @@ class DynapseConfig:
             "neuron_map": {str(k): list(v) for k, v in self.neuron_map.items()},
             "outputs": list(self.outputs),
         }
+        if self.io is not None:
+            meta["io"] = self.io.to_json()
         lines = ["{"]
         keys = sorted(meta)
         for n, key in enumerate(keys):
@@ -498,10 +509,10 @@ class DynapseConfig:
         if not isinstance(meta, dict) or meta.get("format") != CONFIG_FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
             raise ConfigError(f"{file}: not a {CONFIG_FORMAT} file (format {found!r})")
-        if meta.get("version") != CONFIG_VERSION:
+        if meta.get("version") not in READ_VERSIONS:
             raise ConfigError(
                 f"{file}: version {meta.get('version')!r}, this spikeforge reads "
-                f"version {CONFIG_VERSION}"
+                f"versions {', '.join(map(str, READ_VERSIONS))}"
             )
         try:
             config = cls(
@@ -537,7 +548,43 @@ class DynapseConfig:
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
             raise ConfigError(f"{file}: bad field {err!r}") from None
         config.check()
-        return config
+        try:
+            io: GraphIO | None
+            if "io" in meta:
+                io = GraphIO.from_json(meta["io"], where=str(file))
+            else:  # version 1 predates "io"; a version-2 file without it has none
+                io = config.derived_io() if meta["version"] == 1 else None
+        except GraphIOError as err:
+            raise ConfigError(str(err)) from None
+        return dataclasses.replace(config, io=io)
+
+    def derived_io(
+        self, *, inputs: tuple[InputPort, ...] | None = None, output_name: str = ""
+    ) -> GraphIO | None:
+        """The graph I/O the configuration implies (``None`` without outputs).
+
+        ``inputs`` default to one input ``"input"`` of the configured input channels;
+        the output (named ``output_name``, default the output layer's) is every
+        neuron of ``outputs``, columns ``0..n-1`` of the chip's output spikes; the hop
+        delay is one step per layer before the output (recurrent spikes, and so
+        spikes between layers, arrive one step later, reference §2.2).
+        """
+        if not self.outputs:
+            return None
+        channels = set(self.input_tags) | set(self.input_routes)
+        if inputs is None:
+            inputs = (InputPort("input", (max(channels, default=-1) + 1,)),)
+        layers = {str(k).rpartition(":")[0] for k in self.neuron_map}
+        out = [k for k in self.neuron_map if str(k).rpartition(":")[0] in self.outputs]
+        return GraphIO(
+            inputs=inputs,
+            outputs=(
+                OutputPort(
+                    output_name or "+".join(self.outputs), tuple(range(len(out)))
+                ),
+            ),
+            hop_delay=max(len(layers) - 1, 0),
+        )
 
 
 def _pair(value: Any) -> tuple[int, int]:

@@ -10,6 +10,7 @@ chip); ``population(config, seeds)`` simulates many chips in one run.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from backends.dynapse.lower import lower_to_config
 from backends.dynapse.mismatch import DEFAULT_RELATIVE_STD
 from backends.dynapse.passes import PlaceDynapsePass, QuantizeDynapsePass
 from backends.dynapse.placement import DynapseSystem
+from backends.graph_io import GraphEmulator, GraphIOError, InputPort
 from compiler.allocation import CoreModel
 from ir import Graph
 
@@ -140,8 +142,15 @@ class DynapseTarget:
         }
 
     def lower(self, graph: Graph) -> DynapseConfig:
-        """Lower a placed and quantized graph (or a float SNN chain)."""
-        return lower_to_config(graph, self.system)
+        """Lower a placed and quantized graph (or a float SNN chain); the
+        configuration records the graph's I/O (``io``) for ``graph_emulator``."""
+        config = lower_to_config(graph, self.system)
+        outputs = graph.outputs()
+        io = config.derived_io(
+            inputs=tuple(InputPort(n, tuple(graph.shape(n))) for n in graph.inputs()),
+            output_name=outputs[0] if len(outputs) == 1 else "",
+        )
+        return dataclasses.replace(config, io=io)
 
     def load_config(self, path: str | os.PathLike[str]) -> DynapseConfig:
         """Read and validate a configuration saved by ``DynapseConfig.save``."""
@@ -152,6 +161,24 @@ class DynapseTarget:
         cfg = self._check(config)
         emu = decode.emulator(cfg, seed=seed, relative_std=self.relative_std)
         return DynapseChip(emu, self._outputs(cfg))
+
+    def graph_emulator(self, config: Any, *, chip: int | None = None) -> GraphEmulator:
+        """The emulator on the graph's own I/O (``backends.graph_io``): ``chip=None``
+        (default) is the ideal chip, without mismatch; ``chip=k`` the mismatched chip
+        ``k``, the same chip as ``emulator(config, seed=k)``.
+
+        Raises:
+            GraphIOError: a configuration that records no graph I/O.
+        """
+        raw = self.emulator(config, seed=chip)
+        if config.io is None:
+            raise GraphIOError(
+                "this dynapse2 configuration records no graph I/O (no output layer); "
+                "run the chip emulator on its own channels instead: "
+                "target.emulator(config, seed=None).run(raster), CLI "
+                "'spikeforge run --raw'"
+            )
+        return GraphEmulator(raw, config.io, raw.emulator.n_inputs)
 
     def population(self, config: Any, seeds: Sequence[int]) -> DynapseChip:
         """``len(seeds)`` mismatched chips simulated in one run."""

@@ -52,9 +52,16 @@ class ReferenceEmulator:
     seed: int = 0
 
     def run(
-        self, inputs: Any, *, steps: int | None = None, record: bool = False
+        self,
+        inputs: Any,
+        *,
+        steps: int | None = None,
+        record: bool = False,
+        align: bool = True,
     ) -> Any:
-        """Interpret the graph; same arguments and results as ``ir.interpret``."""
+        """Interpret the graph; same arguments and results as ``ir.interpret``
+        (``align`` is accepted as graph-shaped emulators take it: the graph has no
+        hop delay)."""
         torch.manual_seed(self.seed)
         return ir.interpret(self.config.graph, inputs, steps=steps, record=record)
 
@@ -86,11 +93,19 @@ class ReferenceTarget:
             )
         return ReferenceConfig(ir.load(folder / meta["graph"]))
 
-    def emulator(self, config: Any, *, seed: int = 0) -> ReferenceEmulator:
-        """An interpreter over ``config``'s graph."""
+    def emulator(self, config: Any, *, seed: int | None = 0) -> ReferenceEmulator:
+        """An interpreter over ``config``'s graph (``seed`` seeds torch; ``None``
+        is 0)."""
         if not isinstance(config, ReferenceConfig):
             raise TargetError(f"reference target cannot run a {type(config).__name__}")
-        return ReferenceEmulator(config, seed)
+        return ReferenceEmulator(config, 0 if seed is None else seed)
+
+    def graph_emulator(
+        self, config: Any, *, chip: int | None = None
+    ) -> ReferenceEmulator:
+        """The same interpreter: the graph is the configuration, so its I/O is the
+        graph's (``chip`` seeds torch, as ``seed`` does)."""
+        return self.emulator(config, seed=chip)
 
 
 TARGET = ReferenceTarget()

@@ -9,6 +9,7 @@ byte-deterministically.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -20,13 +21,18 @@ from typing import Any
 
 import numpy as np
 
+from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
 from backends.xylo.variants import VARIANTS, XyloVariant
 from ir.serialize import atomic_write, write_npz
 
 __all__ = ["CONFIG_FORMAT", "CONFIG_VERSION", "ConfigError", "XyloConfig"]
 
 CONFIG_FORMAT = "spikeforge-xylo-config"
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
+"""Version 2 adds ``"io"`` (the graph's I/O, ``backends.graph_io``); version 1 files
+still load, their I/O derived from the neuron map."""
+
+READ_VERSIONS = (1, CONFIG_VERSION)
 
 ARRAY_NAMES = (
     "weights_in",
@@ -81,7 +87,10 @@ class XyloConfig:
     id, -1 for none); per output neuron ``dash_mem_out``, ``dash_syn_out``,
     ``threshold_out``, ``bias_out``. Effective weights are ``w << weight_shift_*``.
     ``dt`` is the time step in seconds; ``neuron_map`` maps a graph neuron name to
-    ``[kind, hardware id]`` (kind: input, hidden or output).
+    ``[kind, hardware id]`` (kind: input, hidden or output). ``io`` is the graph's
+    I/O (input names and shapes, output names and readout channels, hop delay) for
+    running the build on the graph's own inputs; ``None`` for a configuration built
+    from registers without a neuron map.
 
     NOTE: the configuration holds ``Nhid`` hidden neurons, not always the whole core,
     and the output window of XyloAudio 3 / XyloIMU is the last 128 of those ``Nhid``
@@ -110,6 +119,7 @@ class XyloConfig:
     weight_shift_out: int = 0
     dt: float = 1e-3
     neuron_map: Mapping[str, list[Any]] = field(default_factory=dict)
+    io: GraphIO | None = None
 
     @property
     def target(self) -> str:
@@ -207,7 +217,9 @@ class XyloConfig:
             full = np.zeros((nhid, nout), np.int64)
             full[nhid - w_out.shape[0] :] = w_out
             regs["weights_out"] = full
-        cast = {name: _to_register(name, regs[name]) for name in ARRAY_NAMES}
+        cast: dict[str, Any] = {
+            name: _to_register(name, regs[name]) for name in ARRAY_NAMES
+        }
         return cls(
             variant=variant,
             weight_shift_in=int(weight_shift_in),
@@ -364,6 +376,8 @@ class XyloConfig:
             },
             "arrays": "registers.npz",
         }
+        if self.io is not None:
+            meta["io"] = self.io.to_json()
         atomic_write(
             folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode()
         )
@@ -386,10 +400,11 @@ class XyloConfig:
                 f"{folder / 'config.json'}: not a {CONFIG_FORMAT} file "
                 f"(format {meta.get('format') if isinstance(meta, dict) else None!r})"
             )
-        if meta.get("version") != CONFIG_VERSION:
+        if meta.get("version") not in READ_VERSIONS:
             raise ConfigError(
                 f"{folder / 'config.json'}: version {meta.get('version')!r}, "
-                f"this spikeforge reads version {CONFIG_VERSION}"
+                f"this spikeforge reads versions "
+                f"{', '.join(map(str, READ_VERSIONS))}"
             )
         blob = folder / str(meta.get("arrays", "registers.npz"))
         try:
@@ -413,7 +428,60 @@ class XyloConfig:
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"{folder / 'config.json'}: bad field {err}") from None
         config.check()
-        return config
+        try:
+            io: GraphIO | None
+            if "io" in meta:
+                io = GraphIO.from_json(meta["io"], where=str(folder / "config.json"))
+            elif meta["version"] == 1:  # predates "io": derived from the neuron map
+                io = io_from_neuron_map(config.neuron_map)
+            else:
+                io = None
+        except GraphIOError as err:
+            raise ConfigError(str(err)) from None
+        return dataclasses.replace(config, io=io)
+
+
+def io_from_neuron_map(
+    neuron_map: Mapping[str, Any],
+    *,
+    input_name: str | None = None,
+    output_name: str | None = None,
+) -> GraphIO | None:
+    """The graph I/O a neuron map implies (``None`` without input or output entries).
+
+    One input of the ``input`` entries' size (its name the input layer's, or
+    ``input_name``), one output whose channels are the ``output`` entries' readout
+    ids in index order (named ``output_name`` or the output layer's), and a hop
+    delay of one step per hidden layer (``backends.xylo.lower.hop_delay``).
+    """
+    layers: dict[str, dict[str, dict[int, int]]] = {}
+    for key, entry in neuron_map.items():
+        name, _, index = str(key).rpartition(":")
+        if not index.isdigit():
+            return None
+        kind = str(entry[0])
+        layers.setdefault(kind, {}).setdefault(name, {})[int(index)] = int(entry[1])
+    ins, outs = layers.get("input", {}), layers.get("output", {})
+    if len(ins) != 1 or len(outs) != 1:
+        return None
+    (in_layer, in_ids), (out_layer, out_ids) = (
+        next(iter(ins.items())),
+        next(iter(outs.items())),
+    )
+    # NOTE: graph input channel i is chip channel i (``lower.config_from_graph``).
+    if in_ids != {i: i for i in range(len(in_ids))} or sorted(out_ids) != list(
+        range(len(out_ids))
+    ):
+        return None
+    return GraphIO(
+        inputs=(InputPort(input_name or in_layer, (len(in_ids),)),),
+        outputs=(
+            OutputPort(
+                output_name or out_layer, tuple(out_ids[i] for i in range(len(out_ids)))
+            ),
+        ),
+        hop_delay=len(layers.get("hidden", {})),
+    )
 
 
 def _hidden_count(spec: XyloVariant, given: Mapping[str, np.ndarray]) -> int:

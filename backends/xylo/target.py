@@ -7,6 +7,7 @@ bit-exact ``XyloEmulator``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from backends.base import TargetError
-from backends.xylo.config import XyloConfig
+from backends.graph_io import GraphEmulator, GraphIOError
+from backends.xylo.config import XyloConfig, io_from_neuron_map
 from backends.xylo.cost import estimate_cycles
 from backends.xylo.emulator import XyloEmulator
 from backends.xylo.lower import lower_to_config, quantization_rows
@@ -72,8 +74,17 @@ class XyloTarget:
         )
 
     def lower(self, graph: Graph) -> XyloConfig:
-        """Lower a float SNN graph (see ``backends.xylo.lower``)."""
-        return lower_to_config(graph, self.variant)
+        """Lower a float SNN graph (see ``backends.xylo.lower``); the configuration
+        records the graph's I/O (``io``: its input and output names, the readout
+        channels, the hop delay) for ``graph_emulator``."""
+        config = lower_to_config(graph, self.variant)
+        inputs, outputs = graph.inputs(), graph.outputs()
+        io = io_from_neuron_map(
+            config.neuron_map,
+            input_name=inputs[0] if len(inputs) == 1 else None,
+            output_name=outputs[0] if len(outputs) == 1 else None,
+        )
+        return dataclasses.replace(config, io=io)
 
     def load_config(self, path: str | os.PathLike[str]) -> XyloConfig:
         """Read and validate a configuration saved by ``XyloConfig.save``."""
@@ -141,6 +152,26 @@ class XyloTarget:
                 f"{self.name} cannot run a {config.variant} configuration"
             )
         return XyloEmulator(config, seed=0 if seed is None else seed)
+
+    def graph_emulator(self, config: Any, *, chip: int | None = None) -> GraphEmulator:
+        """The emulator on the graph's own I/O (``backends.graph_io``): inputs of the
+        graph's shape padded to the chip's channels and cast to event counts, only
+        the graph's readout channels returned, the hop delay aligned. ``chip`` is
+        accepted for symmetry with analog targets; every Xylo chip runs alike.
+
+        Raises:
+            GraphIOError: a configuration that records no graph I/O (built from
+                registers without a neuron map).
+        """
+        raw = self.emulator(config, seed=chip)
+        if config.io is None:
+            raise GraphIOError(
+                f"this {self.name} configuration records no graph I/O (it has no "
+                "neuron map); run the chip emulator on its own channels instead: "
+                f"target.emulator(config).run(raster (batch, time, "
+                f"{self.variant.n_inputs})), CLI 'spikeforge run --raw'"
+            )
+        return GraphEmulator(raw, config.io, raw.n_in)
 
 
 def adapted_rows(graph: Graph) -> dict[str, str]:

@@ -93,7 +93,7 @@ def test_placed_config_is_valid_and_round_trips(seed, tmp_path_factory):
     assert (folder / "config.json").read_bytes() == first
     meta = json.loads(first)
     assert meta["format"] == "spikeforge-dynapse-config"
-    assert meta["version"] == 1
+    assert meta["version"] == 2
     assert list(meta) == sorted(meta)
 
 
@@ -210,9 +210,11 @@ def test_load_rejects_foreign_files(tmp_path):
         DynapseConfig.load(tmp_path)
     placed_config(1).save(tmp_path)
     meta = json.loads((tmp_path / "config.json").read_text())
-    meta["version"] = 2
+    meta["version"] = 3
     (tmp_path / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match="version 2, this spikeforge reads version 1"):
+    with pytest.raises(
+        ConfigError, match="version 3, this spikeforge reads versions 1, 2"
+    ):
         DynapseConfig.load(tmp_path)
     meta["version"] = 1
     meta["neurons"] = [{"at": [0, 0]}]

@@ -158,7 +158,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         ).read_bytes()
     meta = json.loads((tmp_path / "a" / "config.json").read_text())
     assert meta["format"] == "spikeforge-xylo-config"
-    assert meta["version"] == 1
+    assert meta["version"] == 2
     assert meta["arrays"] == "registers.npz"
     back = XyloConfig.load(tmp_path / "a")
     for name in ARRAY_NAMES:

@@ -103,47 +103,46 @@ def test_compile_report_lists_resources_and_clock() -> None:
 
 
 def test_cli_compiles_and_runs_a_xylo_build(tmp_path: Path) -> None:
+    """The build runs on the graph's own input (4 channels, 0/1 floats) and gives
+    the graph's 3 outputs aligned with the float graph; --raw keeps the chip's I/O."""
     import subprocess
     import sys
 
     ir.save(lif_graph(0), tmp_path / "lif.sfir")
     events = raster(0, 4)
-    np.save(tmp_path / "events.npy", on_chip(events))
+    np.save(tmp_path / "events.npy", events.astype(np.float32))
+    np.save(tmp_path / "chip.npy", on_chip(events))
     cli = [sys.executable, "-m", "compiler.cli"]
     build = tmp_path / "build"
-    done = subprocess.run(
-        [
-            *cli,
-            "compile",
-            str(tmp_path / "lif.sfir"),
-            "-t",
-            "xylo-audio2",
-            "-o",
-            str(build),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def spikeforge(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, *args], capture_output=True, text=True, timeout=120
+        )
+
+    done = spikeforge("compile", str(tmp_path / "lif.sfir"), "-t", "xylo-audio2",
+                      "-o", str(build))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "hidden neurons" in done.stdout
-    out = tmp_path / "out.npy"
-    ran = subprocess.run(
-        [
-            *cli,
-            "run",
-            str(build),
-            "--input",
-            str(tmp_path / "events.npy"),
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert ran.returncode == 0, ran.stderr
-    expected = XYLO_AUDIO2.emulator(XYLO_AUDIO2.lower(lif_graph(0))).run(
-        on_chip(events)
-    )
-    assert np.array_equal(np.load(out), expected)
+    assert "fidelity  ideal chip vs float graph: count corr" in done.stdout
+    chip = XYLO_AUDIO2.emulator(XYLO_AUDIO2.lower(lif_graph(0)))
+    delay = hop_delay(lif_graph(0))
+    padded = np.pad(on_chip(events), ((0, 0), (0, delay), (0, 0)))
+    runs = {
+        (): chip.run(padded)[:, delay:, :3],
+        ("--no-align",): chip.run(on_chip(events))[:, :, :3],
+    }
+    for flags, expected in runs.items():
+        out = tmp_path / "out.npy"
+        ran = spikeforge("run", str(build), "--input", str(tmp_path / "events.npy"),
+                         "-o", str(out), *flags)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert np.array_equal(np.load(out), expected), flags
+    raw = spikeforge("run", str(build), "--input", str(tmp_path / "chip.npy"),
+                     "-o", str(tmp_path / "raw.npy"), "--raw")  # fmt: skip
+    assert raw.returncode == 0, raw.stderr
+    assert np.array_equal(np.load(tmp_path / "raw.npy"), chip.run(on_chip(events)))
+    wrong = spikeforge("run", str(build), "--input", str(tmp_path / "chip.npy"))
+    assert wrong.returncode == 1
+    assert "must be (batch, time, 4), got shape (4, 300, 16)" in wrong.stderr
+    assert "--raw" in wrong.stderr
