@@ -60,6 +60,7 @@ class XyloTarget:
             limits=variant.limits,
             default_pipeline=(
                 "canonicalize,dce,infer-shapes,"
+                f"expand-conv{{target={variant.name}}},"
                 f"quantize-xylo{{variant={variant.name}}},allocate-xylo"
             ),
             passes={

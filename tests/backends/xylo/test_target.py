@@ -23,7 +23,8 @@ def test_registry_keys_are_names() -> None:
         assert isinstance(as_object, Target)
         assert target.limits == VARIANTS[name].limits
         assert target.default_pipeline == (
-            f"canonicalize,dce,infer-shapes,quantize-xylo{{variant={name}}},"
+            f"canonicalize,dce,infer-shapes,expand-conv{{target={name}}},"
+            f"quantize-xylo{{variant={name}}},"
             "allocate-xylo"
         )
         assert set(target.passes) == {"quantize-xylo", "allocate-xylo"}
