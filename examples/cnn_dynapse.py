@@ -14,7 +14,7 @@ folds the pooling into the second convolution's weights, so the chip sees three 
 layers (144, 32 and 10 neurons). The widest fan-in, 64 synapses into each neuron of
 the second convolution (4 channels x a 2x2 window of 2x2 pools), is exactly the 64 CAM
 entries a neuron has: a sum pool feeding a dense layer directly would not fit, and the
-compiler says so, naming the pooling op. The current scale is chosen on 200 training
+compiler says so, naming the pooling op. The current scale is chosen on 100 training
 samples by agreement with the float SNN (``choose_i_scale``, no labels); the class is
 the output neuron with the most spikes. Reported: ANN, float SNN and ideal-chip
 accuracy on the held-out digits.
@@ -85,6 +85,10 @@ def spikes(x: np.ndarray, steps: int, seed: int) -> np.ndarray:
     return (rng.random((len(x), steps, x.shape[1])) < p).astype(np.float32)
 
 
+I_SCALE_CANDIDATES = (2e-9, 5e-9, 1e-8, 2e-8)
+"""Amperes per unit tried by ``choose_i_scale`` (around Rockpool's 10 nA)."""
+
+
 def run(*, steps: int = 200, epochs: int = 30, seed: int = 0) -> CnnDigits:
     """Train, convert, compile and emulate; return the accuracies."""
     data = load_digits()
@@ -119,7 +123,9 @@ def run(*, steps: int = 200, epochs: int = 30, seed: int = 0) -> CnnDigits:
     # expand-conv is in the target's pipeline; expanding first gives the flat graph
     # that choose_i_scale compiles at each candidate current.
     flat = compiler.run_pipeline(snn, "expand-conv{target=dynapse2}")
-    i_scale, _ = choose_i_scale(flat, spikes(xtr[:200], steps, seed + 2))
+    i_scale, _ = choose_i_scale(
+        flat, spikes(xtr[:100], steps, seed + 2), candidates=I_SCALE_CANDIDATES
+    )
     pipeline = DYNAPSE2.default_pipeline.replace(
         "quantize-dynapse", f"quantize-dynapse{{i-scale={i_scale!r}}}"
     )
