@@ -60,7 +60,8 @@ class ExpandConvPass(Pass):
     their former shape in meta ``flattened_from``, so a caller feeds
     ``x.reshape(N, T, -1)``. The result is the same function in exact arithmetic (in
     float32, a folded pooling sums in another order). A graph with neither a spatial
-    op nor a multi-dimensional node is returned unchanged.
+    op nor a multi-dimensional node is returned unchanged (and unchecked: the
+    target's own passes check it).
 
     With ``target``, the expanded sizes are checked against the limits that target
     declares (``Target.limits``): ``max_input_channels``, ``max_hidden_neurons``,
@@ -203,7 +204,9 @@ def _describe(graph: Graph, node: str) -> str:
     chain = graph.meta(node).get("expanded_from")
     if not chain:
         return f"{graph.op(node).name} '{node}'"
-    spatial = [c for c in chain if not c.startswith(("nn.linear", "nn.affine"))]
+    spatial = [
+        c for c in chain if c.startswith(("nn.conv", "nn.sumpool", "nn.avgpool"))
+    ]
     main = spatial[0] if spatial else chain[0]
     rest = [c for c in chain if c != main]
     return main + (f" (expanded with {', '.join(rest)})" if rest else "")
@@ -215,7 +218,7 @@ def _weights(graph: Graph) -> tuple[list[str], list[_Weight]]:
     for layer in layers:
         for node in graph.producers(layer):
             op = graph.op(node)
-            if not isinstance(op, (Linear, Affine)):
+            if not isinstance(op, (Linear, Affine)) or len(graph.producers(node)) != 1:
                 continue
             (source,) = graph.producers(node)
             w = np.asarray(op.weight)
