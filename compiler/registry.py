@@ -21,6 +21,7 @@ PASSES: dict[str, str] = {
     "calibrate-snn": "compiler.passes.calibrate_snn:CalibrateSnnPass",
     "canonicalize": "compiler.passes.canonicalize:CanonicalizePass",
     "dce": "compiler.passes.dce:DeadCodeEliminationPass",
+    "expand-conv": "compiler.passes.expand_conv:ExpandConvPass",
     "fold-bn": "compiler.passes.fold_bn:FoldBatchNormPass",
     "fold-recurrent-bias": (
         "compiler.passes.fold_recurrent_bias:FoldRecurrentBiasPass"

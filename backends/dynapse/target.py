@@ -102,7 +102,8 @@ class DynapseTarget:
         "64 CAM / 4 SRAM entries, 4 base weights per core, per-chip mismatch"
     )
     default_pipeline: str = (
-        "canonicalize,dce,infer-shapes,allocate-cores{target=dynapse2},quantize-dynapse"
+        "canonicalize,dce,infer-shapes,expand-conv{target=dynapse2},"
+        "allocate-cores{target=dynapse2},quantize-dynapse"
     )
     passes: Mapping[str, Any] = field(
         default_factory=lambda: {

@@ -62,7 +62,9 @@ class XyloTarget:
             ),
             limits=variant.limits,
             default_pipeline=(
-                "canonicalize,dce,infer-shapes,fold-recurrent-bias,"
+                "canonicalize,dce,infer-shapes,"
+                f"expand-conv{{target={variant.name}}},"
+                "fold-recurrent-bias,"
                 f"adapt-xylo{{variant={variant.name}}},"
                 f"quantize-xylo{{variant={variant.name}}},allocate-xylo"
             ),

@@ -5,9 +5,10 @@ other, in graph order), synapses ``src -> dst`` (one per incoming connection, i.
 fan-in entry), external input channels and their synapses, a parameter-group key per
 neuron (neurons on one core must share it) and firing rates (spikes per inference).
 ``from_graph`` builds it from an SNN graph: neuron layers are the spiking and
-integrating ``snn`` ops; synapses come from the weights between them (``nn.linear``,
-``nn.affine``, ``nn.conv1d``, ``nn.conv2d``, through ``nn.flatten``), expanded to
-neuron level from each nonzero weight.
+integrating ``snn`` ops; synapses come from the chains of linear ops between them (``nn.linear``,
+``nn.affine``, ``nn.conv1d``, ``nn.conv2d``, ``nn.sumpool2d``, ``nn.avgpool2d``,
+``nn.flatten``, ``nn.scale``), expanded to neuron level by ``compiler.connectivity``:
+one synapse per nonzero weight of the composed chain.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compiler.connectivity import LINEAR_OPS, chain_connections, linear_chain
 from ir import Graph
 from ir.op import Op
 from ir.ops.io import Input
-from ir.ops.nn import Affine, Conv1d, Conv2d, Flatten, Linear
 
 __all__ = ["NEURON_OPS", "Network", "from_graph"]
 
@@ -132,51 +133,17 @@ class Network:
         return names
 
 
-def _conv_edges(
-    op: Conv1d | Conv2d, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(src, dst)`` flat indices of a convolution's nonzero weights."""
-    w = np.asarray(op.weight)
-    stride: tuple[int, ...]
-    padding: tuple[int, ...]
-    dilation: tuple[int, ...]
-    if isinstance(op, Conv2d):
-        stride, padding, dilation = op.stride, op.padding, op.dilation
-    else:  # a 1-D convolution is a 2-D one of height 1
-        w = w[:, :, None, :]
-        in_shape = (in_shape[0], 1, in_shape[1])
-        out_shape = (out_shape[0], 1, out_shape[1])
-        stride, padding, dilation = (1, op.stride), (0, op.padding), (1, op.dilation)
-    _, h, wd = in_shape
-    cout, ho, wo = out_shape
-    per_group_in = w.shape[1]
-    per_group_out = cout // op.groups
-    ys, xs = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
-    srcs, dsts = [], []
-    for co, ci, ky, kx in zip(*np.nonzero(w), strict=True):
-        c_in = (co // per_group_out) * per_group_in + ci
-        iy = ys * stride[0] - padding[0] + ky * dilation[0]
-        ix = xs * stride[1] - padding[1] + kx * dilation[1]
-        ok = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < wd)
-        srcs.append((c_in * h * wd + iy * wd + ix)[ok])
-        dsts.append((co * ho * wo + ys * wo + xs)[ok])
-    if not srcs:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(srcs).astype(np.int64), np.concatenate(dsts).astype(np.int64)
-
-
-def _edges(graph: Graph, weight: str) -> tuple[np.ndarray, np.ndarray]:
+def _edges(graph: Graph, weight: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """The source of the weight chain ending at ``weight`` and its synapses."""
     op = graph.op(weight)
-    (producer,) = graph.producers(weight)
-    if isinstance(op, (Linear, Affine)):
-        rows, cols = np.nonzero(np.asarray(op.weight))
-        return cols.astype(np.int64), rows.astype(np.int64)
-    if isinstance(op, (Conv1d, Conv2d)):
-        return _conv_edges(op, graph.shape(producer), graph.shape(weight))
-    raise ValueError(
-        f"node '{weight}': {op.name} between neuron layers is not supported by core "
-        "allocation (nn.linear, nn.affine, nn.conv1d, nn.conv2d, nn.flatten)"
-    )
+    if not isinstance(op, LINEAR_OPS):
+        raise ValueError(
+            f"node '{weight}': {op.name} between neuron layers is not supported by "
+            f"core allocation ({', '.join(c.name for c in LINEAR_OPS)})"
+        )
+    source, chain = linear_chain(graph, weight)
+    conn = chain_connections(graph, source, chain)
+    return source, conn.src, conn.dst
 
 
 def _key(
@@ -236,10 +203,7 @@ def from_graph(
                 raise ValueError(
                     f"node '{node}' reads neuron layer '{weight}' without a weight"
                 )
-            s_idx, d_idx = _edges(graph, weight)
-            (producer,) = graph.producers(weight)
-            while isinstance(graph.op(producer), Flatten):
-                (producer,) = graph.producers(producer)
+            producer, s_idx, d_idx = _edges(graph, weight)
             if producer in offsets:
                 src.append(s_idx + offsets[producer])
                 dst.append(d_idx + offsets[node])

@@ -23,7 +23,8 @@ def test_registry_keys_are_names() -> None:
         assert isinstance(as_object, Target)
         assert target.limits == VARIANTS[name].limits
         assert target.default_pipeline == (
-            "canonicalize,dce,infer-shapes,fold-recurrent-bias,"
+            f"canonicalize,dce,infer-shapes,expand-conv{{target={name}}},"
+            "fold-recurrent-bias,"
             f"adapt-xylo{{variant={name}}},quantize-xylo{{variant={name}}},"
             "allocate-xylo"
         )
