@@ -210,12 +210,14 @@ def _check_floor(op: Any, v_min: np.ndarray) -> None:
             low, high = np.broadcast_arrays(np.asarray(v_min), np.asarray(bound))
         except ValueError:
             return  # shape errors are reported by infer_shape
-        bad = np.argwhere(~(low < high) if name == "v_threshold" else ~(low <= high))
+        mask = ~(low < high) if name == "v_threshold" else ~(low <= high)
+        bad = np.flatnonzero(mask)
         if bad.size:
-            where = tuple(int(i) for i in bad[0])
+            where = tuple(int(i) for i in np.unravel_index(int(bad[0]), mask.shape))
             raise VerifyError(
                 f"v_min must be {'<' if name == 'v_threshold' else '<='} {name}; "
-                f"neuron {where}: v_min = {low[where]}, {name} = {high[where]}"
+                f"neuron {where}: v_min = {float(low[where]):.6g}, "
+                f"{name} = {float(high[where]):.6g}"
             )
 
 
