@@ -32,6 +32,8 @@ def import_file(
     dt: float | None = None,
     reset: str | None = None,
     convention: str | None = None,
+    reset_delay: bool | None = None,
+    v_min: float | str | None = None,
 ) -> ir.Graph:
     """Import a model file into a verified graph, choosing the frontend by extension.
 
@@ -41,6 +43,8 @@ def import_file(
         dt: time step for ``.nir`` (see ``frontends.nir.from_nir``).
         reset: reset mode for ``.nir``.
         convention: the exporter's convention for ``.nir``.
+        reset_delay: snnTorch's ``reset_delay`` for ``.nir``.
+        v_min: membrane floor for ``.nir`` (a number, ``"-threshold"``, ``"none"``).
 
     Raises:
         FrontendError: unknown extension, unreadable file, or a model that cannot be
@@ -60,7 +64,14 @@ def import_file(
     if suffix == ".nir":
         from frontends import nir as nir_frontend
 
-        return nir_frontend.from_nir(source, dt=dt, reset=reset, convention=convention)
+        return nir_frontend.from_nir(
+            source,
+            dt=dt,
+            reset=reset,
+            convention=convention,
+            reset_delay=reset_delay,
+            v_min=v_min,
+        )
     import torch
 
     from frontends import pytorch

@@ -331,7 +331,7 @@ CONVENTIONS: dict[str, Convention] = {
             "Sinabs' exporter does not write min_v_mem; assumed none (the IAF/LIF "
             "layers' default). sinabs.from_torch clamps at -1.0 and sinabs.from_nir "
             "at -v_threshold: pass v_min=-1.0 or v_min='-threshold' (spikeforge "
-            "import --v-min), or v_min='none' to confirm no floor"
+            "import --v-min=-threshold), or v_min='none' to confirm no floor"
         ),
     ),
     "norse": Convention(
