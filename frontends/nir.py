@@ -47,7 +47,16 @@ writes its reset mode, so a network trained with a non-default one (e.g. snnTorc
 ``reset_mechanism="zero"``) needs ``reset=``. snnTorch's default ``reset_delay=True``
 subtracts the threshold one step late, after the decay
 (``mem[t+1] = beta mem[t] + x - thr S[t]``); that equals the IR subtracting
-``thr / beta`` at once (``v_subtract``), spike condition unchanged. The IR spikes at
+``thr / beta`` at once (``v_subtract``), spike condition unchanged. With
+``reset_delay=False`` snnTorch subtracts in the same step but its spike test still
+removes the delayed reset that its "avoid double reset" then adds back, so a
+membrane left above threshold needs ``2 thr`` to fire again: the IR's
+``refire_offset = thr`` (snnTorch 1.0.0's ``RSynaptic`` ignores ``reset_delay=False``
+and keeps the delayed reset; the importer does the same, with a warning). Sinabs
+clamps the membrane at ``min_v_mem`` after each reset (the IR's ``v_min``). Neither
+``reset_delay`` nor ``min_v_mem`` nor the reset mode is written by the exporters:
+``reset_delay=``, ``v_min=`` and ``reset=`` say them, and where they are not given
+the framework's default is used with a :class:`ConventionWarning`. The IR spikes at
 ``v >= v_threshold``; NIR, snnTorch and Norse at ``v > thr`` (Sinabs and Rockpool at
 ``>=``): the two differ only when the membrane equals the threshold exactly.
 
