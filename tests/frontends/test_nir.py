@@ -6,6 +6,7 @@ float64, and compared with the interpreter on the imported graph.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import h5py
@@ -574,6 +575,24 @@ def test_snntorch_reset_delay_false_matches_its_loop() -> None:
     # the input is strong enough that the "double reset" rule changes spikes
     plain = _leaky_loop(cur, beta32, 1.0, thr=1.0, reset="subtract")
     assert np.any(plain != want)
+
+
+def test_snntorch_delayed_zero_reset_of_synaptic_warns_it_is_not_exact() -> None:
+    tau = _full(3, DT_SNNTORCH / (1 - 0.8))
+    node = nir.CubaLIF(
+        tau_syn=tau,
+        tau_mem=tau,
+        r=tau / np.float32(DT_SNNTORCH),
+        v_leak=_full(3, 0),
+        v_threshold=_full(3, 1.0),
+        w_in=tau / np.float32(DT_SNNTORCH),
+    )
+    graph = _chain(nir.Linear(_f32(3, 2)), node)
+    with pytest.warns(ConventionWarning, match="zeroes the whole next step"):
+        from_nir(graph, reset="zero")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same-step zero reset: exact, nothing to say
+        from_nir(graph, reset="zero", reset_delay=False)
 
 
 def test_to_nir_refuses_ops_without_a_nir_node() -> None:
