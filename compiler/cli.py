@@ -111,6 +111,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a Norse .nir's time constants: dt-scaled (Norse 1.1.0 wrote dt*tau) or "
         "true (other Norse versions); implies --convention norse; default: detected",
     )
+    imp.add_argument(
+        "--reset-delay",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="snnTorch's reset_delay: subtract one step late (default) or, with "
+        "--no-reset-delay, in the same step (.nir, convention snntorch)",
+    )
+    imp.add_argument(
+        "--v-min",
+        help="membrane floor of every spiking neuron: a number, -threshold (write "
+        "--v-min=-threshold) or none (Sinabs' min_v_mem; .nir)",
+    )
 
     run = sub.add_parser(
         "run",
@@ -337,6 +349,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 reset=args.reset,
                 convention=args.convention,
                 norse_tau=args.norse_tau,
+                reset_delay=args.reset_delay,
+                v_min=_v_min_arg(args.v_min),
             )
         for w in caught:
             print(f"spikeforge: warning: {w.message}", file=sys.stderr)
@@ -350,10 +364,22 @@ def _cmd_import(args: argparse.Namespace) -> int:
             dt=args.dt,
             reset=args.reset,
             convention=args.convention,
+            reset_delay=args.reset_delay,
+            v_min=_v_min_arg(args.v_min),
         )
     ir.save(graph, args.output)
     print(f"imported {args.input}: {len(graph)} nodes -> {args.output}")
     return 0
+
+
+def _v_min_arg(text: str | None) -> float | str | None:
+    """``--v-min``: a number, or a name the NIR frontend checks."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _load_array(path: str) -> Any:

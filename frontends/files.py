@@ -33,6 +33,8 @@ def import_file(
     reset: str | None = None,
     convention: str | None = None,
     norse_tau: str | None = None,
+    reset_delay: bool | None = None,
+    v_min: float | str | None = None,
 ) -> ir.Graph:
     """Import a model file into a verified graph, choosing the frontend by extension.
 
@@ -43,6 +45,8 @@ def import_file(
         reset: reset mode for ``.nir``.
         convention: the exporter's convention for ``.nir``.
         norse_tau: ``"dt-scaled"`` or ``"true"`` for a Norse ``.nir``.
+        reset_delay: snnTorch's ``reset_delay`` for ``.nir``.
+        v_min: membrane floor for ``.nir`` (a number, ``"-threshold"``, ``"none"``).
 
     Raises:
         FrontendError: unknown extension, unreadable file, or a model that cannot be
@@ -63,7 +67,13 @@ def import_file(
         from frontends import nir as nir_frontend
 
         return nir_frontend.from_nir(
-            source, dt=dt, reset=reset, convention=convention, norse_tau=norse_tau
+            source,
+            dt=dt,
+            reset=reset,
+            convention=convention,
+            norse_tau=norse_tau,
+            reset_delay=reset_delay,
+            v_min=v_min,
         )
     import torch
 

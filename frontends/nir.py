@@ -56,7 +56,16 @@ writes its reset mode, so a network trained with a non-default one (e.g. snnTorc
 ``reset_mechanism="zero"``) needs ``reset=``. snnTorch's default ``reset_delay=True``
 subtracts the threshold one step late, after the decay
 (``mem[t+1] = beta mem[t] + x - thr S[t]``); that equals the IR subtracting
-``thr / beta`` at once (``v_subtract``), spike condition unchanged. The IR spikes at
+``thr / beta`` at once (``v_subtract``), spike condition unchanged. With
+``reset_delay=False`` snnTorch subtracts in the same step but its spike test still
+removes the delayed reset that its "avoid double reset" then adds back, so a
+membrane left above threshold needs ``2 thr`` to fire again: the IR's
+``refire_offset = thr`` (snnTorch 1.0.0's ``RSynaptic`` ignores ``reset_delay=False``
+and keeps the delayed reset; the importer does the same, with a warning). Sinabs
+clamps the membrane at ``min_v_mem`` after each reset (the IR's ``v_min``). Neither
+``reset_delay`` nor ``min_v_mem`` nor the reset mode is written by the exporters:
+``reset_delay=``, ``v_min=`` and ``reset=`` say them, and where they are not given
+the framework's default is used with a :class:`ConventionWarning`. The IR spikes at
 ``v >= v_threshold``; NIR, snnTorch and Norse at ``v > thr`` (Sinabs and Rockpool at
 ``>=``): the two differ only when the membrane equals the threshold exactly.
 
@@ -118,8 +127,10 @@ __all__ = [
     "CONVENTIONS",
     "NORSE_TAU_MODES",
     "Convention",
+    "ConventionWarning",
     "ImportInfo",
     "NIRImportWarning",
+    "V_MIN_CHOICES",
     "from_nir",
     "from_nir_info",
     "to_nir",
@@ -196,6 +207,14 @@ class ImportInfo:
         return ", ".join(parts)
 
 
+V_MIN_CHOICES = ("none", "-threshold")
+"""Named ``v_min=`` values: no floor, or each neuron's ``-v_threshold``."""
+
+
+class ConventionWarning(UserWarning):
+    """An import assumed what the file does not record (a reset variant, a floor)."""
+
+
 # -- conventions ---------------------------------------------------------------------
 
 LeakFn = Callable[[Array, Array, Array, float], tuple[Array, Array, Array]]
@@ -224,6 +243,12 @@ class Convention:
         subtract: the amount a spike removes under ``reset="subtract"``, from the
             threshold and the membrane's per-step decay; ``None``: the threshold.
         init_at_leak: the membrane starts at ``v_leak`` instead of 0.
+        reset_delay: the default of snnTorch's ``reset_delay`` (``True``: ``subtract``
+            removes the threshold one step late, through ``subtract``; ``False``: in
+            the same step, with ``refire_offset = v_threshold``); ``None``: the
+            framework has no such option.
+        floor_note: what the framework's exporter leaves out about the membrane
+            floor (Sinabs' ``min_v_mem``), for the warning; ``None``: no floor.
     """
 
     name: str
@@ -236,6 +261,8 @@ class Convention:
     recover_dt: Callable[[list[_Neuron]], float | None] | None = None
     subtract: SubtractFn | None = None
     init_at_leak: bool = False
+    reset_delay: bool | None = None
+    floor_note: str | None = None
 
 
 def _f64(x: Any) -> Array:
@@ -406,6 +433,7 @@ CONVENTIONS: dict[str, Convention] = {
         reset="subtract",
         dt=SNNTORCH_DT,
         subtract=_snntorch_subtract,
+        reset_delay=True,
     ),
     # NOTE: LIFTorch subtracts and emits up to max_spikes_per_dt (default 2**16)
     # spikes a step; its export drops the bias (v_leak = 0) and any w_rec.
@@ -428,6 +456,12 @@ CONVENTIONS: dict[str, Convention] = {
         reset="subtract",
         max_spikes=_MANY_SPIKES,
         dt=SINABS_DT,
+        floor_note=(
+            "Sinabs' exporter does not write min_v_mem; assumed none (the IAF/LIF "
+            "layers' default). sinabs.from_torch clamps at -1.0 and sinabs.from_nir "
+            "at -v_threshold: pass v_min=-1.0 or v_min='-threshold' (spikeforge "
+            "import --v-min=-threshold), or v_min='none' to confirm no floor"
+        ),
     ),
     "norse": Convention(
         "norse",
@@ -488,6 +522,8 @@ def from_nir(
     reset: str | None = None,
     convention: str | None = None,
     norse_tau: str | None = None,
+    reset_delay: bool | None = None,
+    v_min: float | str | None = None,
 ) -> ir.Graph:
     """Import a NIR graph (a ``.nir`` file or a ``nir.NIRGraph``) as a verified graph.
 
@@ -501,6 +537,14 @@ def from_nir(
         norse_tau: for ``convention="norse"`` (implied when given): ``"dt-scaled"``
             (Norse 1.1.0 wrote ``dt * tau``) or ``"true"`` (other Norse versions);
             ``None`` tells them apart by the numbers (:data:`NORSE_TAU_MODES`).
+        reset_delay: snnTorch's ``reset_delay`` (convention ``snntorch`` only):
+            ``True`` (its default) subtracts the threshold one step late, ``False``
+            in the same step. ``None`` takes the default and warns, as the file does
+            not say; no effect with ``reset="zero"`` (both are exact then).
+        v_min: membrane floor of every spiking neuron (Sinabs' ``min_v_mem``): a
+            number, ``"-threshold"`` (each neuron's ``-v_threshold``) or ``"none"``;
+            ``None`` keeps what the file (spikeforge metadata) says, else no floor,
+            with a warning under ``sinabs``, whose exporter drops ``min_v_mem``.
 
     Raises:
         FrontendError: an unreadable file, an unknown node type, a missing edge
@@ -508,13 +552,22 @@ def from_nir(
             names the node (and the file) and the argument to pass.
 
     Warns:
+        ConventionWarning: the convention assumed a variant the file does not record
+            (snnTorch's reset mode and ``reset_delay``, Sinabs' ``min_v_mem``); the
+            message names the argument that settles it.
         NIRImportWarning: an exporter quirk was tolerated (Rockpool's ``Output``
             type, its lost ``w_rec`` and bias), a true-tau Norse file had its ``dt``
             assumed, or a time constant collapsed to no memory (``tau << dt`` after
             the convention's mapping).
     """
     return from_nir_info(
-        source, dt=dt, reset=reset, convention=convention, norse_tau=norse_tau
+        source,
+        dt=dt,
+        reset=reset,
+        convention=convention,
+        norse_tau=norse_tau,
+        reset_delay=reset_delay,
+        v_min=v_min,
     )[0]
 
 
@@ -525,6 +578,8 @@ def from_nir_info(
     reset: str | None = None,
     convention: str | None = None,
     norse_tau: str | None = None,
+    reset_delay: bool | None = None,
+    v_min: float | str | None = None,
 ) -> tuple[ir.Graph, ImportInfo]:
     """:func:`from_nir`, also returning the convention, ``dt`` and reset it used."""
     if norse_tau is not None and norse_tau not in NORSE_TAU_MODES:
@@ -544,6 +599,9 @@ def from_nir_info(
         )
     if dt is not None and not (math.isfinite(dt) and dt > 0):
         raise FrontendError(f"dt must be a positive number of seconds, got {dt}")
+    if reset_delay is not None and not isinstance(reset_delay, bool):
+        raise FrontendError(f"reset_delay must be True or False, got {reset_delay!r}")
+    floor = _floor_arg(v_min)
     nir = _nir()
     if isinstance(source, nir.NIRGraph):
         where, graph = "NIR graph", source
@@ -555,7 +613,14 @@ def from_nir_info(
         )
     try:
         importer = _Importer(
-            nir, graph, dt=dt, reset=reset, convention=convention, norse_tau=norse_tau
+            nir,
+            graph,
+            dt=dt,
+            reset=reset,
+            convention=convention,
+            norse_tau=norse_tau,
+            reset_delay=reset_delay,
+            v_min=floor,
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", NIRImportWarning)
@@ -570,6 +635,24 @@ def from_nir_info(
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return result, importer.info(result)
+
+
+def _floor_arg(v_min: float | str | None) -> float | str | None:
+    """Check ``v_min=``: ``None``, a named choice, or a finite number."""
+    if v_min is None or v_min in V_MIN_CHOICES:
+        return v_min
+    if isinstance(v_min, str) or isinstance(v_min, bool):
+        raise FrontendError(
+            f"unknown v_min {v_min!r}; pass a number or one of "
+            f"{', '.join(V_MIN_CHOICES)}"
+        )
+    try:
+        value = float(v_min)
+    except (TypeError, ValueError):
+        raise FrontendError(f"v_min must be a number, got {v_min!r}") from None
+    if not math.isfinite(value):
+        raise FrontendError(f"v_min must be finite, got {value}")
+    return value
 
 
 def _read(nir: ModuleType, path: Path) -> Any:
@@ -679,6 +762,8 @@ class _Importer:
         reset: str | None,
         convention: str | None,
         norse_tau: str | None = None,
+        reset_delay: bool | None = None,
+        v_min: float | str | None = None,
     ) -> None:
         self.nir = nir
         self.top = graph
@@ -692,6 +777,11 @@ class _Importer:
         self.input_shapes: dict[str, tuple[int, ...]] = {}
         self.sources: dict[str, str | None] = {}
         self.reset_from: set[str] = set()
+        self.reset_delay_arg = reset_delay
+        self.v_min_arg = v_min
+        self.cyclic: set[str] = set()
+        self.assumed: dict[str, str] = {}
+        """Warning text by topic, for variants the file does not record."""
 
     def run(self) -> ir.Graph:
         flat = _Flat()
@@ -704,6 +794,13 @@ class _Importer:
         ]
         conv, dt = self._convention(flat, neurons)
         self._input_quirk(flat)
+        loops = nx.DiGraph(flat.edges)
+        self.cyclic = {
+            n
+            for part in nx.strongly_connected_components(loops)
+            if len(part) > 1
+            for n in part
+        }
         name = _str(self.meta.get(_META_PREFIX + "name"))
         graph = ir.Graph(name or "main", dt=dt)
         broadcast: dict[str, tuple[str, ...]] = {}
@@ -724,6 +821,8 @@ class _Importer:
         _warn_collapsed(graph, flat)
         if conv.name == "rockpool" and _stored_convention(self.meta) is None:
             _warn_rockpool_losses(graph, flat)
+        for text in self.assumed.values():
+            warnings.warn(text, ConventionWarning, stacklevel=3)
         return graph
 
     def info(self, graph: ir.Graph) -> ImportInfo:
@@ -810,6 +909,10 @@ class _Importer:
             dt_from = "recovered" if dt is not None else dt_from
         if dt is None and conv.dt is not None:
             dt, dt_from = conv.dt, "convention"
+        if self.reset_delay_arg is not None and conv.reset_delay is None:
+            raise FrontendError(
+                f"reset_delay applies to convention 'snntorch' only, not '{name}'"
+            )
         timed = [n for n in flat.nodes if flat.kinds[n] in (*_NEURONS, "Delay")]
         if dt is None and timed:
             raise FrontendError(
@@ -879,18 +982,91 @@ class _Importer:
             raise FrontendError(f"node '{name}': unknown reset mode {reset!r}")
         max_spikes = int(meta.get(_META_PREFIX + "max_spikes", conv.max_spikes))
         extra: dict[str, Any] = {}
+        delay = self._reset_delay(name, node, conv, reset)
         if reset == "zero":
             max_spikes = 1
         elif _META_PREFIX + "v_subtract" in meta:
             extra["v_subtract"] = _meta_array(meta[_META_PREFIX + "v_subtract"])
-        elif conv.subtract is not None:
+        elif conv.subtract is not None and delay is not False:
             extra["v_subtract"] = _f32(conv.subtract(_arr(node.v_threshold), decay))
+        if _META_PREFIX + "refire_offset" in meta:
+            extra["refire_offset"] = _meta_array(meta[_META_PREFIX + "refire_offset"])
+        elif reset == "subtract" and delay is False:
+            # snnTorch's "avoid double reset": the spike test still removes the
+            # delayed reset that the same-step subtraction then adds back.
+            extra["refire_offset"] = _arr(node.v_threshold).copy()
+        v_min = self._floor(name, node, conv, meta)
+        if v_min is not None:
+            extra["v_min"] = v_min
         return {
             "reset": reset,
             "max_spikes": max_spikes,
             **extra,
             **_init(meta, conv, v_leak),
         }
+
+    def _reset_delay(
+        self, name: str, node: Any, conv: Convention, reset: str
+    ) -> bool | None:
+        """snnTorch's ``reset_delay`` for this neuron (``None``: not snnTorch)."""
+        if conv.reset_delay is None:
+            return None
+        delay = self.reset_delay_arg
+        given = self.reset_arg is not None and (reset == "zero" or delay is not None)
+        if not given:
+            self.assumed["snntorch"] = (
+                "snnTorch's exporter writes neither reset_mechanism nor reset_delay; "
+                f"assumed reset={reset!r}"
+                + (
+                    f", reset_delay={conv.reset_delay if delay is None else delay}"
+                    if reset == "subtract"
+                    else ""
+                )
+                + " (snnTorch's defaults: 'subtract', reset_delay=True). If the "
+                "network used others, pass reset='zero' or reset_delay=False "
+                "(spikeforge import --reset zero / --no-reset-delay); pass both to "
+                "silence this warning"
+            )
+        if delay is None:
+            delay = conv.reset_delay
+        rsynaptic = type(node).__name__ == "CubaLIF" and name in self.cyclic
+        if rsynaptic and not delay:
+            # snnTorch 1.0.0 RSynaptic.forward applies the same-step reset to a local
+            # copy of mem (and fails with init_hidden=True): it runs the delayed one.
+            self.assumed[f"rsynaptic {name}"] = (
+                f"node '{name}': a recurrent CubaLIF is snnTorch's RSynaptic, which "
+                "ignores reset_delay=False in snnTorch 1.0.0 (its forward resets a "
+                "local copy of the membrane); imported with the delayed reset it runs"
+            )
+            delay = True
+        recurrent_or_cuba = type(node).__name__ == "CubaLIF" or name in self.cyclic
+        if reset == "zero" and delay and recurrent_or_cuba:
+            self.assumed[f"zero {name}"] = (
+                f"node '{name}': snnTorch's delayed zero reset of Synaptic, RLeaky "
+                "and RSynaptic zeroes the whole next step's membrane, input included, "
+                "which the IR cannot express; imported with the same-step zero reset "
+                "(not exact where a spike is followed by input)"
+            )
+        return delay
+
+    def _floor(
+        self, name: str, node: Any, conv: Convention, meta: Mapping[str, Any]
+    ) -> Array | None:
+        """The neuron's ``v_min``: the argument, else spikeforge metadata, else none
+        (with the convention's warning where its exporter drops the floor)."""
+        arg = self.v_min_arg
+        if arg is None:
+            stored = meta.get(_META_PREFIX + "v_min")
+            if stored is not None:
+                return _meta_array(stored)
+            if conv.floor_note is not None:
+                self.assumed["floor"] = conv.floor_note
+            return None
+        if arg == "none":
+            return None
+        if arg == "-threshold":
+            return -_f32(node.v_threshold)
+        return np.asarray(arg, np.float32)
 
     # -- edges -----------------------------------------------------------------------
     def _recurrent(self, flat: _Flat, graph: ir.Graph) -> set[tuple[str, str]]:
@@ -1458,7 +1634,9 @@ def _decay(tau: Array, dt: float) -> Array:
 
 
 def _subtract_field(op: Any) -> tuple[str, ...]:
-    return () if getattr(op, "v_subtract", None) is None else ("v_subtract",)
+    """The optional spiking fields ``op`` sets (broadcast to the layer's shape)."""
+    optional = ("v_subtract", "v_min", "refire_offset")
+    return tuple(f for f in optional if getattr(op, f, None) is not None)
 
 
 def _li(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:
@@ -1562,7 +1740,8 @@ def to_nir(graph: ir.Graph) -> Any:
     NIR parameters are the IR's own (the IR's discretization is NIR's ODE stepped
     exactly), broadcast to each layer's shape. What NIR cannot hold goes to metadata
     for spikeforge's own re-import: the graph's ``dt``, name and recurrent edges, each
-    neuron's reset mode, ``max_spikes``, ``v_subtract`` and ``v_init``, a conv's missing bias, and
+    neuron's reset mode, ``max_spikes``, ``v_subtract``, ``v_min``, ``refire_offset``
+    and ``v_init``, a conv's missing bias, and
     ``nn.add`` (written as a unit ``Scale``). Re-importing the file with ``from_nir``
     gives a graph with identical interpreter outputs, and an ``is_equivalent`` one
     when every neuron parameter already has the layer's shape and no node has meta.
@@ -1638,9 +1817,10 @@ def _spiking_meta(g: ir.Graph, n: str, op: Any) -> dict[str, Any]:
         _META_PREFIX + "max_spikes": int(op.max_spikes),
         **_init_meta(op),
     }
-    v_subtract = getattr(op, "v_subtract", None)
-    if v_subtract is not None:
-        meta[_META_PREFIX + "v_subtract"] = _full(g, n, v_subtract)
+    for name in ("v_subtract", "v_min", "refire_offset"):
+        value = getattr(op, name, None)
+        if value is not None:
+            meta[_META_PREFIX + name] = _full(g, n, value)
     return meta
 
 

@@ -232,6 +232,16 @@ def _check_neuron(layer: Layer) -> None:
             "a Dynap-SE2 neuron spikes at most once per step (then resets and is "
             "refractory)"
         )
+    for field, why in _UNSUPPORTED:
+        if getattr(op, field, None) is not None:
+            raise ValueError(f"node '{layer.node}' ({op.name}): {field} is set; {why}")
+
+
+_UNSUPPORTED = (
+    ("v_min", "a Dynap-SE2 neuron has no programmable membrane floor"),
+    ("refire_offset", "a Dynap-SE2 neuron has one fixed threshold"),
+)
+"""IR neuron fields the chip cannot express, and why (the adapter must drop them)."""
 
 
 def _layer_groups(

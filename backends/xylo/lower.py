@@ -179,6 +179,13 @@ def _check_neuron(layer: Layer, cap: int) -> None:
         op.v_threshold,  # type: ignore[attr-defined]
     ):
         raise ValueError(f"{where}: the chip subtracts v_threshold, not v_subtract")
+    if getattr(op, "v_min", None) is not None:
+        raise ValueError(f"{where}: the chip has no membrane floor; v_min must be none")
+    if getattr(op, "refire_offset", None) is not None:
+        raise ValueError(
+            f"{where}: the chip spikes at v >= v_threshold in every step; "
+            "refire_offset must be none"
+        )
     if np.any(np.asarray(getattr(op, "v_init", 0.0)) != 0):
         raise ValueError(f"{where}: the chip starts from V = 0; v_init must be 0")
     for syn in layer.synapses:

@@ -7,7 +7,12 @@ import numpy as np
 from ir.errors import VerifyError
 from ir.op import Shape
 
-__all__ = ["check_broadcast", "check_no_nan", "check_positive"]
+__all__ = [
+    "check_broadcast",
+    "check_no_nan",
+    "check_nonnegative",
+    "check_positive",
+]
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -37,6 +42,16 @@ def check_positive(field: str, arr: np.ndarray) -> None:
         value = arr.reshape(-1)[bad[0]]
         raise VerifyError(
             f"{field} must be > 0; neuron {_index(int(bad[0]), arr.shape)} has {value}"
+        )
+
+
+def check_nonnegative(field: str, arr: np.ndarray) -> None:
+    """Raise unless every element of ``arr`` is >= 0, naming the first neuron that is not."""
+    bad = np.flatnonzero(~(arr >= 0))
+    if bad.size:
+        value = arr.reshape(-1)[bad[0]]
+        raise VerifyError(
+            f"{field} must be >= 0; neuron {_index(int(bad[0]), arr.shape)} has {value}"
         )
 
 

@@ -18,6 +18,15 @@ for the step). NIR neurons are continuous-time; this dialect fixes the discretiz
   which is ``floor(v / v_threshold)`` when ``s = v_threshold``). A ``v_subtract`` other
   than the threshold expresses a reset applied after the next decay, as snnTorch's
   default does (``s = v_threshold / beta``).
+* ``v_min`` (optional) floors the membrane after the spike and reset of every step,
+  ``v <- max(v, v_min)`` (Sinabs' ``min_v_mem``); ``None`` means no floor.
+* ``refire_offset`` (optional, subtract reset with ``max_spikes = 1``) raises the
+  threshold by that amount for a step that starts with the membrane still at or above
+  ``v_threshold`` (the previous reset left it there): spike when
+  ``v >= v_threshold + refire_offset * [v_prev >= v_threshold]``; the amount removed
+  stays ``v_subtract``. snnTorch's same-step reset (``reset_delay=False``) is
+  ``refire_offset = v_threshold`` (its spike test still subtracts the delayed reset
+  that its "avoid double reset" then adds back); ``None`` means no raise.
 * The spike has a surrogate gradient (fast sigmoid of ``(v - theta) / |theta|``,
   slope 10), so graphs can be trained through the interpreter.
 
@@ -36,7 +45,12 @@ import torch
 
 from ir.errors import VerifyError
 from ir.op import FloatTensor, Op, Params, Shape, register_op
-from ir.ops.checks import check_broadcast, check_no_nan, check_positive
+from ir.ops.checks import (
+    check_broadcast,
+    check_no_nan,
+    check_nonnegative,
+    check_positive,
+)
 
 __all__ = [
     "IF",
@@ -170,24 +184,66 @@ class _Neuron(Op):
             check_positive("v_threshold", self.v_threshold)  # type: ignore[attr-defined]
             if v_subtract is not None:
                 check_positive("v_subtract", v_subtract)
+        offset = getattr(self, "refire_offset", None)
+        if offset is not None:
+            if reset != "subtract" or max_spikes != 1:
+                raise VerifyError(
+                    'refire_offset needs reset = "subtract" and max_spikes = 1, got '
+                    f"reset = {reset!r}, max_spikes = {max_spikes}"
+                )
+            check_nonnegative("refire_offset", offset)
+        v_min = getattr(self, "v_min", None)
+        if v_min is not None:
+            _check_floor(self, v_min)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         return _broadcast_shape(self, self._arrays, inputs)
 
 
-def _fire(op: Any, p: Params, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_floor(op: Any, v_min: np.ndarray) -> None:
+    """``v_min`` must lie below the threshold (and the zero reset's target)."""
+    bounds = [("v_threshold", op.v_threshold)]
+    if op.reset == "zero":
+        bounds.append(("v_reset", op.v_reset))
+    for name, bound in bounds:
+        try:
+            low, high = np.broadcast_arrays(np.asarray(v_min), np.asarray(bound))
+        except ValueError:
+            return  # shape errors are reported by infer_shape
+        mask = ~(low < high) if name == "v_threshold" else ~(low <= high)
+        bad = np.flatnonzero(mask)
+        if bad.size:
+            where = tuple(int(i) for i in np.unravel_index(int(bad[0]), mask.shape))
+            raise VerifyError(
+                f"v_min must be {'<' if name == 'v_threshold' else '<='} {name}; "
+                f"neuron {where}: v_min = {float(low[where]):.6g}, "
+                f"{name} = {float(high[where]):.6g}"
+            )
+
+
+def _fire(
+    op: Any, p: Params, v: torch.Tensor, v_prev: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spike count and membrane after reset and floor; ``v_prev`` began the step."""
     subtract = op.reset == "subtract"
     step = p["v_subtract"]
-    n = spike(
-        v,
-        p["v_threshold"],
-        subtract=subtract,
-        max_spikes=op.max_spikes,
-        v_subtract=step,
-    )
+    threshold = p["v_threshold"]
+    offset = p["refire_offset"]
+    if offset is not None:
+        # snnTorch reset_delay=False: a membrane left at or above threshold by the
+        # last reset makes this step's spike test subtract `offset` first.
+        held = (v_prev >= threshold).to(v.dtype)
+        n = spike(v - offset * held, threshold, subtract=False, max_spikes=1)
+    else:
+        n = spike(
+            v, threshold, subtract=subtract, max_spikes=op.max_spikes, v_subtract=step
+        )
     if subtract:
-        return n, v - n * (p["v_threshold"] if step is None else step)
-    return n, v * (1 - n) + p["v_reset"] * n
+        v = v - n * (threshold if step is None else step)
+    else:
+        v = v * (1 - n) + p["v_reset"] * n
+    v_min = p["v_min"]
+    return n, v if v_min is None else torch.maximum(v, v_min.to(v.dtype))
 
 
 def _zeros(x: torch.Tensor, init: torch.Tensor | float = 0.0) -> torch.Tensor:
@@ -212,7 +268,17 @@ class LIF(_Neuron):
     """
 
     name = "snn.lif"
-    _arrays = ("tau", "r", "v_leak", "v_threshold", "v_reset", "v_init", "v_subtract")
+    _arrays = (
+        "tau",
+        "r",
+        "v_leak",
+        "v_threshold",
+        "v_reset",
+        "v_init",
+        "v_subtract",
+        "v_min",
+        "refire_offset",
+    )
     _positive = ("tau",)
 
     tau: FloatTensor
@@ -233,6 +299,10 @@ class LIF(_Neuron):
     """Membrane potential before the first step."""
     v_subtract: FloatTensor | None = None
     """With ``subtract`` reset: potential removed per spike (none: ``v_threshold``)."""
+    v_min: FloatTensor | None = None
+    """Floor of the membrane after each step's reset (none: no floor)."""
+    refire_offset: FloatTensor | None = None
+    """Threshold raise for a step that starts at or above threshold (none: 0)."""
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"v": _zeros(x, p["v_init"])}
@@ -241,7 +311,7 @@ class LIF(_Neuron):
         self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         v = _relax(p, "tau", state["v"], p["v_leak"] + p["r"] * x)
-        n, v = _fire(self, p, v)
+        n, v = _fire(self, p, v, state["v"])
         return n, {"v": v}
 
 
@@ -275,6 +345,8 @@ class CubaLIF(_Neuron):
         "w_in",
         "v_init",
         "v_subtract",
+        "v_min",
+        "refire_offset",
     )
     _positive = ("tau_syn", "tau_mem")
 
@@ -292,6 +364,8 @@ class CubaLIF(_Neuron):
     max_spikes: int = 1
     v_init: FloatTensor = field(default_factory=_zero)
     v_subtract: FloatTensor | None = None
+    v_min: FloatTensor | None = None
+    refire_offset: FloatTensor | None = None
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
@@ -301,7 +375,7 @@ class CubaLIF(_Neuron):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         i = _relax(p, "tau_syn", state["i"], p["w_in"] * x)
         v = _relax(p, "tau_mem", state["v"], p["v_leak"] + p["r"] * i)
-        n, v = _fire(self, p, v)
+        n, v = _fire(self, p, v, state["v"])
         return n, {"i": i, "v": v}
 
 
@@ -321,7 +395,15 @@ class IF(_Neuron):
     """
 
     name = "snn.if"
-    _arrays = ("r", "v_threshold", "v_reset", "v_init", "v_subtract")
+    _arrays = (
+        "r",
+        "v_threshold",
+        "v_reset",
+        "v_init",
+        "v_subtract",
+        "v_min",
+        "refire_offset",
+    )
 
     r: FloatTensor
     v_threshold: FloatTensor
@@ -330,6 +412,8 @@ class IF(_Neuron):
     max_spikes: int = 1
     v_init: FloatTensor = field(default_factory=_zero)
     v_subtract: FloatTensor | None = None
+    v_min: FloatTensor | None = None
+    refire_offset: FloatTensor | None = None
 
     def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"v": _zeros(x, p["v_init"])}
@@ -338,7 +422,7 @@ class IF(_Neuron):
         self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         v = state["v"] + p.require_dt() * p["r"] * x
-        n, v = _fire(self, p, v)
+        n, v = _fire(self, p, v, state["v"])
         return n, {"v": v}
 
 

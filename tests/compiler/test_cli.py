@@ -220,6 +220,39 @@ def test_import_a_pytorch_file_then_convert_it_with_opt(tmp_path: Path) -> None:
     assert "needs calibration data" in missing.stderr
 
 
+NIR_FIXTURES = Path(__file__).parents[1] / "fixtures" / "nir"
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("snntorch_leaky_nodelay_mlp", ["--reset", "subtract", "--no-reset-delay"]),
+        ("sinabs_iaf_vmin_mlp", ["--v-min=-threshold"]),
+        ("sinabs_lif_vmin_mlp", ["--convention", "sinabs", "--v-min", "-0.5"]),
+    ],
+)
+def test_import_nir_with_the_exporters_variant(
+    tmp_path: Path, name: str, options: list[str]
+) -> None:
+    """The variant options reproduce the framework's spikes; without them the
+    import warns, naming the option."""
+    data = np.load(NIR_FIXTURES / f"{name}.npz")
+    out = tmp_path / "net.sfir"
+    done = spikeforge("import", str(NIR_FIXTURES / f"{name}.nir"), "-o", str(out),
+                      *options)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "ConventionWarning" not in done.stderr
+    got = ir.interpret(ir.load(out), data["input"].astype(np.float64)).numpy()
+    np.testing.assert_array_equal(got, data["output"])
+    bare = options[:2] if options[0] == "--convention" else []
+    plain = spikeforge("import", str(NIR_FIXTURES / f"{name}.nir"), "-o", str(out),
+                       *bare)  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    wanted = "--no-reset-delay" if name.startswith("snntorch") else "--v-min"
+    assert "ConventionWarning" in plain.stderr
+    assert wanted in plain.stderr
+
+
 def test_yield_on_the_dask_engine_prints_the_local_report(tmp_path: Path) -> None:
     from backends.dynapse.target import DYNAPSE2
     from tests.backends.dynapse.test_lower import chain

@@ -6,6 +6,7 @@ float64, and compared with the interpreter on the imported graph.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import h5py
@@ -17,7 +18,14 @@ import torch.nn.functional as F
 
 import ir
 from frontends.errors import FrontendError
-from frontends.nir import CONVENTIONS, NIRImportWarning, from_nir, to_nir, write_nir
+from frontends.nir import (
+    CONVENTIONS,
+    ConventionWarning,
+    NIRImportWarning,
+    from_nir,
+    to_nir,
+    write_nir,
+)
 
 RNG_SEED = 0
 T = 40
@@ -112,7 +120,11 @@ def test_snntorch_leaky_is_detected_and_matches_its_loop(reset: str) -> None:
     w, b = _f32(4, 3, seed=2), _f32(4, seed=3)
     beta = np.array([0.5, 0.8, 0.9, 0.95])
     graph = _chain(nir.Affine(w, b), _snntorch_lif(beta, 1.0))
-    imported = from_nir(graph, reset=None if reset == "subtract" else reset)
+    if reset == "subtract":  # snnTorch's defaults, assumed with a warning
+        with pytest.warns(ConventionWarning, match="reset_delay"):
+            imported = from_nir(graph)
+    else:
+        imported = from_nir(graph, reset=reset)
     assert imported.dt == DT_SNNTORCH
     assert imported.op("lif").reset == reset  # snnTorch's default is subtract
     x = _inputs(3)
@@ -144,7 +156,7 @@ def test_snntorch_synaptic_matches_its_loop() -> None:
         v_threshold=_full(3, 1.0),
         w_in=tau_syn / np.float32(DT_SNNTORCH),
     )
-    imported = from_nir(_chain(nir.Linear(w), node))
+    imported = from_nir(_chain(nir.Linear(w), node), reset="subtract", reset_delay=True)
     x = _inputs(2, scale=0.5)
     a = 1 - DT_SNNTORCH / tau_syn.astype(np.float64)
     bm = 1 - DT_SNNTORCH / tau_mem.astype(np.float64)
@@ -194,7 +206,7 @@ def test_recurrent_subgraph_is_flattened_with_a_recurrent_edge(via_ports: bool) 
         edges=[("input", "fc"), ("fc", into), (out_of, "output")],
         type_check=False,
     )
-    imported = from_nir(top)
+    imported = from_nir(top, reset="subtract", reset_delay=True)
     assert sorted(imported.nodes()) == [
         "fc",
         "input",
@@ -391,7 +403,7 @@ def test_sinabs_network_is_detected() -> None:
         nir.Linear(fw),
         nir.IF(r=_full(3, 1), v_threshold=_full(3, 0.5)),
     )
-    imported = from_nir(graph)
+    imported = from_nir(graph, v_min="none")
     assert imported.dt == 1.0
     assert imported.op("if").reset == "subtract"
     x = _inputs(1, 6, 6, scale=2.0)
@@ -509,6 +521,87 @@ def test_write_read_roundtrip_is_equivalent(tmp_path: Path) -> None:
     again = from_nir(path)
     assert again.is_equivalent(original)
     np.testing.assert_array_equal(_run(again, x), _run(_ir_graph(), x))
+
+
+def test_roundtrip_keeps_the_floor_and_the_refire_offset(tmp_path: Path) -> None:
+    from ir.ops import io, snn
+
+    g = ir.Graph("floors", dt=DT)
+    g.add("x", io.Input(shape=(3,)))
+    g.add(
+        "lif",
+        snn.LIF(tau=_full(3, 0.02), r=_full(3, 20.0), v_leak=_full(3, 0),
+                v_threshold=_full(3, 0.5), reset="subtract",
+                refire_offset=_full(3, 0.5), v_min=_full(3, -0.2)),
+        ["x"],
+    )  # fmt: skip
+    g.add(
+        "if",
+        snn.IF(r=_full(3, 1 / DT), v_threshold=_full(3, 1.0), reset="subtract",
+               max_spikes=4, v_min=np.array([-1.0, -0.5, 0.0], np.float32)),
+        ["lif"],
+    )  # fmt: skip
+    g.add("y", io.Output(), ["if"])
+    path = tmp_path / "floors.nir"
+    write_nir(g, path)
+    back = from_nir(path)
+    assert back.is_equivalent(from_nir(to_nir(g)))  # full-shaped parameters
+    assert back.op("lif").refire_offset is not None
+    np.testing.assert_array_equal(back.op("if").v_min, g.op("if").v_min)
+    x = _inputs(3, scale=3.0)
+    np.testing.assert_array_equal(_run(back, x), _run(g, x))
+
+
+def _snntorch_same_step_loop(cur, beta, thr):
+    """snnTorch 1.0.0 Leaky with reset_delay=False, line by line: the delayed reset
+    is computed from the stored mem, subtracted in the state function, spike on the
+    result, then ``mem -= (spk - reset) thr`` ("avoid double reset")."""
+    mem = np.zeros_like(cur[:, 0])
+    out = []
+    for t in range(cur.shape[1]):
+        reset = (mem - thr > 0).astype(float)
+        mem = beta * mem + cur[:, t] - reset * thr
+        spk = (mem - thr > 0).astype(float)
+        mem = mem - (spk - reset) * thr
+        out.append(spk)
+    return np.stack(out, 1)
+
+
+def test_snntorch_reset_delay_false_matches_its_loop() -> None:
+    w, b = _f32(4, 3, seed=2, scale=2.0), _f32(4, seed=3)
+    beta = np.array([0.5, 0.8, 0.9, 0.95])
+    graph = _chain(nir.Affine(w, b), _snntorch_lif(beta, 1.0))
+    imported = from_nir(graph, reset="subtract", reset_delay=False)
+    lif = imported.op("lif")
+    assert lif.v_subtract is None
+    np.testing.assert_array_equal(lif.refire_offset, lif.v_threshold)
+    x = _inputs(3)
+    beta32 = 1 - DT_SNNTORCH / imported_tau_nir(graph)
+    cur = _dense(x, w, b)
+    want = _snntorch_same_step_loop(cur, beta32, 1.0)
+    np.testing.assert_array_equal(_run(imported, x), want)
+    assert want.sum() > 10
+    # the input is strong enough that the "double reset" rule changes spikes
+    plain = _leaky_loop(cur, beta32, 1.0, thr=1.0, reset="subtract")
+    assert np.any(plain != want)
+
+
+def test_snntorch_delayed_zero_reset_of_synaptic_warns_it_is_not_exact() -> None:
+    tau = _full(3, DT_SNNTORCH / (1 - 0.8))
+    node = nir.CubaLIF(
+        tau_syn=tau,
+        tau_mem=tau,
+        r=tau / np.float32(DT_SNNTORCH),
+        v_leak=_full(3, 0),
+        v_threshold=_full(3, 1.0),
+        w_in=tau / np.float32(DT_SNNTORCH),
+    )
+    graph = _chain(nir.Linear(_f32(3, 2)), node)
+    with pytest.warns(ConventionWarning, match="zeroes the whole next step"):
+        from_nir(graph, reset="zero")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same-step zero reset: exact, nothing to say
+        from_nir(graph, reset="zero", reset_delay=False)
 
 
 def test_to_nir_refuses_ops_without_a_nir_node() -> None:

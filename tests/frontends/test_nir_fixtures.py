@@ -22,7 +22,7 @@ import pytest
 
 import ir
 from frontends.errors import FrontendError
-from frontends.nir import NIRImportWarning, from_nir, from_nir_info
+from frontends.nir import ConventionWarning, NIRImportWarning, from_nir, from_nir_info
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nir"
 
@@ -30,15 +30,29 @@ V_ATOL = 1e-5
 """Membrane tolerance: the frameworks ran in float32, the interpreter runs in float64
 (measured: at most 3.1e-6 apart, Rockpool's CubaLIF)."""
 
+SUBTRACT_DELAYED = {"reset": "subtract", "reset_delay": True}
+SUBTRACT_NOW = {"reset": "subtract", "reset_delay": False}
+
 # name -> (from_nir keyword arguments, output node's IR membrane state matches v_out)
 CASES: dict[str, tuple[dict[str, Any], bool]] = {
-    # Detected (tau = r * 1e-4, v_leak = 0); snnTorch's default subtract reset.
-    "snntorch_leaky_mlp": ({}, False),
-    # Detected as snnTorch, but the exporter does not write the reset mode, so the
-    # non-default reset_mechanism="zero" has to be passed.
+    # Detected (tau = r * 1e-4, v_leak = 0). The exporter writes neither the reset
+    # mechanism nor reset_delay: snnTorch's defaults (subtract, reset_delay=True) are
+    # assumed with a warning unless passed (test_snntorch_defaults_are_assumed_...).
+    "snntorch_leaky_mlp": (SUBTRACT_DELAYED, False),
+    # The non-default reset_mechanism="zero" has to be passed (reset_delay makes no
+    # difference with zero reset).
     "snntorch_leaky_zero_mlp": ({"reset": "zero"}, False),
-    # Detected; the recurrent edge is 1.lif -> 1.w_rec (bias from t = 0).
-    "snntorch_rsynaptic": ({}, False),
+    # reset_delay=False: subtract in the same step, refire_offset = thr.
+    "snntorch_leaky_nodelay_mlp": (SUBTRACT_NOW, True),
+    "snntorch_synaptic_mlp": (SUBTRACT_DELAYED, False),
+    "snntorch_synaptic_nodelay_mlp": (SUBTRACT_NOW, True),
+    # The recurrent edge is 1.lif -> 1.w_rec (bias from t = 0).
+    "snntorch_rleaky": (SUBTRACT_DELAYED, False),
+    "snntorch_rleaky_nodelay": (SUBTRACT_NOW, True),
+    "snntorch_rsynaptic": (SUBTRACT_DELAYED, False),
+    # RSynaptic ignores reset_delay=False in snnTorch 1.0.0 (a warning says so); the
+    # output Synaptic subtracts in the same step.
+    "snntorch_rsynaptic_nodelay": (SUBTRACT_NOW, True),
     # Norse: tau = dt * tau_mem with r = 1 fits no detectable pattern (any framework
     # could write tau = 1e-5, r = 1), so the convention is passed.
     # Tau written as dt * tau (1e-5, Norse 1.1.0) is told apart from the true tau
@@ -48,10 +62,15 @@ CASES: dict[str, tuple[dict[str, Any], bool]] = {
     "norse_true_lifbox_mlp": ({"convention": "norse"}, True),
     "norse_true_lif_mlp": ({"convention": "norse"}, True),
     # Detected: integrate-and-fire with r = 1 and no dt is Sinabs.
-    "sinabs_iaf_mlp": ({}, True),
+    # Detected: integrate-and-fire with r = 1 and no dt is Sinabs. The exporter does
+    # not write min_v_mem: no floor is assumed with a warning unless v_min is passed.
+    "sinabs_iaf_mlp": ({"v_min": "none"}, True),
     # LIF with r = 1 and tau = 10 or 8 could be any framework's (tau in seconds), so
     # the convention is passed.
-    "sinabs_lif_mlp": ({"convention": "sinabs"}, True),
+    "sinabs_lif_mlp": ({"convention": "sinabs", "v_min": "none"}, True),
+    # min_v_mem = -threshold (sinabs.from_nir's IF layers) and -0.5.
+    "sinabs_iaf_vmin_mlp": ({"v_min": "-threshold"}, True),
+    "sinabs_lif_vmin_mlp": ({"convention": "sinabs", "v_min": -0.5}, True),
     # Detected: Rockpool's r = tau exp(-dt/tau)/dt gives one dt for tau = 10 and 20 ms.
     "rockpool_lifneuron_mlp": ({}, True),
     # Every tau_mem is 20 ms, and a single (tau, r) pair fits Rockpool's formula for
@@ -74,6 +93,8 @@ _OUTPUT_TYPE = r"Rockpool 3\.1's to_nir \(with nir <= 1\.0\.4\) writes the expor
 _INPUT_BATCH = r"leading 1s are the export sample's batch dim"
 _NORSE_DT = r"Norse file with the true tau does not record the step.*pass dt="
 WARNS: dict[str, tuple[str, ...]] = {
+    # snnTorch 1.0.0's RSynaptic ignores reset_delay=False: the import says so.
+    "snntorch_rsynaptic_nodelay": (r"'1\.lif'.*RSynaptic.*ignores",),
     "norse_true_lifbox_mlp": (_NORSE_DT,),
     "norse_true_lif_mlp": (_NORSE_DT,),
     "rockpool_lifneuron_mlp": (_ROCKPOOL_LOSS,),
@@ -98,7 +119,8 @@ def _import(path: Path, name: str, **kwargs: Any) -> tuple[ir.Graph, Any]:
         warnings.simplefilter("always")
         graph, info = from_nir_info(path, **kwargs)
     messages = [str(w.message) for w in caught]
-    assert all(w.category is NIRImportWarning for w in caught), messages
+    kinds = (NIRImportWarning, ConventionWarning)
+    assert all(issubclass(w.category, kinds) for w in caught), messages
     want = WARNS.get(name, ())
     assert len(messages) == len(want), messages
     for pattern in want:
@@ -142,8 +164,9 @@ def test_fixture_output_spikes_match_exactly(name: str) -> None:
 def test_fixture_output_membrane_matches(name: str) -> None:
     """The output layer's membrane after reset equals the recorded ``v_out``.
 
-    snnTorch is left out: it records the membrane before its one-step-late reset,
-    and the IR's state after a subtraction of ``thr / beta`` is a different number.
+    snnTorch with reset_delay=True is left out: it records the membrane before its
+    one-step-late reset, and the IR's state after a subtraction of ``thr / beta`` is
+    a different number. With reset_delay=False both are after the reset.
     """
     graph, data, _, rec = _run(name)
     (out_edge,) = graph.in_edges(graph.outputs()[0])
@@ -178,7 +201,7 @@ def test_snntorch_subtract_membrane_is_the_delayed_reset() -> None:
 
 
 def test_rsynaptic_recurrence_leaves_the_neuron() -> None:
-    graph = from_nir(FIXTURES / "snntorch_rsynaptic.nir")
+    graph = from_nir(FIXTURES / "snntorch_rsynaptic.nir", **SUBTRACT_DELAYED)
     recurrent = [(e.src, e.dst) for e in graph.edges() if e.recurrent]
     assert recurrent == [("1.lif", "1.w_rec")]
 
@@ -429,3 +452,73 @@ def test_import_file_passes_norse_tau_on() -> None:
     )
     with pytest.raises(FrontendError, match="norse_tau= is for convention 'norse'"):
         import_file(path, convention="sinabs", norse_tau="true")
+
+
+def _graph(name: str, **kwargs: Any) -> ir.Graph:
+    return _import(FIXTURES / f"{name}.nir", name, **kwargs)[0]
+
+
+def _matches(graph: ir.Graph, name: str) -> int:
+    data = np.load(FIXTURES / f"{name}.npz")
+    out = ir.interpret(graph, data["input"].astype(np.float64)).numpy()
+    return int((out == data["output"]).sum())
+
+
+@pytest.mark.parametrize(
+    "name", ["snntorch_leaky_nodelay_mlp", "snntorch_synaptic_nodelay_mlp"]
+)
+def test_snntorch_same_step_reset_needs_its_option_and_refire_offset(
+    name: str,
+) -> None:
+    """reset_delay=False matters: imported with the default (delayed) reset, or
+    without the "avoid double reset" offset, many bins differ."""
+    graph = _graph(name, **SUBTRACT_NOW)
+    assert _matches(graph, name) == 320
+    neuron = graph.op(graph.in_edges(graph.outputs()[0])[0].src)
+    assert neuron.v_subtract is None
+    np.testing.assert_array_equal(neuron.refire_offset, neuron.v_threshold)
+    assert _matches(_graph(name, **SUBTRACT_DELAYED), name) < 300
+    for node in graph.nodes():
+        op = graph.op(node)
+        if getattr(op, "refire_offset", None) is not None:
+            graph.replace(node, op.replace(refire_offset=None))
+    assert _matches(graph, name) < 300
+
+
+def test_snntorch_defaults_are_assumed_with_a_warning() -> None:
+    """With nothing passed, snnTorch's defaults are used and the warning names the
+    options; the result equals the explicit import."""
+    name = "snntorch_leaky_mlp"
+    with pytest.warns(ConventionWarning, match=r"reset_delay=True.*reset_delay=False"):
+        graph = from_nir(FIXTURES / f"{name}.nir")
+    assert _matches(graph, name) == 320
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_nir(FIXTURES / f"{name}.nir", reset="zero")  # zero: nothing to assume
+    with pytest.warns(ConventionWarning, match="reset_delay=False"):
+        from_nir(FIXTURES / f"{name}.nir", reset="subtract")
+
+
+def test_sinabs_floor_is_needed_and_assumed_absent_with_a_warning() -> None:
+    name = "sinabs_iaf_vmin_mlp"
+    with pytest.warns(ConventionWarning, match=r"min_v_mem.*v_min='-threshold'"):
+        graph = from_nir(FIXTURES / f"{name}.nir")
+    assert all(getattr(graph.op(n), "v_min", None) is None for n in graph.nodes())
+    assert _matches(graph, name) < 300  # the clamp matters in this fixture
+    floor = _graph(name, v_min="-threshold")
+    neuron = floor.op(floor.in_edges(floor.outputs()[0])[0].src)
+    np.testing.assert_array_equal(neuron.v_min, -neuron.v_threshold)
+    assert _matches(floor, name) == 320
+    assert _matches(_graph(name, v_min=-1.0), name) == 320
+
+
+def test_reset_delay_and_v_min_arguments_are_checked() -> None:
+    path = FIXTURES / "sinabs_iaf_mlp.nir"
+    with pytest.raises(FrontendError, match="reset_delay applies to convention"):
+        from_nir(path, reset_delay=False, v_min="none")
+    with pytest.raises(FrontendError, match="unknown v_min 'low'"):
+        from_nir(path, v_min="low")
+    with pytest.raises(FrontendError, match="v_min must be finite"):
+        from_nir(path, v_min=float("nan"))
+    with pytest.raises(FrontendError, match=r"node '1'.*v_min must be <"):
+        from_nir(path, v_min=2.0)

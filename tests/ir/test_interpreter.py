@@ -1042,6 +1042,61 @@ def test_v_subtract_sets_the_spike_count_with_several_spikes() -> None:
     assert (out["output"].item(), out["v"].item()) == (3, pytest.approx(1.25))
 
 
+def test_v_min_floors_the_membrane_after_the_reset() -> None:
+    # Sinabs IAF with min_v_mem: v += x; n = floor(v / thr) (v > 0); v -= n thr;
+    # v = max(v, v_min).
+    rng = np.random.default_rng(7)
+    x = rng.normal(0.0, 1.5, size=(2, 40, 3))
+    v_min = np.array([-1.0, -0.25, 0.0])
+    v = np.zeros((2, 3))
+    expected = np.zeros_like(x)
+    for t in range(x.shape[1]):
+        v = v + x[:, t]
+        n = np.where(v > 0, np.floor(v / 1.0), 0.0)
+        v = np.maximum(v - n, v_min)
+        expected[:, t] = n
+    op = snn.IF(
+        r=f64(1 / DT),
+        v_threshold=f64(1.0),
+        reset="subtract",
+        max_spikes=100,
+        v_min=f64(v_min),
+    )
+    got = run(op, torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert expected.max() > 1
+    unfloored = run(op.replace(v_min=None), torch.from_numpy(x)).numpy()
+    assert np.any(unfloored != expected)  # the floor matters here
+
+
+def test_refire_offset_is_snntorchs_same_step_reset() -> None:
+    # snnTorch Leaky, reset_delay=False: reset = [mem > thr]; mem = beta mem + x -
+    # reset thr; spk = [mem > thr]; mem -= (spk - reset) thr.
+    beta, thr = 0.9, 1.0
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0, 2.5, size=(2, 40, 4))
+    mem = np.zeros((2, 4))
+    expected = np.zeros_like(x)
+    for t in range(x.shape[1]):
+        reset = (mem > thr).astype(np.float64)
+        mem = beta * mem + x[:, t] - reset * thr
+        spk = (mem > thr).astype(np.float64)
+        mem = mem - (spk - reset) * thr
+        expected[:, t] = spk
+    op = lif(
+        tau=f64(-DT / math.log(beta)),
+        r=f64(1 / (1 - beta)),
+        v_leak=f64(0.0),
+        v_threshold=f64(thr),
+        reset="subtract",
+        refire_offset=f64(thr),
+    )
+    got = run(op, torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(got, expected)
+    plain = run(op.replace(refire_offset=None), torch.from_numpy(x)).numpy()
+    assert np.any(plain != expected)  # the held threshold matters here
+
+
 def test_rate_encode_is_seeded_bernoulli_at_the_clipped_rate() -> None:
     x = torch.tensor([0.0, 0.1, 0.3, 0.6, 2.0], dtype=torch.float64).expand(1, 4000, 5)
     op = snn.RateEncode(gain=1.0, seed=3)

@@ -616,3 +616,35 @@ def test_v_subtract_needs_subtract_reset_and_a_positive_value() -> None:
         g.add("y", io.Output(), ["lif"])
         with pytest.raises(ir.VerifyError, match=message):
             ir.verify(g)
+
+
+def test_v_min_and_refire_offset_are_checked() -> None:
+    base = {"tau": 0.01, "r": 10.0, "v_leak": 0.0, "v_threshold": 1.0}
+    for fields, message in (
+        (
+            {"reset": "subtract", "v_min": np.array([-1.0, 1.5], np.float32)},
+            r"node 'lif': .*v_min must be < v_threshold; neuron \(1,\): v_min = 1.5",
+        ),
+        (
+            {"reset": "zero", "v_reset": -0.5, "v_min": -0.2},
+            r"v_min must be <= v_reset",
+        ),
+        (
+            {"reset": "zero", "refire_offset": 1.0},
+            r'refire_offset needs reset = "subtract" and max_spikes = 1',
+        ),
+        (
+            {"reset": "subtract", "max_spikes": 2, "refire_offset": 1.0},
+            r"refire_offset needs .* max_spikes = 2",
+        ),
+        (
+            {"reset": "subtract", "refire_offset": np.array([1.0, -1.0], np.float32)},
+            r"refire_offset must be >= 0; neuron \(1,\)",
+        ),
+    ):
+        g = ir.Graph("g", dt=1e-3)
+        g.add("x", io.Input(shape=(2,)))
+        g.add("lif", snn.LIF(**base, **fields), ["x"])
+        g.add("y", io.Output(), ["lif"])
+        with pytest.raises(ir.VerifyError, match=message):
+            ir.verify(g)

@@ -155,6 +155,10 @@ def test_limits_and_settings_fail_with_names() -> None:
     g.replace("h", g.op("h").replace(max_spikes=31))
     with pytest.raises(PassError, match=r"node 'h' \(snn.lif\): max_spikes = 31"):
         compiler.compile(g, target="dynapse2")
+    floor = chain(2)
+    floor.replace("h", floor.op("h").replace(v_min=np.float32(-1.0)))
+    with pytest.raises(PassError, match=r"node 'h' \(snn.lif\): v_min is set"):
+        compiler.compile(floor, target="dynapse2")
     wide = chain(3, n_in=65)
     with pytest.raises(
         PassError,

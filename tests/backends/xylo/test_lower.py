@@ -104,6 +104,14 @@ def test_errors_name_the_node() -> None:
         lower_to_config(_two_layer(hidden_cap=1), "xylo-audio2")
     with pytest.raises(ValueError, match=r"node 'h'.*subtraction"):
         lower_to_config(_two_layer(hidden_cap=1, reset="zero"), "xylo-audio2")
+    floored = _two_layer()
+    floored.replace("o", floored.op("o").replace(v_min=np.float32(-1.0)))
+    with pytest.raises(ValueError, match=r"node 'o'.*no membrane floor"):
+        lower_to_config(floored, "xylo-audio2")
+    held = _two_layer()
+    held.replace("o", held.op("o").replace(refire_offset=np.ones(2, np.float32)))
+    with pytest.raises(ValueError, match=r"node 'o'.*refire_offset must be none"):
+        lower_to_config(held, "xylo-audio2")
     g = ir.Graph("g", dt=1e-3)
     g.add("x", Input(shape=(2,)))
     g.add("fc1", Linear(weight=np.ones((2, 2), np.float32)), ["x"])

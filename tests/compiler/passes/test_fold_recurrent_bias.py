@@ -66,7 +66,9 @@ def events(seed: int = 1, n: int = 3) -> torch.Tensor:
 
 
 def test_snntorch_rsynaptic_bias_folds_and_spikes_stay() -> None:
-    graph = from_nir(FIXTURES / "snntorch_rsynaptic.nir")
+    graph = from_nir(
+        FIXTURES / "snntorch_rsynaptic.nir", reset="subtract", reset_delay=True
+    )
     folded = fold(graph)
     assert isinstance(folded.op("1.w_rec"), nn.Linear)
     ff = folded.op("0")
