@@ -112,6 +112,9 @@ def adapt_graph(
 ) -> tuple[Graph, list[Adaptation]]:
     """The graph the chip runs, and the list of changes (module docstring).
 
+    A graph that is not a chain of neuron layers is returned unchanged (the
+    lowering reports what it cannot take).
+
     Raises:
         AdapterError: with ``strict``, at the first change, naming node and
             difference.
@@ -124,7 +127,12 @@ def adapt_graph(
         raise ValueError(
             f"graph @{graph.name} has no dt; Dynap-SE2 needs the time step"
         )
-    _, layers = layer_chain(graph, _NEURONS)
+    try:
+        _, layers = layer_chain(graph, _NEURONS)
+    except ValueError:
+        # NOTE: not a chain of neuron layers (e.g. conv layers): the lowering says
+        # what it cannot take, with its own context; nothing to adapt here.
+        return graph.copy(), []
     result = graph.copy()
     changes: list[Adaptation] = []
 

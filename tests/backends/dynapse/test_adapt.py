@@ -111,6 +111,14 @@ def test_a_graph_the_chip_runs_as_written_is_unchanged() -> None:
     assert ir.to_text(out) == ir.to_text(g)
 
 
+def test_a_graph_that_is_no_chain_is_left_to_the_lowering() -> None:
+    g = norse_lif()
+    g.add("extra", Input(shape=(2,)))
+    out, changes = adapt_graph(g)
+    assert changes == []
+    assert ir.to_text(out) == ir.to_text(g)
+
+
 def test_threshold_shift_keeps_where_a_neuron_starts_firing() -> None:
     """A LIF with constant input -b fires under constant drive I iff I - b > theta;
     the adapted one (threshold theta + b, no constant input) iff I > theta + b."""
