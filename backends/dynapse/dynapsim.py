@@ -89,6 +89,14 @@ def _values(name: str, value: Any, n: int | None) -> np.ndarray:
     return arr
 
 
+def _scalar(name: str, value: Any) -> float:
+    """A scalar given as a number or a one-element array (Rockpool's ``(1,)``)."""
+    arr = np.asarray(value, np.float64)
+    if arr.size != 1:
+        raise ValueError(f"DynapSim {name!r} must be one number, got shape {arr.shape}")
+    return float(arr.reshape(-1)[0])
+
+
 def from_dynapsim(spec: Mapping[str, Any]) -> DecodedNetwork:
     """The network a DynapSim-style dict describes (module docstring).
 
@@ -136,8 +144,8 @@ def from_dynapsim(spec: Mapping[str, Any]) -> DecodedNetwork:
                 f"DynapSim {rec_keys[0]!r} must be a finite ({n}, {n}) matrix, got "
                 f"shape {w_rec.shape}"
             )
-    i_scale = float(spec.get("Iscale", 1e-8))
-    dt = float(spec.get("dt", 1e-3))
+    i_scale = _scalar("Iscale", spec.get("Iscale", 1e-8))
+    dt = _scalar("dt", spec.get("dt", 1e-3))
     for name, number in (("Iscale", i_scale), ("dt", dt)):
         if not (np.isfinite(number) and number > 0):
             raise ValueError(f"DynapSim {name!r} must be > 0, got {number!r}")

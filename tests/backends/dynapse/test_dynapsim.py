@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,9 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 N_IN, N = 4, 3
+FIXTURE = (
+    Path(__file__).resolve().parents[2] / "fixtures" / "dynapsim" / "dynapsim_rec.npz"
+)
 
 
 def spec() -> dict[str, object]:
@@ -162,3 +167,15 @@ def test_bad_specs_name_the_key() -> None:
         from_dynapsim({**spec(), "Ispkthr": -1.0})
     with pytest.raises(ValueError, match=r"'w_rec' must be a finite \(3, 3\)"):
         from_dynapsim({**spec(), "w_rec": np.ones((2, 2))})
+
+
+def test_a_dict_written_by_rockpools_dynapsim_runs_bin_for_bin() -> None:
+    """``tests/fixtures/make_dynapsim_fixture.py``: Rockpool 3.1's own DynapSim
+    (recurrent, zero AHP/NMDA currents, per-neuron layout constants, ``(1,)``
+    Iscale and dt) and its output spikes; our dynapsim mode gives every count."""
+    data = np.load(FIXTURE)
+    d = {k.removeprefix("spec_"): data[k] for k in data.files if k.startswith("spec_")}
+    got = dynapsim_emulator(d).run(torch.from_numpy(data["input"])).spikes[0]
+    want = data["output"][:, 0]
+    assert want.sum() > 100
+    np.testing.assert_array_equal(got.numpy(), want)
