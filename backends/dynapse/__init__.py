@@ -1,6 +1,7 @@
 """The Dynap-SE2 target family (SynSense mixed-signal AdExp-I&F neuron chips).
 
-The bias-current parameter set (``params``), the per-chip mismatch
+The semantics adapter (``adapt``, pass ``adapt-dynapse``), the bias-current
+parameter set (``params``), the per-chip mismatch
 model (``mismatch``), the batched, differentiable analog emulator (``emulator``), the
 bias generator's coarse/fine grid (``biasgen``), the base-weight + bitmask weight
 quantizer (``weights``), parameter translation (``translate``), core placement
@@ -11,6 +12,12 @@ mismatch and in-the-loop calibration (``retune``) and the ``dynapse2`` target
 (``target``).
 """
 
+from backends.dynapse.adapt import (
+    Adaptation,
+    AdapterError,
+    DynapseAdapterWarning,
+    adapt_graph,
+)
 from backends.dynapse.biasgen import (
     BASE_WEIGHT,
     N_COARSE,
@@ -27,6 +34,8 @@ from backends.dynapse.biasgen import (
 )
 from backends.dynapse.calibrate import (
     DEFAULT_CANDIDATES,
+    ScaleChoice,
+    auto_i_scale,
     choose_i_scale,
 )
 from backends.dynapse.config import (
@@ -116,6 +125,12 @@ from backends.dynapse.weights import (
 )
 
 __all__ = [
+    "Adaptation",
+    "AdapterError",
+    "DynapseAdapterWarning",
+    "adapt_graph",
+    "ScaleChoice",
+    "auto_i_scale",
     "DynapseSystem",
     "NeuronNames",
     "Placement",

@@ -145,8 +145,12 @@ _ITAU_NMDA = current_from_tau(_TAU_SYN, _C_NMDA)
 _ITAU_GABA = current_from_tau(_TAU_SYN, _C_GABA)
 _ITAU_SHUNT = current_from_tau(_TAU_SYN, _C_SHUNT)
 
-# Currents that may be zero: they add to a state rather than set a rate or a scale.
-_NONNEGATIVE = frozenset({"idc", "iw_ahp", "if_nmda"})
+# Currents that may be zero: they add to a state rather than set a rate or a scale,
+# or (the AHP's) act only through a nonzero AHP weight; Rockpool's converter writes 0
+# for "off" (reference §5.1). The emulator floors every I_tau and I_gain at I_0.
+_NONNEGATIVE = frozenset(
+    {"idc", "iw_ahp", "if_nmda", "itau_ahp", "igain_ahp", "ipulse_ahp"}
+)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -162,8 +166,8 @@ class DynapseParams:
     from the AMPA fields.
 
     Every field is a float, an ``(N,)`` array or a ``(C, N)`` array; all currents
-    must be finite and positive (``idc``, ``iw_ahp``, ``if_nmda`` may be zero), and
-    so must every layout constant.
+    must be finite and positive (``idc``, ``if_nmda`` and the AHP currents may be
+    zero: off), and so must every layout constant.
     """
 
     # --- soma (membrane) ---------------------------------------------------------

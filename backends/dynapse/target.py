@@ -25,7 +25,11 @@ from backends.dynapse.config import DynapseConfig
 from backends.dynapse.emulator import DynapseEmulator
 from backends.dynapse.lower import lower_to_config
 from backends.dynapse.mismatch import DEFAULT_RELATIVE_STD
-from backends.dynapse.passes import PlaceDynapsePass, QuantizeDynapsePass
+from backends.dynapse.passes import (
+    AdaptDynapsePass,
+    PlaceDynapsePass,
+    QuantizeDynapsePass,
+)
 from backends.dynapse.placement import DynapseSystem
 from backends.graph_io import GraphEmulator, GraphIOError, InputPort
 from compiler.allocation import CoreModel
@@ -103,10 +107,12 @@ class DynapseTarget:
     )
     default_pipeline: str = (
         "canonicalize,dce,infer-shapes,expand-conv{target=dynapse2},"
-        "allocate-cores{target=dynapse2},quantize-dynapse"
+        "fold-recurrent-bias,adapt-dynapse,allocate-cores{target=dynapse2},"
+        "quantize-dynapse"
     )
     passes: Mapping[str, Any] = field(
         default_factory=lambda: {
+            AdaptDynapsePass.name: AdaptDynapsePass,
             PlaceDynapsePass.name: PlaceDynapsePass,
             QuantizeDynapsePass.name: QuantizeDynapsePass,
         }
@@ -242,8 +248,18 @@ class DynapseTarget:
                     rows["inter-core spikes (allocation)"] = (
                         f"{summary['inter_core_spikes']:,.0f} per inference"
                     )
+            for node in graph.inputs():
+                choice = graph.meta(node).get("i_scale_choice")
+                if choice is not None:
+                    rows["current scale"] = _scale_row(
+                        choice, graph, str(graph.meta(node).get("i_scale_data", ""))
+                    )
             for node in graph.nodes():
                 meta = graph.meta(node)
+                if "adapted" in meta:
+                    rows[f"adapted {node}"] = "; ".join(
+                        _short(str(a), node) for a in meta["adapted"]
+                    )
                 if "quant_rel_rms" in meta:
                     rows[f"quantization {node}"] = (
                         f"weights rel RMS {100 * float(meta['quant_rel_rms']):.2f}%, "
@@ -261,6 +277,31 @@ class DynapseTarget:
         if not config.outputs:
             raise TargetError("the configuration names no output layer")
         return decode.output_columns(config)
+
+
+def _short(change: str, node: str) -> str:
+    """``node 'h' reset: subtract -> zero (20 neurons): why`` -> ``reset subtract ->
+    zero (20 neurons)``."""
+    kind, _, rest = change.replace(f"node '{node}' ", "", 1).partition(": ")
+    return f"{kind} {rest.split(': ')[0]}"
+
+
+def _scale_row(choice: Any, graph: Graph, data: str) -> str:
+    """The ``current scale`` report row: the chosen amperes per unit and how the
+    ideal chip agreed with the float graph there (``quantize-dynapse{i-scale=auto}``)."""
+    table = np.asarray(choice, np.float64)
+    scales = [
+        float(graph.meta(n)["i_scale"])
+        for n in graph.nodes()
+        if "i_scale" in graph.meta(n)
+    ]
+    best = scales[0] if scales else float(table[0, 0])
+    row = table[np.argmin(np.abs(table[:, 0] - best))]
+    on = "calibration spikes" if data == "calibration" else "seeded random input"
+    return (
+        f"{best:g} A per unit (auto, {len(table)} tried on {on}: ideal chip vs float "
+        f"graph, decisions agree {row[1]:.0%}, count correlation {row[2]:.2f})"
+    )
 
 
 DYNAPSE2 = DynapseTarget(system=DynapseSystem())

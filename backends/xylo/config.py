@@ -163,8 +163,18 @@ class XyloConfig:
         hidden ids. Arrays are cast to their register dtypes when their values fit;
         ``validate`` reports those that do not.
 
+        Rockpool-shaped registers are accepted too (its mapper's and
+        ``XyloSim.from_specification``'s, reference ``xylo.md`` §3): fewer input
+        channels (``weights_in`` rows) or output neurons (``weights_out`` columns and
+        the ``*_out`` vectors) than the chip has, padded with unused channels and
+        outputs (zero weights, default registers); ``aliases`` as a list per hidden
+        neuron of alias targets (``[]`` none, ``[t]`` one; the chip holds one
+        target, as Rockpool's ``config_from_specification`` uses only the first).
+
         Raises:
-            ConfigError: unknown variant or register name, non-integer values.
+            ConfigError: unknown variant or register name, non-integer values, more
+                inputs or outputs than the variant has, an alias list with more than
+                one target (naming the neuron).
         """
         if variant not in VARIANTS:
             raise ConfigError(
@@ -177,8 +187,11 @@ class XyloConfig:
                 f"{', '.join(ARRAY_NAMES + SHIFT_NAMES)}"
             )
         spec = VARIANTS[variant]
+        if "aliases" in arrays:
+            arrays = {**arrays, "aliases": _alias_targets(arrays["aliases"])}
         given = {name: _as_int(name, value) for name, value in arrays.items()}
         nin, nhid, nout = spec.n_inputs, _hidden_count(spec, given), spec.n_outputs
+        _pad_channels(given, spec)
         defaults = {
             "weights_in": np.zeros((nin, nhid, spec.n_syn), np.int64),
             "weights_rec": np.zeros((nhid, nhid, spec.n_syn), np.int64),
@@ -229,6 +242,70 @@ class XyloConfig:
             neuron_map=dict(neuron_map or {}),
             **cast,
         )
+
+    @classmethod
+    def from_rockpool(cls, variant: str, spec: Mapping[str, Any]) -> XyloConfig:
+        """A configuration from a Rockpool Xylo specification dict (its mapper's
+        output after quantization, or ``XyloSim.from_specification``'s arguments).
+
+        ``mapped_graph`` is dropped (not a register), ``bias_hidden``
+        (``config_from_specification``'s name) is read as ``bias``; the rest goes
+        to :meth:`from_registers`, which takes Rockpool's shapes.
+
+        Raises:
+            ConfigError: as :meth:`from_registers`; both ``bias`` and
+                ``bias_hidden`` given.
+        """
+        regs = {k: v for k, v in spec.items() if k != "mapped_graph"}
+        if "bias_hidden" in regs:
+            if "bias" in regs:
+                raise ConfigError("give bias or bias_hidden, not both")
+            regs["bias"] = regs.pop("bias_hidden")
+        return cls.from_registers(variant, **regs)
+
+    def to_rockpool(
+        self, *, n_inputs: int | None = None, n_outputs: int | None = None
+    ) -> dict[str, Any]:
+        """The registers as a Rockpool Xylo specification dict (the keys of
+        ``XyloSim.from_specification``): ``weights_in (Nin, N or IEN, nsyn)``,
+        ``weights_out (N or OEN, Nout)`` (the input/output windows of windowed
+        variants), ``aliases`` as a list of lists, shifts, ``dt``. ``n_inputs`` and
+        ``n_outputs`` keep only the first channels and outputs (default all).
+        """
+        spec = self.spec
+        nin = spec.n_inputs if n_inputs is None else int(n_inputs)
+        nout = spec.n_outputs if n_outputs is None else int(n_outputs)
+        if not (0 < nin <= spec.n_inputs and 0 < nout <= spec.n_outputs):
+            raise ConfigError(
+                f"to_rockpool: n_inputs {nin} / n_outputs {nout} outside 1.."
+                f"{spec.n_inputs} / 1..{spec.n_outputs}"
+            )
+        w_in = np.asarray(self.weights_in)[:nin]
+        if spec.input_window is not None:
+            w_in = w_in[:, : spec.input_window]
+        w_out = np.asarray(self.weights_out)[:, :nout]
+        if spec.output_window is not None:
+            w_out = w_out[-spec.output_window :]
+        out: dict[str, Any] = {
+            "weights_in": w_in.copy(),
+            "weights_rec": np.asarray(self.weights_rec).copy(),
+            "weights_out": w_out.copy(),
+            "dash_mem": np.asarray(self.dash_mem).copy(),
+            "dash_mem_out": np.asarray(self.dash_mem_out)[:nout].copy(),
+            "dash_syn": np.asarray(self.dash_syn).copy(),
+            "dash_syn_2": np.asarray(self.dash_syn_2).copy(),
+            "dash_syn_out": np.asarray(self.dash_syn_out)[:nout].copy(),
+            "threshold": np.asarray(self.threshold).copy(),
+            "threshold_out": np.asarray(self.threshold_out)[:nout].copy(),
+            "bias": np.asarray(self.bias).copy(),
+            "bias_out": np.asarray(self.bias_out)[:nout].copy(),
+            "weight_shift_in": int(self.weight_shift_in),
+            "weight_shift_rec": int(self.weight_shift_rec),
+            "weight_shift_out": int(self.weight_shift_out),
+            "aliases": [[int(t)] if t >= 0 else [] for t in np.asarray(self.aliases)],
+            "dt": float(self.dt),
+        }
+        return out
 
     def validate(self) -> list[str]:
         """Every violation of the variant's limits, as messages (empty: valid)."""
@@ -482,6 +559,60 @@ def io_from_neuron_map(
         ),
         hop_delay=len(layers.get("hidden", {})),
     )
+
+
+def _alias_targets(aliases: Any) -> Any:
+    """Rockpool's aliases (a list per hidden neuron of target ids) as the register
+    (one target per neuron, -1 for none); anything else is returned unchanged."""
+    if not isinstance(aliases, (list, tuple)) or not any(
+        isinstance(a, (list, tuple)) for a in aliases
+    ):
+        return aliases
+    out = []
+    for i, targets in enumerate(aliases):
+        if not isinstance(targets, (list, tuple)):
+            out.append(targets)
+            continue
+        if len(targets) > 1:
+            raise ConfigError(
+                f"aliases: hidden neuron {i} has {len(targets)} alias targets "
+                f"{list(targets)}; a Xylo neuron holds one"
+            )
+        out.append(targets[0] if targets else -1)
+    return out
+
+
+_OUT_DEFAULTS = {"dash_mem_out": 1, "dash_syn_out": 1, "threshold_out": 32767}
+
+
+def _pad_channels(given: dict[str, np.ndarray], spec: XyloVariant) -> None:
+    """Pad Rockpool-sized registers (fewer inputs or outputs than the variant has)
+    with unused channels and output neurons, in place."""
+    nin, nout = spec.n_inputs, spec.n_outputs
+    w_in = given.get("weights_in")
+    if w_in is not None and w_in.ndim >= 2 and w_in.shape[0] != nin:
+        if w_in.shape[0] > nin:
+            raise ConfigError(
+                f"weights_in: {w_in.shape[0]} input channels; {spec.name} has {nin}"
+            )
+        pad = np.zeros((nin - w_in.shape[0], *w_in.shape[1:]), np.int64)
+        given["weights_in"] = np.concatenate([w_in, pad])
+    w_out = given.get("weights_out")
+    if w_out is not None and w_out.ndim == 2 and w_out.shape[1] != nout:
+        if w_out.shape[1] > nout:
+            raise ConfigError(
+                f"weights_out: {w_out.shape[1]} outputs; {spec.name} has {nout}"
+            )
+        pad = np.zeros((w_out.shape[0], nout - w_out.shape[1]), np.int64)
+        given["weights_out"] = np.concatenate([w_out, pad], axis=1)
+    for name in ("dash_mem_out", "dash_syn_out", "threshold_out", "bias_out"):
+        arr = given.get(name)
+        if arr is None or arr.ndim != 1 or arr.shape[0] == nout:
+            continue
+        if arr.shape[0] > nout:
+            raise ConfigError(f"{name}: {arr.shape[0]} outputs; {spec.name} has {nout}")
+        fill = np.full(nout - arr.shape[0], _OUT_DEFAULTS.get(name, 0), np.int64)
+        given[name] = np.concatenate([arr, fill])
 
 
 def _hidden_count(spec: XyloVariant, given: Mapping[str, np.ndarray]) -> int:

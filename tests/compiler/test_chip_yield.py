@@ -14,6 +14,12 @@ from backends.dynapse.target import DYNAPSE2
 from compiler.chip_yield import YieldReport, chip_yield, histogram
 from tests.backends.dynapse.test_lower import chain
 
+# The dynapse2 pipeline adapts subtract resets and LIF synapses (adapt-dynapse) and
+# warns; these tests are about other things (tests/backends/dynapse/test_adapt.py).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
+)
+
 
 @pytest.fixture(scope="module")
 def build() -> tuple[object, np.ndarray, np.ndarray]:

@@ -13,6 +13,12 @@ import torch
 import compiler
 import ir
 
+# The dynapse2 pipeline adapts subtract resets and LIF synapses (adapt-dynapse) and
+# warns; these tests are about other things (tests/backends/dynapse/test_adapt.py).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
+)
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "tiny_rsnn.sfir"
 SCRIPT = Path(sys.executable).with_name("spikeforge")
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from backends.dynapse.adapt import DynapseAdapterWarning
 from backends.dynapse.lower import quantize_graph
 from compiler.pass_base import Pass
 from ir import Graph
 
-__all__ = ["QuantizeDynapsePass"]
+__all__ = ["LOW_AGREEMENT", "QuantizeDynapsePass"]
+
+LOW_AGREEMENT = 0.5
+"""``i-scale=auto`` warns when both the decision agreement and the count correlation
+of the ideal chip with the float graph are below this."""
 
 
 @dataclass(frozen=True)
@@ -25,21 +33,73 @@ class QuantizeDynapsePass(Pass):
     placement first (``allocate-cores`` or ``place-dynapse``).
 
     Options:
-        i_scale: amperes per unit of threshold-scaled input (``none``: the one
-            ``place-dynapse`` recorded, else 10 nA).
+        i_scale: amperes per unit of threshold-scaled input: ``auto`` (default)
+            chooses it without labels by compiling a few candidates and keeping the
+            one whose ideal chip agrees best with the float graph
+            (``calibrate.auto_i_scale``, on the ``calibration`` spikes when given,
+            else on seeded random input; the candidates' scores go to the input
+            node's ``i_scale_choice`` meta); ``none`` is the one ``place-dynapse``
+            recorded, else 10 nA; a number is that current.
     """
 
     name = "quantize-dynapse"
+    inputs = ("calibration",)
 
-    i_scale: float | None = None
+    i_scale: str | None = "auto"
 
     def __post_init__(self) -> None:
-        if self.i_scale is not None and not (
-            math.isfinite(self.i_scale) and self.i_scale > 0
-        ):
+        self._value()
+
+    def _value(self) -> float | str | None:
+        if self.i_scale is None or self.i_scale == "auto":
+            return self.i_scale
+        try:
+            value = float(self.i_scale)
+        except (TypeError, ValueError):
             raise ValueError(
-                f"option i_scale must be a positive current, got {self.i_scale}"
-            )
+                f"option i_scale must be auto, none or a current in amperes, got "
+                f"{self.i_scale!r}"
+            ) from None
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"option i_scale must be a positive current, got {value}")
+        return value
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
-        return quantize_graph(graph, i_scale=self.i_scale)
+        value = self._value()
+        if value != "auto":
+            return quantize_graph(graph, i_scale=value)  # type: ignore[arg-type]
+        from backends.dynapse.calibrate import auto_i_scale
+
+        calibration = inputs.get("calibration")
+        spikes = None
+        if calibration is not None:
+            spikes = np.asarray(
+                calibration.detach().cpu().numpy()
+                if hasattr(calibration, "detach")
+                else calibration,
+                np.float32,
+            )
+            if spikes.ndim == 2:
+                spikes = spikes[None]
+        choice = auto_i_scale(graph, spikes)
+        result = quantize_graph(graph, i_scale=choice.best)
+        (inp,) = result.inputs()
+        scales = sorted(choice.agreement)
+        result.meta(inp)["i_scale_choice"] = np.array(
+            [[s, choice.agreement[s], choice.correlation[s]] for s in scales]
+        )
+        result.meta(inp)["i_scale_data"] = (
+            "calibration" if spikes is not None else "random"
+        )
+        agree, corr = choice.agreement[choice.best], choice.correlation[choice.best]
+        if agree < LOW_AGREEMENT and corr < LOW_AGREEMENT:
+            warnings.warn(
+                f"quantize-dynapse: at the best current scale ({choice.best:g} A per "
+                f"unit) the ideal chip agrees with the float graph on only "
+                f"{agree:.0%} of decisions (count correlation {corr:.2f}); the chip "
+                "will not behave like this network: check the adapt-dynapse changes, "
+                "pass calibration spikes, or retune",
+                DynapseAdapterWarning,
+                stacklevel=2,
+            )
+        return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import compiler
@@ -13,6 +14,14 @@ from backends.dynapse.target import DYNAPSE2
 from ir.ops.io import Input, Output
 from ir.ops.nn import Conv2d, Flatten, Linear, SumPool2d
 from ir.ops.snn import IF
+
+# The expanded CNN uses ann-to-snn's subtract reset and IF neurons, which the chip
+# only approximates (adapt-dynapse says so once per compile); the agreement is
+# measured here, against bounds of these tests' own.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::backends.dynapse.adapt.DynapseAdapterWarning"),
+    pytest.mark.filterwarnings("ignore::compiler.fidelity.FidelityWarning"),
+]
 
 
 def if_layer(threshold: float) -> IF:
@@ -56,7 +65,11 @@ def window_pattern(n_in: int = 6, k: int = 3, channels: int = 4) -> np.ndarray:
 
 
 def test_tiny_cnn_reaches_the_chip_with_the_expanded_weights() -> None:
-    result = compiler.compile(tiny_cnn(0), target="dynapse2")
+    # A fixed current scale, so the realised weights below are known in amperes.
+    pipeline = DYNAPSE2.default_pipeline.replace(
+        "quantize-dynapse", f"quantize-dynapse{{i-scale={DEFAULT_I_SCALE!r}}}"
+    )
+    result = compiler.compile(tiny_cnn(0), target="dynapse2", pipeline=pipeline)
     graph = result.graph
     assert result.report.resources["max CAM entries per neuron"].endswith("/ 64")
     assert graph.meta("fc")["expanded_from"] == (

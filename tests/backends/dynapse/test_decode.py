@@ -25,6 +25,12 @@ from backends.dynapse.decode import (
 from backends.dynapse.params import DynapseParams
 from backends.dynapse.placement import place
 
+# The dynapse2 pipeline adapts subtract resets and LIF synapses (adapt-dynapse) and
+# warns; these tests are about other things (tests/backends/dynapse/test_adapt.py).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
+)
+
 # samna bias -> DynapseParams field, written out here rather than taken from
 # translate.BIAS_NAMES, so the test checks decode's table too.
 FIELD_OF = {

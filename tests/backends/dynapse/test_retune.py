@@ -23,6 +23,12 @@ from ir.ops.io import Input, Output
 from ir.ops.nn import Linear
 from ir.ops.snn import IF
 
+# The dynapse2 pipeline adapts subtract resets and LIF synapses (adapt-dynapse) and
+# warns; these tests are about other things (tests/backends/dynapse/test_adapt.py).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
+)
+
 MISMATCH = 0.2
 
 

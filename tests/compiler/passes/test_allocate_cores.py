@@ -18,6 +18,12 @@ from ir.ops.io import Input, Output
 from ir.ops.nn import Conv2d
 from ir.ops.snn import LIF
 
+# The dynapse2 pipeline adapts subtract resets and LIF synapses (adapt-dynapse) and
+# warns; these tests are about other things (tests/backends/dynapse/test_adapt.py).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
+)
+
 
 def lif(shape: tuple[int, ...], tau: float = 0.02) -> LIF:
     return LIF(
