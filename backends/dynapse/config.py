@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from backends.dynapse.biasgen import N_COARSE, N_FINE
 from backends.dynapse.placement import DynapseSystem, Placement
+from backends.jsonfile import read_json_object
 from ir.serialize import atomic_write
 
 __all__ = [
@@ -491,10 +492,7 @@ class DynapseConfig:
                 message lists every violation).
         """
         file = Path(path) / "config.json"
-        try:
-            meta = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"{file}: {err}") from None
+        meta = read_json_object(file, error=ConfigError)
         if not isinstance(meta, dict) or meta.get("format") != CONFIG_FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
             raise ConfigError(f"{file}: not a {CONFIG_FORMAT} file (format {found!r})")
