@@ -534,7 +534,10 @@ class DynapseConfig:
             )
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
             raise ConfigError(f"{file}: bad field {err!r}") from None
-        config.check()
+        try:
+            config.check()
+        except ConfigError as err:
+            raise ConfigError(f"{file}: {err}") from None
         return config
 
 

@@ -420,7 +420,10 @@ class XyloConfig:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"{folder / 'config.json'}: bad field {err}") from None
-        config.check()
+        try:
+            config.check()
+        except ConfigError as err:
+            raise ConfigError(f"{folder / 'config.json'}: {err}") from None
         return config
 
 
