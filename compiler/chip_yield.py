@@ -131,9 +131,9 @@ def _ideal_accuracy(target: Any, config: Any, x: np.ndarray, y: np.ndarray) -> f
     return float(_accuracy(np.asarray(ideal), y))
 
 
-def _output_count(target: Any, config: Any, x: np.ndarray) -> int:
-    """Output channels (classes) of ``config``, from the ideal chip on one sample."""
-    out = np.asarray(target.emulator(config, seed=None).run(x[:1]))
+def _output_count(target: Any, config: Any, x: np.ndarray, seed: int) -> int:
+    """Output channels (classes) of ``config``, from the first chip on one sample."""
+    out = np.asarray(target.emulator(config, seed=seed).run(x[:1]))
     return int(out.shape[-1])
 
 
@@ -225,7 +225,7 @@ def chip_yield(
     if reference is not None and not (math.isfinite(reference) and 0 <= reference <= 1):
         raise ValueError(f"reference accuracy must be within 0..1, got {reference}")
     check_input(x, source="inputs")
-    y = _checked_labels(y, _output_count(target, config, x))
+    y = _checked_labels(y, _output_count(target, config, x, seed))
     seeds = tuple(range(seed, seed + chips))
     groups = [seeds[start : start + batch] for start in range(0, chips, batch)]
     source = "float model" if reference is not None else "ideal chip"

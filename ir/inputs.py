@@ -35,12 +35,9 @@ def check_input(x: ArrayT, *, source: str, spikes: bool = False) -> ArrayT:
         InputError: naming ``source``, what is wrong, and the first element's index.
     """
     if isinstance(x, torch.Tensor):
-        if x.is_complex():
-            raise InputError(f"holds complex values ({x.dtype})", source=source)
-        values = x.detach().cpu().numpy() if x.dtype != torch.bfloat16 else None
-        if values is None:
-            values = x.detach().float().cpu().numpy()
-    elif isinstance(x, np.ndarray):
+        _check_tensor(x.detach(), source, spikes)
+        return x
+    if isinstance(x, np.ndarray):
         values = x
     else:
         raise InputError(f"expected an array, got {type(x).__name__}", source=source)
@@ -81,13 +78,44 @@ def check_steps(steps: Any, *, source: str = "steps") -> int:
     return int(steps)
 
 
+def _check_tensor(x: torch.Tensor, source: str, spikes: bool) -> None:
+    """The same checks on a tensor, where it lives (no copy to the host)."""
+    if x.is_complex():
+        dtype = str(x.dtype).removeprefix("torch.")
+        raise InputError(f"holds complex values ({dtype})", source=source)
+    if x.numel() == 0:
+        raise InputError(
+            f"holds no values (shape {tuple(x.shape)}); an input needs at least "
+            "one sample and one time step",
+            source=source,
+        )
+    checks = []
+    if x.is_floating_point():
+        checks.append((~torch.isfinite(x), "is not finite"))
+    if spikes and x.dtype != torch.bool:
+        checks.append((x < 0, "is negative; spike counts are >= 0"))
+        if x.is_floating_point():
+            whole = "is not a whole number; spike counts are integers"
+            checks.append((x != torch.round(x), whole))
+    for bad, what in checks:
+        if bool(bad.any()):
+            index = tuple(int(i) for i in bad.nonzero()[0])
+            _raise_bad(x[index].item(), index, what, int(bad.sum()), source)
+
+
 def _first_bad(values: np.ndarray, bad: np.ndarray, what: str, source: str) -> None:
     flat = np.flatnonzero(bad)
     if not flat.size:
         return
     index = tuple(int(i) for i in np.unravel_index(int(flat[0]), values.shape))
+    _raise_bad(values[index].item(), index, what, flat.size, source)
+
+
+def _raise_bad(
+    value: Any, index: tuple[int, ...], what: str, count: int, source: str
+) -> None:
     raise InputError(
-        f"value {values[index].item()} at index {index} {what} ({flat.size} such value(s))",
+        f"value {value} at index {index} {what} ({count} such value(s))",
         source=source,
         index=index,
     )

@@ -88,6 +88,13 @@ def test_check_input_is_its_error_with_a_place_or_the_input(
         error = err
     else:
         error = None
+    try:  # a tensor gets the same answer, checked where it lives
+        ir.check_input(torch.from_numpy(x), source="data.npy", spikes=spikes)
+    except ir.InputError as err:
+        assert error is not None
+        assert (str(err), err.index) == (str(error), error.index)  # noqa: PT017
+    else:
+        assert error is None
     if error is not None:
         assert str(error).startswith("data.npy: ")
         if error.index is not None:
