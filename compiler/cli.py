@@ -440,7 +440,10 @@ def _cmd_yield(args: argparse.Namespace) -> int:
         if not args.relative_std >= 0:
             raise ValueError(f"--relative-std must be >= 0, got {args.relative_std}")
         target = dataclasses.replace(target, relative_std=args.relative_std)  # type: ignore[type-var]
+    from ir import check_input
+
     x, y = _load_npz(args.data, ("x", "y"))
+    check_input(x, source=f"{args.data}['x']")
     report = chip_yield(
         target,
         config,

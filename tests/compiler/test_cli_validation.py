@@ -160,6 +160,17 @@ def test_yield_checks_labels_tolerance_and_reference(
     assert words in message
 
 
+def test_yield_names_the_file_of_bad_inputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, builds: dict[str, Path]
+) -> None:
+    path = tmp_path / "t.npz"
+    np.savez(path, x=np.full((2, 3, 12), np.inf), y=np.zeros(2))
+    message = fails(capsys, "yield", str(builds["dynapse2"]), "--data", str(path))
+    assert message.startswith(
+        f"{path}['x']: value inf at index (0, 0, 0) is not finite"
+    )
+
+
 def test_yield_given_a_npy_instead_of_a_npz(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, builds: dict[str, Path]
 ) -> None:
