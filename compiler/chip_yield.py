@@ -28,6 +28,7 @@ what the local engine computes for it, so the accuracies are identical for the s
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ir.inputs import check_input
 from ir.serialize import atomic_write
 
 __all__ = ["ENGINES", "YieldReport", "chip_yield", "histogram", "histogram_text"]
@@ -129,6 +131,29 @@ def _ideal_accuracy(target: Any, config: Any, x: np.ndarray, y: np.ndarray) -> f
     return float(_accuracy(np.asarray(ideal), y))
 
 
+def _output_count(target: Any, config: Any, x: np.ndarray, seed: int) -> int:
+    """Output channels (classes) of ``config``, from the first chip on one sample."""
+    out = np.asarray(target.emulator(config, seed=seed).run(x[:1]))
+    return int(out.shape[-1])
+
+
+def _checked_labels(y: np.ndarray, classes: int) -> np.ndarray:
+    """``y`` as integer classes, or a ``ValueError`` naming the first bad label."""
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"labels must be class numbers, got {y.dtype} values")
+    bad = np.flatnonzero(
+        ~np.isfinite(y) | (y != np.round(y)) | (y < 0) | (y >= classes)
+        if y.dtype.kind == "f"
+        else (y < 0) | (y >= classes)
+    )
+    if bad.size:
+        raise ValueError(
+            f"labels[{int(bad[0])}] = {y[bad[0]].item()} is not a class of the "
+            f"build's {classes} outputs (0..{classes - 1}); {bad.size} such label(s)"
+        )
+    return y.astype(np.int64)
+
+
 def _import_dask() -> Any:
     try:
         import dask
@@ -172,8 +197,11 @@ def chip_yield(
             ...); ``None``: the active ``Client``, else dask's default.
 
     Raises:
-        ValueError: mismatched inputs and labels, ``chips < 1``, ``batch < 1``,
-            an unknown ``engine``, or ``dask_scheduler`` without ``engine="dask"``.
+        ValueError: mismatched inputs and labels, a label that is not one of the
+            build's output classes, ``tolerance`` or ``reference`` outside 0..1,
+            ``chips < 1``, ``batch < 1``, an unknown ``engine``, or
+            ``dask_scheduler`` without ``engine="dask"``.
+        InputError: inputs that are empty, complex or not finite.
         ImportError: ``engine="dask"`` without dask installed.
     """
     if engine not in ENGINES:
@@ -192,6 +220,12 @@ def chip_yield(
         raise ValueError(f"batch must be >= 1, got {batch}")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x.shape[0]} inputs but {y.shape[0]} labels")
+    if not (math.isfinite(tolerance) and 0 <= tolerance <= 1):
+        raise ValueError(f"tolerance must be within 0..1, got {tolerance}")
+    if reference is not None and not (math.isfinite(reference) and 0 <= reference <= 1):
+        raise ValueError(f"reference accuracy must be within 0..1, got {reference}")
+    check_input(x, source="inputs")
+    y = _checked_labels(y, _output_count(target, config, x, seed))
     seeds = tuple(range(seed, seed + chips))
     groups = [seeds[start : start + batch] for start in range(0, chips, batch)]
     source = "float model" if reference is not None else "ideal chip"

@@ -25,6 +25,7 @@ import argparse
 import io
 import sys
 import warnings
+import zipfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["main"]
+__all__ = ["main", "run_input"]
 
 
 def _version() -> str:
@@ -336,6 +337,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--input-shape {args.input_shape!r}: expected integers like 1,28,28"
             ) from None
+        if any(d < 1 for d in shape):
+            raise ValueError(
+                f"--input-shape {args.input_shape!r}: every dimension must be >= 1"
+            )
     if Path(args.input).suffix.lower() == ".nir" and Path(args.input).is_file():
         import warnings
 
@@ -383,17 +388,62 @@ def _v_min_arg(text: str | None) -> float | str | None:
 
 
 def _load_array(path: str) -> Any:
-    data = np.load(path, allow_pickle=False)
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            return {k: data[k] for k in data.files}
+    """An ``.npy`` array, or an ``.npz``'s arrays by name; errors name the file."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise OSError(f"{path}: no such file") from None
+    except EOFError:
+        raise ValueError(f"{path}: the file is empty, expected .npy or .npz") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not a readable .npy or .npz file ({err})") from None
+    return data
+
+
+def _load_npz(path: str, keys: Sequence[str]) -> list[np.ndarray]:
+    """The arrays ``keys`` of the ``.npz`` at ``path``; errors name the file."""
+    data = _load_array(path)
+    need = ", ".join(repr(k) for k in keys)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a single .npy array; expected an .npz with {need}")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ValueError(
+            f"{path}: needs arrays {need}, has {', '.join(map(repr, data)) or 'none'}"
+        )
+    return [data[k] for k in keys]
+
+
+def run_input(path: str) -> Any:
+    """Read a ``spikeforge run`` input file and check every array in it.
+
+    The one input check of ``spikeforge run``, for a graph and a build folder alike:
+    each array must pass :func:`ir.check_input` (real numbers, finite, at least one
+    sample and one time step); the error names the file (and the array of an
+    ``.npz``). A chip's emulator checks, in addition, that it gets spike counts.
+    """
+    from ir import check_input
+
+    data = _load_array(path)
+    if isinstance(data, dict):
+        if not data:
+            raise ValueError(f"{path}: the .npz holds no arrays")
+        for key, value in data.items():
+            check_input(value, source=f"{path}[{key!r}]")
+        return data
+    check_input(data, source=path)
     return data
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import ir
+    from ir.inputs import check_steps
 
-    inputs = _load_array(args.data)
+    steps = None if args.steps is None else check_steps(args.steps, source="--steps")
+    inputs = run_input(args.data)
     source = Path(args.input)
     if args.chip is not None and args.seed is not None and args.chip != args.seed:
         raise ValueError(f"--chip {args.chip} and --seed {args.seed} disagree")
@@ -415,7 +465,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"{', '.join(flags)}: only for a build folder; {args.input} is a "
                 "graph (run by the reference interpreter)"
             )
-        outputs = ir.interpret(_read_graph(args.input), inputs, steps=args.steps)
+        outputs = ir.interpret(_read_graph(args.input), inputs, steps=steps)
     arrays = _as_numpy(outputs)
     if args.output:
         from ir.serialize import atomic_write
@@ -469,19 +519,11 @@ def _as_numpy(outputs: Any) -> dict[str, np.ndarray]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    import json
+    from backends.jsonfile import read_json_object
 
-    try:
-        value = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise OSError(
-            f"{path}: no such file (is {path.parent} a 'compile' output?)"
-        ) from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}:{err.colno}: {err.msg}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return value
+    if not path.is_file():
+        raise OSError(f"{path}: no such file (is {path.parent} a 'compile' output?)")
+    return read_json_object(path, error=ValueError)
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -495,6 +537,11 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         inputs["calibration"] = _load_array(args.calibration)
     if args.labels:
         inputs["labels"] = _load_array(args.labels)
+    if args.plot_placement:
+        from compiler.passes.allocate_cores import core_model_of
+
+        # Fails before anything is written: a target without cores has no placement.
+        model = core_model_of(args.target)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FidelityWarning)
         warnings.simplefilter("always", AdapterWarning)
@@ -513,14 +560,16 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
+    if args.plot_placement:
+        from compiler.allocation.plot import plot_placement
+
+        # NOTE: drawn before the build is written, so that a failing plot (no
+        # placement, no matplotlib) leaves no build behind.
+        plot_placement(result.graph, model, args.plot_placement)
     result.config.save(args.output)
     print(result.report)
     print(f"wrote {args.output}")
     if args.plot_placement:
-        from compiler.allocation.plot import plot_placement
-        from compiler.passes.allocate_cores import core_model_of
-
-        plot_placement(result.graph, core_model_of(args.target), args.plot_placement)
         print(f"wrote {args.plot_placement}")
     return 0
 
@@ -544,11 +593,10 @@ def _cmd_yield(args: argparse.Namespace) -> int:
         if not args.relative_std >= 0:
             raise ValueError(f"--relative-std must be >= 0, got {args.relative_std}")
         target = dataclasses.replace(target, relative_std=args.relative_std)  # type: ignore[type-var]
-    try:
-        with np.load(args.data, allow_pickle=False) as data:
-            x, y = data["x"], data["y"]
-    except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"{args.data}: needs arrays 'x' and 'y' ({err})") from None
+    from ir import check_input
+
+    x, y = _load_npz(args.data, ("x", "y"))
+    check_input(x, source=f"{args.data}['x']")
     report = chip_yield(
         target,
         config,

@@ -84,9 +84,36 @@ def import_file(
             f"{source}: a PyTorch model needs the shape of one input sample "
             "(without the batch dimension), e.g. --input-shape 1,28,28"
         )
+    if any(int(d) < 1 for d in input_shape):
+        raise FrontendError(
+            f"{source}: input shape {tuple(input_shape)}: every dimension must be >= 1"
+        )
     module = load_torch_module(source)
-    example = torch.zeros((1, *input_shape))
+    dtype = _parameter_dtype(module)
+    if dtype in (torch.float16, torch.bfloat16):
+        warnings.warn(
+            f"{source}: the model's parameters are {dtype}; the IR holds float32 and "
+            "float64, so they are widened to float32 (exactly) and the graph computes "
+            "in float32",
+            UserWarning,
+            stacklevel=2,
+        )
+        module = module.float()
+        dtype = torch.float32
+    # NOTE: the example input takes the parameters' dtype: a float64 model cannot
+    # run on a float32 input.
+    example = torch.zeros((1, *input_shape), dtype=dtype)
     return pytorch.from_module(module, example, name=source.stem)
+
+
+def _parameter_dtype(module: Any) -> Any:
+    """The dtype of the model's first floating-point parameter (float32 if none)."""
+    import torch
+
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
 
 
 def load_torch_module(path: str | os.PathLike[str]) -> Any:
@@ -103,7 +130,13 @@ def load_torch_module(path: str | os.PathLike[str]) -> Any:
             # Reading TorchScript is what was asked for; torch's deprecation of
             # torch.jit is not the user's to act on here.
             warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated")
-            scripted = torch.jit.load(str(source), map_location="cpu")
+            try:
+                scripted = torch.jit.load(str(source), map_location="cpu")
+            except Exception as err:  # torch raises RuntimeError on a bad archive
+                raise FrontendError(
+                    f"{source}: has a code/ folder but is not a TorchScript archive "
+                    f"torch can read: {str(err).splitlines()[0]}"
+                ) from None
         return _from_torchscript(source, scripted)
     try:
         # NOTE: a whole pickled module needs weights_only=False, which runs the file's

@@ -1082,7 +1082,12 @@ class _Importer:
 
     def _check_declared_shapes(self, flat: _Flat, graph: ir.Graph) -> None:
         for name, node in flat.nodes.items():
-            declared = _declared_input(flat.kinds[name], node)
+            try:
+                declared = _declared_input(flat.kinds[name], node)
+            except (TypeError, ValueError) as err:
+                raise FrontendError(
+                    f"node '{name}' ({flat.kinds[name]}): bad shape: {err}"
+                ) from None
             if declared is None:
                 continue
             fed = {graph.shape(e.src) for e in graph.in_edges(name)}
@@ -1218,7 +1223,7 @@ def _declared_input(kind: str, node: Any) -> tuple[int, ...] | None:
     """The input shape a node declares, where NIR stores one (else ``None``)."""
     if kind in ("Conv1d", "Conv2d") and node.input_shape is not None:
         channels = int(node.weight.shape[1]) * int(node.groups)
-        return (channels, *(int(d) for d in np.ravel(node.input_shape)))
+        return (channels, *_whole(node.input_shape, "input_shape"))
     if kind == "Flatten":
         shape = (node.input_type or {}).get("input")
     elif kind == "Output":
@@ -1227,7 +1232,7 @@ def _declared_input(kind: str, node: Any) -> tuple[int, ...] | None:
         return None
     if shape is None or np.size(shape) == 0:
         return None
-    return tuple(int(d) for d in np.ravel(shape))
+    return _whole(shape, "declared shape")
 
 
 # -- flattening ----------------------------------------------------------------------
@@ -1446,16 +1451,35 @@ def _show(x: Any) -> str:
 
 def _arr(x: Any) -> Array:
     """A float parameter array: float32 unless it already is float32 or float64."""
-    arr = np.asarray(x)
+    arr = _real(x)
     return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
 
 
 def _f32(x: Any) -> Array:
-    return np.asarray(x, dtype=np.float32)
+    return _real(x).astype(np.float32)
+
+
+def _real(x: Any) -> Array:
+    """``x`` as an array of real numbers; complex or non-numeric values are an error
+    (NumPy would drop an imaginary part with only a warning)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"complex values ({arr.dtype}); parameters must be real")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{arr.dtype} values; parameters must be numbers")
+    return arr
+
+
+def _whole(x: Any, what: str) -> tuple[int, ...]:
+    """``x`` flattened to integers; fractions, NaN or complex values are an error."""
+    arr = np.ravel(_real(x))
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+        raise ValueError(f"{what} {arr.tolist()} must hold whole numbers")
+    return tuple(int(v) for v in arr)
 
 
 def _ints(x: Any, n: int) -> tuple[int, ...]:
-    flat = [int(v) for v in np.ravel(np.asarray(x))]
+    flat = list(_whole(x, "value"))
     if len(flat) == 1:
         flat = flat * n
     if len(flat) != n:
@@ -1503,7 +1527,7 @@ def _input(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) ->
     shape = node.input_type.get("input")
     if shape is None or np.size(shape) == 0:
         raise ValueError("Input has no shape")
-    return io.Input(shape=tuple(int(d) for d in np.ravel(shape))), ()
+    return io.Input(shape=_whole(shape, "input shape")), ()
 
 
 def _output(imp: _Importer, name: str, node: Any, conv: Convention, dt: float) -> Any:

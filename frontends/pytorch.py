@@ -33,7 +33,8 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
+from torch.fx.node import map_aggregate
+from torch.fx.passes.shape_prop import TensorMetadata, _extract_tensor_metadata
 
 import ir
 from frontends.errors import FrontendError
@@ -522,16 +523,46 @@ def _trace(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
     gm = fx.GraphModule(tracer.root, graph, type(model).__name__)
     try:
         with torch.no_grad():
-            ShapeProp(gm).propagate(example_input)
+            _ShapeProp(gm).run(example_input)
     except Exception as err:  # runs the user's model
         cause: BaseException = err
-        while cause.__cause__ is not None:  # ShapeProp wraps the model's own error
+        while cause.__cause__ is not None:
             cause = cause.__cause__
         raise FrontendError(
             f"running {type(model).__name__} on the example input of shape "
             f"{tuple(example_input.shape)} failed: {type(cause).__name__}: {cause}"
         ) from err
     return gm
+
+
+class _ShapeProp(fx.Interpreter):
+    """Records each node's ``tensor_meta`` (as ``torch.fx``'s ``ShapeProp``).
+
+    NOTE: ``ShapeProp`` prints the full traceback of a failing node to stderr before
+    re-raising; here the failure is only raised, and the caller turns it into one
+    ``FrontendError`` line.
+    """
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__(gm)
+        self.extra_traceback = False
+
+    def run_node(self, n: fx.Node) -> Any:
+        result = super().run_node(n)
+        found = False
+
+        def extract(obj: Any) -> Any:
+            nonlocal found
+            if isinstance(obj, torch.Tensor):
+                found = True
+                return _extract_tensor_metadata(obj)
+            return obj
+
+        meta = map_aggregate(result, extract)
+        if found:
+            n.meta["tensor_meta"] = meta
+        n.meta["type"] = type(result)
+        return result
 
 
 class _Importer:
@@ -730,8 +761,18 @@ def from_module(
 
     Raises:
         FrontendError: an unsupported module (by qualified path, type and the
-            supported list) or call, or a model ``torch.fx`` cannot trace.
+            supported list) or call, a model ``torch.fx`` cannot trace or run on
+            ``example_input``, or float16/bfloat16 parameters.
     """
+    narrow = sorted(
+        {str(p.dtype) for p in model.parameters()}
+        & {str(torch.float16), str(torch.bfloat16)}
+    )
+    if narrow:
+        raise FrontendError(
+            f"{type(model).__name__} has {', '.join(narrow)} parameters; the IR holds "
+            "float32 and float64: convert the model with model.float() first"
+        )
     modes = {m: m.training for m in model.modules()}
     if any(modes.values()):
         warnings.warn(

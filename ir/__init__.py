@@ -6,8 +6,9 @@ defines what every op means.
 """
 
 from ir import ops
-from ir.errors import IRError, ParseError, VerifyError
+from ir.errors import InputError, IRError, ParseError, VerifyError
 from ir.graph import Edge, Graph
+from ir.inputs import check_input
 from ir.interpreter import interpret
 from ir.op import (
     AnyTensor,
@@ -33,11 +34,13 @@ __all__ = [
     "FloatTensor",
     "Graph",
     "IRError",
+    "InputError",
     "IntTensor",
     "Op",
     "ParseError",
     "Params",
     "VerifyError",
+    "check_input",
     "dialect_ops",
     "get_op",
     "infer_shapes",

@@ -6,7 +6,7 @@ a node (``VerifyError``) or a file position (``ParseError``).
 
 from __future__ import annotations
 
-__all__ = ["IRError", "ParseError", "VerifyError"]
+__all__ = ["IRError", "InputError", "ParseError", "VerifyError"]
 
 
 class IRError(Exception):
@@ -25,6 +25,24 @@ class VerifyError(IRError):
         self.node = node
         self.detail = message
         super().__init__(f"node '{node}': {message}" if node is not None else message)
+
+
+class InputError(IRError):
+    """Runtime input that no graph or chip can run on (NaN, complex, no time steps...).
+
+    Attributes:
+        source: what held the input (a file name, or ``input 'x'`` for a node).
+        index: the first offending element's index, or ``None``.
+        detail: the message without the source.
+    """
+
+    def __init__(
+        self, message: str, *, source: str, index: tuple[int, ...] | None = None
+    ) -> None:
+        self.source = source
+        self.index = index
+        self.detail = message
+        super().__init__(f"{source}: {message}")
 
 
 class ParseError(IRError):

@@ -21,6 +21,7 @@ import torch
 
 from ir.errors import VerifyError
 from ir.graph import Edge, Graph
+from ir.inputs import check_input, check_steps
 from ir.op import Params
 from ir.verifier import verify
 
@@ -57,6 +58,8 @@ def interpret(
 
     Raises:
         VerifyError: the graph is malformed or the inputs do not fit it.
+        InputError: an input holds no values, complex or non-finite values, or
+            ``steps`` is below 1 (see :func:`ir.inputs.check_input`).
     """
     verify(graph)
     feeds = _feeds(graph, inputs, steps)
@@ -75,6 +78,8 @@ def _feeds(
     steps: int | None,
 ) -> dict[str, torch.Tensor]:
     names = graph.inputs()
+    if steps is not None:
+        check_steps(steps)
     if isinstance(inputs, Mapping):
         given = dict(inputs)
     else:
@@ -98,7 +103,10 @@ def _feeds(
     feeds: dict[str, torch.Tensor] = {}
     lengths = set()
     for name in names:
-        x = torch.as_tensor(given[name])
+        value: Any = given[name]
+        if not isinstance(value, torch.Tensor):
+            value = np.asarray(value)
+        x = torch.as_tensor(check_input(value, source=f"input '{name}'"))
         if not x.is_floating_point():
             x = x.to(torch.float32)
         want = graph.shape(name)

@@ -17,7 +17,10 @@ from ir.op import FieldKind, get_op
 from ir.printer import FORMAT_VERSION
 from ir.verifier import verify
 
-__all__ = ["parse"]
+__all__ = ["MAX_NESTING", "parse"]
+
+MAX_NESTING = 16
+"""Deepest nesting of tuples in an attribute value (op fields use one level)."""
 
 _PARSER = Lark.open(
     "grammar.lark",
@@ -365,10 +368,14 @@ class _Builder:
             raise self.error_at("expected a string", token)
         return value
 
-    def value(self, tree: Tree[Any]) -> Any:
+    def value(self, tree: Tree[Any], depth: int = 0) -> Any:
         kind = tree.data
         if kind == "number":
-            return _number(str(tree.children[0]))
+            token = _token(tree.children[0])
+            try:
+                return _number(str(token))
+            except ValueError as err:  # Python's int-to-string digit limit
+                raise self.error_at(f"bad number: {err}", token) from None
         if kind == "string":
             return self.string(_token(tree.children[0]))
         if kind == "true":
@@ -378,7 +385,14 @@ class _Builder:
         if kind == "none":
             return None
         if kind == "tuple":
-            return tuple(self.value(v) for v in tree.children if v is not None)
+            if depth >= MAX_NESTING:
+                raise self.error_at(
+                    f"tuples nested deeper than the limit MAX_NESTING = {MAX_NESTING}",
+                    tree,
+                )
+            return tuple(
+                self.value(v, depth + 1) for v in tree.children if v is not None
+            )
         if kind == "tensor":
             return self.tensor(_token(tree.children[0]))
         if kind == "blob":

@@ -105,8 +105,13 @@ def load(path: str | os.PathLike[str]) -> Graph:
             if "file" not in cache:
                 # NOTE: the handle is ours to close; np.load leaks it on a bad zip.
                 handles.append(path.open("rb"))
-                cache["file"] = np.load(handles[-1], allow_pickle=False)
+                npz = np.load(handles[-1], allow_pickle=False)
+                if not isinstance(npz, np.lib.npyio.NpzFile):
+                    raise ValueError("a single .npy array, not an .npz archive")
+                cache["file"] = npz
             arr = cache["file"][key]
+        except EOFError:
+            raise OSError(f"{path}: the file is empty") from None
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             raise OSError(f"{path}: {err}") from None
         arr.flags.writeable = False

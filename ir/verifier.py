@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ir.errors import VerifyError
 from ir.graph import Graph
+from ir.op import Op
 
-__all__ = ["verify"]
+__all__ = ["MAX_ELEMENTS", "MAX_INT_FIELD", "verify"]
+
+MAX_INT_FIELD = 2**31 - 1
+"""Largest magnitude of an integer field (``shape``, ``padding``, ``max_spikes``...).
+
+Larger values can only be typos or hostile input: they overflow the int32/int64 math
+of the interpreter and the emulators, or ask for more memory than any machine has.
+"""
+
+MAX_ELEMENTS = 2**28
+"""Most elements one node's output may have per sample and step (1 GiB of float32)."""
 
 
 def verify(graph: Graph) -> None:
@@ -26,11 +39,13 @@ def verify(graph: Graph) -> None:
     for name in graph.nodes():
         op = graph.op(name)
         try:
+            _verify_fields(op)
             op.verify_()
         except VerifyError as err:
             raise VerifyError(f"{op.name}: {err.detail}", node=name) from None
     shapes = graph.shapes()
     for name in graph.nodes():
+        _verify_size(graph.op(name), shapes[name], name)
         recorded = graph.meta(name).get("shape")
         if recorded is not None and tuple(recorded) != shapes[name]:
             raise VerifyError(
@@ -40,6 +55,43 @@ def verify(graph: Graph) -> None:
             )
     if not graph.outputs():
         raise VerifyError(f"graph @{graph.name} has no io.output node")
+
+
+def _verify_fields(op: Op) -> None:
+    """Bounds every op shares: integers within ``MAX_INT_FIELD``, no empty tensors."""
+    for field, kind in op.fields_.items():
+        value = getattr(op, field)
+        if value is None:
+            continue
+        if kind.kind in ("int", "ints"):
+            values = value if isinstance(value, tuple) else (value,)
+            for v in values:
+                if abs(v) > MAX_INT_FIELD:
+                    raise VerifyError(
+                        f"field '{field}': {v} is beyond the limit "
+                        f"MAX_INT_FIELD = {MAX_INT_FIELD} (magnitude)"
+                    )
+        elif (
+            kind.kind == "tensor" and isinstance(value, np.ndarray) and value.size == 0
+        ):
+            raise VerifyError(
+                f"field '{field}': the tensor is empty (shape {value.shape}); every "
+                "dimension must be >= 1"
+            )
+
+
+def _verify_size(op: Op, shape: tuple[int, ...], name: str) -> None:
+    if any(d < 1 for d in shape):
+        raise VerifyError(
+            f"{op.name}: output shape {shape} has a dimension < 1", node=name
+        )
+    elements = math.prod(shape)
+    if elements > MAX_ELEMENTS:
+        raise VerifyError(
+            f"{op.name}: output shape {shape} has {elements} elements per sample and "
+            f"step, beyond the limit MAX_ELEMENTS = {MAX_ELEMENTS}",
+            node=name,
+        )
 
 
 def _verify_edges(graph: Graph) -> None:

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 from backends.dynapse.biasgen import N_COARSE, N_FINE
 from backends.dynapse.placement import DynapseSystem, Placement
 from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
+from backends.jsonfile import read_json_object
 from ir.serialize import atomic_write
 
 __all__ = [
@@ -502,10 +503,7 @@ class DynapseConfig:
                 message lists every violation).
         """
         file = Path(path) / "config.json"
-        try:
-            meta = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"{file}: {err}") from None
+        meta = read_json_object(file, error=ConfigError)
         if not isinstance(meta, dict) or meta.get("format") != CONFIG_FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
             raise ConfigError(f"{file}: not a {CONFIG_FORMAT} file (format {found!r})")
@@ -547,7 +545,10 @@ class DynapseConfig:
             )
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
             raise ConfigError(f"{file}: bad field {err!r}") from None
-        config.check()
+        try:
+            config.check()
+        except ConfigError as err:
+            raise ConfigError(f"{file}: {err}") from None
         try:
             io: GraphIO | None
             if "io" in meta:

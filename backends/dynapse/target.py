@@ -33,7 +33,7 @@ from backends.dynapse.passes import (
 from backends.dynapse.placement import DynapseSystem
 from backends.graph_io import GraphEmulator, GraphIOError, InputPort
 from compiler.allocation import CoreModel
-from ir import Graph
+from ir import Graph, InputError, check_input
 
 __all__ = [
     "DYNAPSE2",
@@ -61,7 +61,10 @@ class DynapseChip:
     chips: int = 1
 
     def run(self, spikes: Any, /) -> np.ndarray:
-        x = torch.as_tensor(np.asarray(spikes, np.float32))
+        if not isinstance(spikes, (np.ndarray, torch.Tensor)):
+            spikes = _as_array(spikes)
+        check_input(spikes, source="input spikes", spikes=True)
+        x = torch.as_tensor(spikes).to(torch.float32)
         single = x.ndim == 2
         if single:
             x = x[None]
@@ -70,6 +73,19 @@ class DynapseChip:
             out = out[0]
             return out[0] if single else out
         return out[:, 0] if single else out
+
+
+def _as_array(spikes: Any) -> np.ndarray:
+    if isinstance(spikes, Mapping):
+        raise InputError(
+            f"a Dynap-SE2 build takes one spike raster (B, T, Nin), got "
+            f"{len(spikes)} arrays ({', '.join(map(str, spikes))})",
+            source="input spikes",
+        )
+    try:
+        return np.asarray(spikes)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"not an array: {err}", source="input spikes") from None
 
 
 @dataclass(eq=False)

@@ -18,6 +18,7 @@ import torch
 
 import ir
 from backends.base import TargetError
+from backends.jsonfile import json_field, read_json_object
 from ir.serialize import atomic_write
 
 __all__ = ["TARGET", "ReferenceConfig", "ReferenceEmulator", "ReferenceTarget"]
@@ -84,14 +85,16 @@ class ReferenceTarget:
     def load_config(self, path: str | os.PathLike[str]) -> ReferenceConfig:
         """Read a folder written by :meth:`ReferenceConfig.save`."""
         folder = Path(path)
-        meta = json.loads((folder / "config.json").read_text())
+        file = folder / "config.json"
+        meta = read_json_object(file, error=TargetError)
         if meta.get("target") != self.name or meta.get("version") != CONFIG_VERSION:
             raise TargetError(
                 f"{folder / 'config.json'}: expected target 'reference' version "
                 f"{CONFIG_VERSION}, got {meta.get('target')!r} "
                 f"version {meta.get('version')!r}"
             )
-        return ReferenceConfig(ir.load(folder / meta["graph"]))
+        graph = json_field(meta, "graph", str, path=file, error=TargetError)
+        return ReferenceConfig(ir.load(folder / graph))
 
     def emulator(self, config: Any, *, seed: int | None = 0) -> ReferenceEmulator:
         """An interpreter over ``config``'s graph (``seed`` seeds torch; ``None``

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
+from backends.jsonfile import read_json_object
 from backends.xylo.variants import VARIANTS, XyloVariant
 from ir.serialize import atomic_write, write_npz
 
@@ -408,15 +409,18 @@ class XyloConfig:
             value = getattr(self, name)
             if (
                 not isinstance(value, (int, np.integer))
+                or isinstance(value, bool)
                 or not 0 <= value <= spec.max_weight_shift
             ):
                 errors.append(
                     f"{name}: {value!r} is outside the safe range "
                     f"0..{spec.max_weight_shift} (larger shifts wrap int16)"
                 )
-        if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt)) or (
-            self.dt <= 0
-        ):
+        if not (
+            isinstance(self.dt, (int, float))
+            and not isinstance(self.dt, bool)
+            and math.isfinite(self.dt)
+        ) or (self.dt <= 0):
             errors.append(f"dt: {self.dt!r} must be a positive number of seconds")
         errors.extend(_neuron_map_errors(self.neuron_map, nin, nhid, nout))
         return errors
@@ -468,10 +472,7 @@ class XyloConfig:
                 (the message lists every violation).
         """
         folder = Path(path)
-        try:
-            meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"{folder / 'config.json'}: {err}") from None
+        meta = read_json_object(folder / "config.json", error=ConfigError)
         if not isinstance(meta, dict) or meta.get("format") != CONFIG_FORMAT:
             raise ConfigError(
                 f"{folder / 'config.json'}: not a {CONFIG_FORMAT} file "
@@ -485,9 +486,16 @@ class XyloConfig:
             )
         blob = folder / str(meta.get("arrays", "registers.npz"))
         try:
-            with np.load(blob, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
+            npz = np.load(blob, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ConfigError(f"{blob}: a single .npy array, not an .npz archive")
+            with npz:
+                arrays: dict[str, Any] = {name: npz[name] for name in npz.files}
+        except EOFError:
+            raise ConfigError(f"{blob}: the file is empty") from None
         except (OSError, ValueError, zipfile.BadZipFile) as err:
+            if isinstance(err, ConfigError):
+                raise
             raise ConfigError(f"{blob}: {err}") from None
         missing = [name for name in ARRAY_NAMES if name not in arrays]
         if missing:
@@ -504,7 +512,10 @@ class XyloConfig:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"{folder / 'config.json'}: bad field {err}") from None
-        config.check()
+        try:
+            config.check()
+        except ConfigError as err:
+            raise ConfigError(f"{folder / 'config.json'}: {err}") from None
         try:
             io: GraphIO | None
             if "io" in meta:
@@ -698,8 +709,10 @@ def _neuron_map_errors(
         ok = (
             isinstance(entry, (list, tuple))
             and len(entry) == 2
+            and isinstance(entry[0], str)
             and entry[0] in sizes
             and isinstance(entry[1], (int, np.integer))
+            and not isinstance(entry[1], bool)
             and 0 <= entry[1] < sizes[entry[0]]
         )
         if not ok:

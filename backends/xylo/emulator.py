@@ -17,6 +17,7 @@ their ascending-id chains, vectorized over batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from backends.xylo.config import ConfigError, XyloConfig
 from backends.xylo.variants import XyloVariant
+from ir.errors import InputError
 
 __all__ = ["XyloEmulator"]
 
@@ -214,6 +216,12 @@ class XyloEmulator:
             zeros with one synapse), ``Spikes`` (hidden counts), ``Vmem_out`` and
             ``Isyn_out``, each ``(batch, time, N)`` int16.
         """
+        if isinstance(raster, Mapping):
+            raise InputError(
+                f"a Xylo configuration takes one raster (batch, time, {self.n_in}), "
+                f"got {len(raster)} arrays ({', '.join(map(str, raster))})",
+                source="raster",
+            )
         x = np.asarray(raster)
         squeeze = x.ndim == 2
         if squeeze:

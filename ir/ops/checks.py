@@ -9,6 +9,7 @@ from ir.op import Shape
 
 __all__ = [
     "check_broadcast",
+    "check_finite",
     "check_no_nan",
     "check_nonnegative",
     "check_positive",
@@ -32,6 +33,24 @@ def check_no_nan(field: str, arr: np.ndarray | None, *, element: str = "index") 
         raise VerifyError(
             f"{field} holds NaN at {element} {_index(int(bad[0]), arr.shape)} "
             f"({bad.size} NaN value(s) in all)"
+        )
+
+
+def check_finite(field: str, arr: np.ndarray | None, *, element: str = "index") -> None:
+    """Raise if ``arr`` holds NaN or an infinity, naming the first one.
+
+    For weights and biases: an infinite weight turns every sum it enters into inf or
+    NaN, and a later pass would be blamed for it.
+    """
+    check_no_nan(field, arr, element=element)
+    if arr is None or arr.dtype.kind != "f":
+        return
+    bad = np.flatnonzero(np.isinf(arr))
+    if bad.size:
+        raise VerifyError(
+            f"{field} holds {arr.reshape(-1)[bad[0]]} at {element} "
+            f"{_index(int(bad[0]), arr.shape)} ({bad.size} infinite value(s) in all); "
+            "weights must be finite"
         )
 
 

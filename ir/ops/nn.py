@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ir.errors import VerifyError
 from ir.op import FloatTensor, Op, Params, Shape, register_op
-from ir.ops.checks import check_broadcast, check_no_nan
+from ir.ops.checks import check_broadcast, check_finite, check_no_nan
 
 __all__ = [
     "Add",
@@ -75,7 +75,7 @@ class Linear(Op):
             raise VerifyError(
                 f"weight must be 2-D (out, in), got shape {self.weight.shape}"
             )
-        check_no_nan("weight", self.weight)
+        check_finite("weight", self.weight)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         shape = _last_dim(inputs, self.weight.shape[1], "weight's in features")
@@ -111,8 +111,8 @@ class Affine(Op):
             raise VerifyError(
                 f"bias shape {self.bias.shape} must be ({self.weight.shape[0]},)"
             )
-        check_no_nan("weight", self.weight)
-        check_no_nan("bias", self.bias)
+        check_finite("weight", self.weight)
+        check_finite("bias", self.bias)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         shape = _last_dim(inputs, self.weight.shape[1], "weight's in features")
@@ -130,8 +130,8 @@ def _verify_conv(op: Conv1d | Conv2d, rank: int) -> None:
         raise VerifyError(f"groups={op.groups} must divide out channels {w.shape[0]}")
     if op.bias is not None and op.bias.shape != (w.shape[0],):
         raise VerifyError(f"bias shape {op.bias.shape} must be ({w.shape[0]},)")
-    check_no_nan("weight", w)
-    check_no_nan("bias", op.bias)
+    check_finite("weight", w)
+    check_finite("bias", op.bias)
 
 
 def _conv_shape(op: Conv1d | Conv2d, shape: Shape, spatial: int) -> list[int]:
@@ -429,7 +429,7 @@ class BatchNorm(Op):
             arr = getattr(self, field)
             if arr.shape != self.mean.shape or arr.ndim != 1:
                 raise VerifyError(f"{field} has shape {arr.shape}; all must be (C,)")
-            check_no_nan(field, arr)
+            check_finite(field, arr)
         if np.any(self.var < 0) or self.eps < 0:
             raise VerifyError("var and eps must be >= 0")
 
@@ -482,7 +482,7 @@ class Scale(Op):
     scale: FloatTensor
 
     def verify_(self) -> None:
-        check_no_nan("scale", self.scale)
+        check_finite("scale", self.scale)
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         check_broadcast("scale", self.scale, inputs["input"], what="input")

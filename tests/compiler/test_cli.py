@@ -154,7 +154,11 @@ def test_compile_then_run_the_build(tmp_path: Path) -> None:
             "",
             "unknown target 'xylo-nope'",
         ),
-        (("run", "missing_dir_or_file", "--input", "x.npy"), None, "No such file"),
+        (
+            ("run", "missing_dir_or_file", "--input", "x.npy"),
+            None,
+            "x.npy: no such file",
+        ),
     ],
 )
 def test_bad_input_gives_one_error_and_no_traceback(

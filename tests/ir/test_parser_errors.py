@@ -522,14 +522,14 @@ graph @"fuzz net" {dt = 0.001} {
   %x = io.input() {shape = (2, 5, 5)}
   %"conv.1" = nn.conv2d(%x) {weight = tensor<f32[2,2,3,3]>[\
 1, 0, 0, 0, 1, 0, 0, 0, 1, -0.5, 0.25, 1e-3, 0, 0, 0, 0, 0, 0, \
-1, 2, 3, 4, 5, 6, 7, 8, 9, -0, inf, 1, 1, 1, 1, 1, 1, 1], \
+1, 2, 3, 4, 5, 6, 7, 8, 9, -0, 2, 1, 1, 1, 1, 1, 1, 1], \
 bias = none, stride = (1, 1), padding = (1, 1), dilation = (1,), groups = 1}
   %pool = nn.sumpool2d(%"conv.1") {kernel_size = (5, 5), stride = none}
   %flat = nn.flatten(%pool) {start_dim = 0, end_dim = -1}
   %fc = nn.affine(%flat) {weight = blob<f32[2,2]> "fc.weight", \
 bias = tensor<f32[2]>[0, 1]}
   %lif = snn.lif(%fc, prev %rec) {tau = tensor<f32[]>[0.02], r = tensor<f32[]>[1], \
-v_leak = tensor<f32[]>[0], v_threshold = tensor<f32[2]>[1, 2], reset = "subtract", \
+v_leak = tensor<f32[]>[0], v_threshold = tensor<f32[2]>[1, inf], reset = "subtract", \
 max_spikes = 2}
   %rec = nn.linear(%lif) {weight = tensor<f32[2,2]>[0.5, 0, 0, 0.5]} meta {\
 note = "recurrent", tags = (1, 2.5, "x", none, true), table = tensor<i8[2]>[-128, 127]}
