@@ -9,6 +9,7 @@ byte-deterministically.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -21,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from backends.xylo.variants import VARIANTS, XyloVariant
-from ir.serialize import atomic_write, write_npz
+from ir.serialize import (
+    CompanionFileError,
+    digest,
+    read_companion,
+    write_files,
+    write_npz,
+)
 
 __all__ = ["CONFIG_FORMAT", "CONFIG_VERSION", "ConfigError", "XyloConfig"]
 
@@ -344,13 +351,16 @@ class XyloConfig:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``config.json`` and ``registers.npz`` into folder ``path``.
 
-        Both files are written atomically, the arrays first, and byte-for-byte the
-        same for the same configuration.
+        Both files are written as one output (``ir.serialize.write_files``: both or,
+        on a failure, neither), ``config.json`` last recording the SHA-256 of
+        ``registers.npz``, and byte-for-byte the same for the same configuration.
         """
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {name: np.asarray(getattr(self, name)) for name in ARRAY_NAMES}
-        atomic_write(folder / "registers.npz", lambda h: write_npz(h, arrays))
+        buffer = io.BytesIO()
+        write_npz(buffer, arrays)
+        registers = buffer.getvalue()
         meta: dict[str, Any] = {
             "format": CONFIG_FORMAT,
             "version": CONFIG_VERSION,
@@ -363,9 +373,13 @@ class XyloConfig:
                 for k, v in sorted(self.neuron_map.items())
             },
             "arrays": "registers.npz",
+            "arrays_sha256": digest(registers),
         }
-        atomic_write(
-            folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode()
+        write_files(
+            [
+                (folder / "registers.npz", registers),
+                (folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode()),
+            ]
         )
 
     @classmethod
@@ -391,10 +405,19 @@ class XyloConfig:
                 f"{folder / 'config.json'}: version {meta.get('version')!r}, "
                 f"this spikeforge reads version {CONFIG_VERSION}"
             )
-        blob = folder / str(meta.get("arrays", "registers.npz"))
+        arrays_name = meta.get("arrays", "registers.npz")
+        blob = folder / str(arrays_name)
+        sha256 = meta.get("arrays_sha256")  # absent in builds before digests
         try:
-            with np.load(blob, allow_pickle=False) as npz:
+            data = read_companion(
+                folder / "config.json",
+                arrays_name,
+                sha256=None if sha256 is None else str(sha256),
+            )
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in npz.files}
+        except CompanionFileError as err:
+            raise ConfigError(str(err)) from None
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             raise ConfigError(f"{blob}: {err}") from None
         missing = [name for name in ARRAY_NAMES if name not in arrays]
