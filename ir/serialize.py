@@ -14,9 +14,9 @@ The file helpers here are the project's one way to write and read outputs:
   untouched and no temporary file behind. ``atomic_write`` is the one-file case.
 * New files get the mode ``0o666 & ~umask``; an overwritten file keeps its mode.
 * ``read_companion`` reads a file that another file names (a sidecar, a build's
-  arrays): a bare file name in the same folder, a regular file (a FIFO or a device is
-  refused, never waited on), and, when a digest is recorded, the same bytes as were
-  written (``digest``).
+  arrays): a bare file name in the same folder, a regular file (a FIFO, a device or a
+  symbolic link is refused, never waited on or followed), and, when a digest is
+  recorded, the same bytes as were written (``digest``).
 """
 
 from __future__ import annotations
@@ -168,10 +168,17 @@ def read_companion(
 
 
 def _read_regular(path: Path, recorder: str, sha256: str | None) -> bytes:
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer. O_NOFOLLOW: a
+        # symbolic link (say, unpacked from an archive) could point anywhere.
+        fd = os.open(path, flags)
     except OSError as err:
+        if path.is_symlink():
+            raise CompanionFileError(
+                f"{path} is a symbolic link; a file named by another file must be a "
+                "regular file in the same folder"
+            ) from None
         raise CompanionFileError(f"{path}: {err.strerror or err}") from None
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

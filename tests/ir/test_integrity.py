@@ -114,6 +114,15 @@ def test_a_sidecar_that_is_a_fifo_is_refused_without_waiting(
         ir.load(path)
 
 
+def test_a_sidecar_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    _private_npz(tmp_path / "private.npz")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "steal.sfir.npz").symlink_to(tmp_path / "private.npz")
+    path = _naming(tmp_path / "d", "steal.sfir.npz")
+    with pytest.raises(ir.ParseError, match="is a symbolic link"):
+        ir.load(path)
+
+
 def test_read_companion_names_both_files(tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(b"data")
     owner = tmp_path / "config.json"
