@@ -271,3 +271,16 @@ def test_an_overwritten_file_keeps_its_mode(tmp_path: Path, umask: None) -> None
     assert _mode(sidecar_path(path)) == 0o604
     write_files([(tmp_path / "g.sfir", b"y")])
     assert _mode(path) == 0o640
+
+
+def test_nir_files_follow_the_umask_and_keep_their_mode(
+    tmp_path: Path, umask: None
+) -> None:
+    from frontends.nir import write_nir
+
+    path = tmp_path / "g.nir"
+    write_nir(graph(1), path)
+    assert _mode(path) == 0o644
+    path.chmod(0o640)
+    write_nir(graph(2), path)
+    assert _mode(path) == 0o640
