@@ -24,6 +24,7 @@ import numpy as np
 import ir
 from ir.ops import io as io_ops
 from ir.ops import nn
+from ir.serialize import sidecar_path
 
 
 def graph_with_weights(n: int = 1000) -> ir.Graph:
@@ -75,7 +76,7 @@ def main() -> None:
         t_save = median_time(lambda: ir.save(g, path), args.repeat)
         t_load = median_time(lambda: ir.load(path), args.repeat)
         assert ir.load(path).is_equivalent(g)
-        size = path.stat().st_size + path.with_suffix(".npz").stat().st_size
+        size = path.stat().st_size + sidecar_path(path).stat().st_size
     rows += [
         ("sidecar: save (ir.save, .sfir + .npz)", t_save, size),
         ("sidecar: load (ir.load)", t_load, size),

@@ -4,7 +4,8 @@
 
     spikeforge import model.nir -o model.sfir [--dt 1e-3] [--convention snntorch]
         [--norse-tau dt-scaled|true]
-    spikeforge import model.pt --input-shape 1,28,28 -o model.sfir
+    spikeforge import weights.pt --model-class mymodels:Net --input-shape 1,28,28 \
+        -o model.sfir
     spikeforge opt model.sfir -p "canonicalize,dce" -o out.sfir
     spikeforge opt ann.sfir -p "fold-bn,ann-to-snn{timesteps=32}" --calibration x.npy
     spikeforge run model.sfir --input x.npy [--steps 32] [-o y.npy]
@@ -95,8 +96,21 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     imp = sub.add_parser("import", help="import a .nir or PyTorch .pt model to .sfir")
-    imp.add_argument("input", help="model.nir, model.pt (whole module or TorchScript)")
+    imp.add_argument(
+        "input", help="model.nir, model.pt (state dict or TorchScript; see README)"
+    )
     imp.add_argument("-o", "--output", required=True, help="output .sfir")
+    imp.add_argument(
+        "--model-class",
+        metavar="MODULE:CLASS",
+        help="load a .pt state dict into this nn.Module class, e.g. mymodels:Net",
+    )
+    imp.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="unpickle a whole pickled module (runs code from the file: only for "
+        "files you made or trust)",
+    )
     imp.add_argument(
         "--input-shape", help="one sample's shape without batch, e.g. 1,28,28 (.pt)"
     )
@@ -295,6 +309,8 @@ def _cmd_opt(args: argparse.Namespace) -> int:
     from compiler.pass_manager import PassManager
     from compiler.pipeline import Pipeline
 
+    if args.output:
+        ir.serialize.check_save_path(args.output)  # before any work
     graph = _read_graph(args.input)
     manager = PassManager(
         Pipeline.parse(args.pipeline),
@@ -329,6 +345,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     import ir
     from frontends.files import import_file
 
+    ir.serialize.check_save_path(args.output)  # before any work
     shape = None
     if args.input_shape:
         try:
@@ -371,6 +388,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
             convention=args.convention,
             reset_delay=args.reset_delay,
             v_min=_v_min_arg(args.v_min),
+            model_class=args.model_class,
+            trusted=args.trust_pickle,
         )
     ir.save(graph, args.output)
     print(f"imported {args.input}: {len(graph)} nodes -> {args.output}")

@@ -122,6 +122,7 @@ import numpy as np
 import ir
 from frontends.errors import FrontendError
 from ir.ops import io, nn, snn
+from ir.serialize import install_file
 
 __all__ = [
     "CONVENTIONS",
@@ -1825,7 +1826,7 @@ def write_nir(graph: ir.Graph, path: str | os.PathLike[str]) -> None:
     os.close(fd)
     try:
         nir.write(tmp, nir_graph)
-        os.replace(tmp, target)
+        install_file(tmp, target)  # the mode a new (umask) or overwritten file keeps
     except Exception as err:
         Path(tmp).unlink(missing_ok=True)
         raise FrontendError(f"{target}: cannot write the NIR file: {err}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
@@ -17,7 +17,7 @@ from ir.op import FieldKind, get_op
 from ir.printer import FORMAT_VERSION
 from ir.verifier import verify
 
-__all__ = ["MAX_NESTING", "parse"]
+__all__ = ["MAX_NESTING", "BlobResolver", "Sidecar", "parse"]
 
 MAX_NESTING = 16
 """Deepest nesting of tuples in an attribute value (op fields use one level)."""
@@ -52,7 +52,15 @@ _LITERAL_EXAMPLES = {
     "blob": 'blob<f32[2]> "key"',
 }
 
-BlobResolver = Callable[[str, str], np.ndarray]
+
+class Sidecar(NamedTuple):
+    """The sidecar a file's header names, and the SHA-256 it records (if any)."""
+
+    name: str
+    sha256: str | None = None
+
+
+BlobResolver = Callable[[Sidecar, str], np.ndarray]
 """Reads blob ``key`` from the sidecar the file names: ``resolve(sidecar, key)``."""
 
 
@@ -92,6 +100,7 @@ class _Builder:
         self.source_name = source_name
         self.blobs = blobs
         self.sidecar: str | None = None
+        self.sidecar_sha256: str | None = None
         self.positions: dict[str, tuple[int | None, int | None]] = {}
         self.graph_position: tuple[int, int] | None = None
 
@@ -125,7 +134,9 @@ class _Builder:
         if len(rest) == 2:
             sidecar_tree = rest[0]
             assert isinstance(sidecar_tree, Tree)
-            self.sidecar = self.string(_token(sidecar_tree.children[0]))
+            self.sidecar = self.sidecar_name(_token(sidecar_tree.children[0]))
+            if len(sidecar_tree.children) > 1:
+                self.sidecar_sha256 = self.sha256(_token(sidecar_tree.children[1]))
         assert isinstance(graph_tree, Tree)
         graph = self.graph(graph_tree)
         if verify_graph:
@@ -359,6 +370,24 @@ class _Builder:
             return body
         return self.string(Token.new_borrow_pos("STRING", body, token))
 
+    def sidecar_name(self, token: Token) -> str:
+        name = self.string(token)
+        if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+            raise self.error_at(
+                f"sidecar {name!r} must be a bare file name in this file's folder "
+                "(no folder part, no '..')",
+                token,
+            )
+        return name
+
+    def sha256(self, token: Token) -> str:
+        value = self.string(token)
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise self.error_at(
+                f"sidecar sha256 {value!r} is not 64 lowercase hex digits", token
+            )
+        return value
+
     def string(self, token: Token) -> str:
         try:
             value = json.loads(str(token))
@@ -428,7 +457,7 @@ class _Builder:
         try:
             if callable(self.blobs):
                 assert self.sidecar is not None  # checked above
-                arr = self.blobs(self.sidecar, key)
+                arr = self.blobs(Sidecar(self.sidecar, self.sidecar_sha256), key)
             else:
                 arr = self.blobs[key]
         except KeyError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ def to_text(
     sidecar: str | None = None,
     blobs: MutableMapping[str, np.ndarray] | None = None,
     inline_limit: int | None = None,
+    sidecar_digest: Callable[[Mapping[str, np.ndarray]], str] | None = None,
 ) -> str:
     """Print ``graph`` as ``.sfir`` text.
 
@@ -42,6 +43,8 @@ def to_text(
         blobs: receives the arrays printed as references instead of inline.
         inline_limit: arrays with more elements than this go to ``blobs`` (needs
             ``blobs`` and ``sidecar``); ``None`` prints everything inline.
+        sidecar_digest: given the collected blobs, the SHA-256 (hex) of the sidecar
+            that will hold them, recorded in the header (``ir.save`` passes it).
     """
     lines: list[str] = []
     for name in graph.topo_order():
@@ -50,7 +53,10 @@ def to_text(
     if blobs:
         if sidecar is None:
             raise ValueError("blobs were collected but no sidecar name was given")
-        header.append(f"sidecar {json.dumps(sidecar)}")
+        line = f"sidecar {json.dumps(sidecar)}"
+        if sidecar_digest is not None:
+            line += f' sha256 "{sidecar_digest(blobs)}"'
+        header.append(line)
     dt = "none" if graph.dt is None else repr(float(graph.dt))
     header.append(f"graph {_symbol('@', graph.name)} {{dt = {dt}}} {{")
     return "\n".join([*header, *lines, "}"]) + "\n"

@@ -495,12 +495,21 @@ class DynapseConfig:
         atomic_write(folder / "config.json", self.to_json().encode("utf-8"))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> DynapseConfig:
+    def load(
+        cls, path: str | os.PathLike[str], *, system: DynapseSystem | None = None
+    ) -> DynapseConfig:
         """Read a folder written by :meth:`save` and validate it.
 
+        Args:
+            path: the build folder.
+            system: the limits to validate against (a target's); the file's
+                ``"system"`` must then record the same ones. ``None``: the limits the
+                file records (for reading a file, not for trusting it).
+
         Raises:
-            ConfigError: a missing or malformed file, or an invalid configuration (the
-                message lists every violation).
+            ConfigError: a missing or malformed file, a ``"system"`` that disagrees
+                with ``system`` (naming the field and both values), or an invalid
+                configuration (the message lists every violation).
         """
         file = Path(path) / "config.json"
         meta = read_json_object(file, error=ConfigError)
@@ -512,9 +521,11 @@ class DynapseConfig:
                 f"{file}: version {meta.get('version')!r}, this spikeforge reads "
                 f"versions {', '.join(map(str, READ_VERSIONS))}"
             )
+        if system is not None:
+            _check_system(file, meta.get("system"), system)
         try:
             config = cls(
-                system=DynapseSystem(**meta["system"]),
+                system=system or DynapseSystem(**meta["system"]),
                 dt=meta["dt"],
                 cores=tuple(
                     CoreConfig(
@@ -586,6 +597,24 @@ class DynapseConfig:
             ),
             hop_delay=max(len(layers) - 1, 0),
         )
+
+
+def _check_system(file: Path, recorded: Any, system: DynapseSystem) -> None:
+    """The file's ``"system"`` must be the target's: limits come from the target."""
+    if not isinstance(recorded, dict):
+        raise ConfigError(f'{file}: "system" is {recorded!r}, not an object')
+    expected = {f.name: getattr(system, f.name) for f in fields(system)}
+    unknown = sorted(set(recorded) - set(expected))
+    if unknown:
+        raise ConfigError(f'{file}: "system" has unknown field(s) {unknown}')
+    for name, value in expected.items():
+        got = recorded.get(name)
+        if type(got) is not type(value) or got != value:
+            raise ConfigError(
+                f'{file}: "system".{name} is {got!r}, but the target\'s is {value!r}; '
+                "a build's limits come from its target: compile it again for this "
+                "target"
+            )
 
 
 def _pair(value: Any) -> tuple[int, int]:

@@ -176,8 +176,11 @@ class DynapseTarget:
         return dataclasses.replace(config, io=io)
 
     def load_config(self, path: str | os.PathLike[str]) -> DynapseConfig:
-        """Read and validate a configuration saved by ``DynapseConfig.save``."""
-        return DynapseConfig.load(path)
+        """Read a ``DynapseConfig.save`` folder, validated with this target's limits.
+
+        A file that records other limits (``"system"``) is an error.
+        """
+        return DynapseConfig.load(path, system=self.system)
 
     def emulator(self, config: Any, *, seed: int | None = 0) -> DynapseChip:
         """Chip instance ``seed`` (mismatch drawn from it; ``None``: the ideal chip)."""

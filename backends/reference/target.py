@@ -19,7 +19,13 @@ import torch
 import ir
 from backends.base import TargetError
 from backends.jsonfile import json_field, read_json_object
-from ir.serialize import atomic_write
+from ir.serialize import (
+    CompanionFileError,
+    digest,
+    read_companion,
+    render,
+    write_files,
+)
 
 __all__ = ["TARGET", "ReferenceConfig", "ReferenceEmulator", "ReferenceTarget"]
 
@@ -35,14 +41,23 @@ class ReferenceConfig:
     target: str = "reference"
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``config.json`` and ``graph.sfir`` (+ sidecar) into folder ``path``."""
+        """Write ``config.json`` and ``graph.sfir`` (+ sidecar) into folder ``path``.
+
+        All files are one output (``ir.serialize.write_files``); ``config.json``,
+        renamed last, records the SHA-256 of ``graph.sfir`` (which records its
+        sidecar's).
+        """
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        ir.save(self.graph, folder / "graph.sfir")
-        meta = {"target": self.target, "version": CONFIG_VERSION, "graph": "graph.sfir"}
-        atomic_write(
-            folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode()
-        )
+        files = render(self.graph, folder / "graph.sfir")
+        meta = {
+            "target": self.target,
+            "version": CONFIG_VERSION,
+            "graph": "graph.sfir",
+            "graph_sha256": digest(files[-1][1]),
+        }
+        config = (json.dumps(meta, indent=2) + "\n").encode()
+        write_files([*files, (folder / "config.json", config)])
 
 
 @dataclass(frozen=True)
@@ -93,8 +108,18 @@ class ReferenceTarget:
                 f"{CONFIG_VERSION}, got {meta.get('target')!r} "
                 f"version {meta.get('version')!r}"
             )
-        graph = json_field(meta, "graph", str, path=file, error=TargetError)
-        return ReferenceConfig(ir.load(folder / graph))
+        name = json_field(meta, "graph", str, path=file, error=TargetError)
+        sha256 = meta.get("graph_sha256")
+        try:
+            # Checks the name (a bare file name here), the file and its digest.
+            read_companion(
+                folder / "config.json",
+                name,
+                sha256=None if sha256 is None else str(sha256),
+            )
+        except CompanionFileError as err:
+            raise TargetError(str(err)) from None
+        return ReferenceConfig(ir.load(folder / name))
 
     def emulator(self, config: Any, *, seed: int | None = 0) -> ReferenceEmulator:
         """An interpreter over ``config``'s graph (``seed`` seeds torch; ``None``

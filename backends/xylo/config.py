@@ -10,6 +10,7 @@ byte-deterministically.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -24,7 +25,13 @@ import numpy as np
 from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
 from backends.jsonfile import read_json_object
 from backends.xylo.variants import VARIANTS, XyloVariant
-from ir.serialize import atomic_write, write_npz
+from ir.serialize import (
+    CompanionFileError,
+    digest,
+    read_companion,
+    write_files,
+    write_npz,
+)
 
 __all__ = ["CONFIG_FORMAT", "CONFIG_VERSION", "ConfigError", "XyloConfig"]
 
@@ -437,13 +444,16 @@ class XyloConfig:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``config.json`` and ``registers.npz`` into folder ``path``.
 
-        Both files are written atomically, the arrays first, and byte-for-byte the
-        same for the same configuration.
+        Both files are written as one output (``ir.serialize.write_files``: both or,
+        on a failure, neither), ``config.json`` last recording the SHA-256 of
+        ``registers.npz``, and byte-for-byte the same for the same configuration.
         """
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {name: np.asarray(getattr(self, name)) for name in ARRAY_NAMES}
-        atomic_write(folder / "registers.npz", lambda h: write_npz(h, arrays))
+        buffer = io.BytesIO()
+        write_npz(buffer, arrays)
+        registers = buffer.getvalue()
         meta: dict[str, Any] = {
             "format": CONFIG_FORMAT,
             "version": CONFIG_VERSION,
@@ -456,11 +466,15 @@ class XyloConfig:
                 for k, v in sorted(self.neuron_map.items())
             },
             "arrays": "registers.npz",
+            "arrays_sha256": digest(registers),
         }
         if self.io is not None:
             meta["io"] = self.io.to_json()
-        atomic_write(
-            folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode()
+        write_files(
+            [
+                (folder / "registers.npz", registers),
+                (folder / "config.json", (json.dumps(meta, indent=2) + "\n").encode()),
+            ]
         )
 
     @classmethod
@@ -484,13 +498,22 @@ class XyloConfig:
                 f"this spikeforge reads versions "
                 f"{', '.join(map(str, READ_VERSIONS))}"
             )
-        blob = folder / str(meta.get("arrays", "registers.npz"))
+        arrays_name = meta.get("arrays", "registers.npz")
+        blob = folder / str(arrays_name)
+        sha256 = meta.get("arrays_sha256")  # absent in builds before digests
         try:
-            npz = np.load(blob, allow_pickle=False)
+            data = read_companion(
+                folder / "config.json",
+                arrays_name,
+                sha256=None if sha256 is None else str(sha256),
+            )
+            npz = np.load(io.BytesIO(data), allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise ConfigError(f"{blob}: a single .npy array, not an .npz archive")
             with npz:
                 arrays: dict[str, Any] = {name: npz[name] for name in npz.files}
+        except CompanionFileError as err:
+            raise ConfigError(str(err)) from None
         except EOFError:
             raise ConfigError(f"{blob}: the file is empty") from None
         except (OSError, ValueError, zipfile.BadZipFile) as err:
@@ -517,16 +540,16 @@ class XyloConfig:
         except ConfigError as err:
             raise ConfigError(f"{folder / 'config.json'}: {err}") from None
         try:
-            io: GraphIO | None
+            ports: GraphIO | None
             if "io" in meta:
-                io = GraphIO.from_json(meta["io"], where=str(folder / "config.json"))
+                ports = GraphIO.from_json(meta["io"], where=str(folder / "config.json"))
             elif meta["version"] == 1:  # predates "io": derived from the neuron map
-                io = io_from_neuron_map(config.neuron_map)
+                ports = io_from_neuron_map(config.neuron_map)
             else:
-                io = None
+                ports = None
         except GraphIOError as err:
             raise ConfigError(str(err)) from None
-        return dataclasses.replace(config, io=io)
+        return dataclasses.replace(config, io=ports)
 
 
 def io_from_neuron_map(

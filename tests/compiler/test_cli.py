@@ -84,7 +84,7 @@ def test_opt_writes_big_arrays_to_a_sidecar(tmp_path: Path) -> None:
         "opt", str(src), "-o", str(tmp_path / "out.sfir"), "--inline-limit", "1000"
     )
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "out.npz").exists()
+    assert (tmp_path / "out.sfir.npz").exists()
     assert 'blob<f32[100,100]> "fc.weight"' in (tmp_path / "out.sfir").read_text()
     assert ir.load(tmp_path / "out.sfir").is_equivalent(g)
 
@@ -209,7 +209,7 @@ def test_import_a_pytorch_file_then_convert_it_with_opt(tmp_path: Path) -> None:
     np.save(tmp_path / "calib.npy", x.numpy())
     imported = spikeforge(
         "import", str(tmp_path / "cnn.pt"), "--input-shape", "1,8,8",
-        "-o", str(tmp_path / "cnn.sfir"),
+        "--trust-pickle", "-o", str(tmp_path / "cnn.sfir"),
     )  # fmt: skip
     assert imported.returncode == 0, imported.stderr
     pipeline = "fold-bn,ann-to-snn{timesteps=64 normalization=max}"

@@ -11,7 +11,7 @@ import torch
 
 import ir
 from frontends.errors import FrontendError
-from frontends.files import import_file, load_torch_module
+from frontends.files import TrustedPickleWarning, import_file, load_torch_module
 
 
 def mlp() -> torch.nn.Sequential:
@@ -49,7 +49,8 @@ def same_as_model(
 def test_whole_pickled_module(tmp_path: Path) -> None:
     model = mlp()
     torch.save(model, tmp_path / "mlp.pt")
-    graph = import_file(tmp_path / "mlp.pt", input_shape=(3, 4))
+    with pytest.warns(TrustedPickleWarning, match="ran code named by the file"):
+        graph = import_file(tmp_path / "mlp.pt", input_shape=(3, 4), trusted=True)
     assert graph.name == "mlp"
     assert same_as_model(graph, model, (3, 4))
 
@@ -72,7 +73,7 @@ def test_torchscript_sequential_is_rebuilt(tmp_path: Path) -> None:
 def test_state_dict_says_what_is_needed(tmp_path: Path) -> None:
     torch.save(mlp().state_dict(), tmp_path / "weights.pt")
     with pytest.raises(
-        FrontendError, match=r"holds a state_dict .* torch\.save\(model, path\)"
+        FrontendError, match=r"holds a state_dict .* --model-class pkg\.module:Net"
     ):
         import_file(tmp_path / "weights.pt", input_shape=(12,))
 
@@ -102,8 +103,11 @@ def test_other_torchscript_and_unimportable_classes_are_refused(tmp_path: Path) 
         timeout=120,
     )
     assert made.returncode == 0, made.stderr
-    with pytest.raises(FrontendError, match="class definitions to be importable"):
-        import_file(tmp_path / "custom.pt", input_shape=(4,))
+    with (
+        pytest.raises(FrontendError, match="class definitions to be importable"),
+        pytest.warns(TrustedPickleWarning),
+    ):
+        import_file(tmp_path / "custom.pt", input_shape=(4,), trusted=True)
 
 
 def test_missing_shape_unknown_type_and_missing_file(tmp_path: Path) -> None:
@@ -123,7 +127,7 @@ def test_cli_import_writes_sfir(tmp_path: Path) -> None:
     out = tmp_path / "mlp.sfir"
     command = [sys.executable, "-m", "compiler.cli", "import", str(tmp_path / "mlp.pt")]
     done = subprocess.run(
-        [*command, "--input-shape", "3,4", "-o", str(out)],
+        [*command, "--input-shape", "3,4", "--trust-pickle", "-o", str(out)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -20,6 +20,7 @@ import ir
 from backends.xylo.ops import XyloCore
 from ir.op import DTYPES, FieldKind
 from ir.ops import io, nn, snn
+from ir.serialize import digest
 
 OP_NAMES = [cls.name for cls in ir.registered_ops()]
 DT = 1e-3
@@ -310,9 +311,16 @@ def test_example_round_trips_through_files(
     loaded = ir.load(path)
     assert loaded.is_equivalent(g)
     blobs: dict[str, np.ndarray] = {}
-    text = ir.to_text(g, sidecar="model.npz", blobs=blobs, inline_limit=inline_limit)
+    sidecar = tmp_path / "model.sfir.npz"
+    text = ir.to_text(
+        g,
+        sidecar=sidecar.name,
+        blobs=blobs,
+        inline_limit=inline_limit,
+        sidecar_digest=lambda _: digest(sidecar.read_bytes()),
+    )
     assert path.read_text(encoding="utf-8") == text
-    assert (tmp_path / "model.npz").exists() == bool(blobs)
+    assert sidecar.exists() == bool(blobs)
 
 
 # -- exactness of numbers --------------------------------------------------------------

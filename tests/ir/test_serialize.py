@@ -11,7 +11,7 @@ import pytest
 
 import ir
 from ir.ops import io, nn, snn
-from ir.serialize import DEFAULT_INLINE_LIMIT, atomic_write
+from ir.serialize import DEFAULT_INLINE_LIMIT, atomic_write, digest, sidecar_path
 
 
 def _weights(*shape: int, seed: int = 0) -> np.ndarray:
@@ -45,6 +45,16 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+def _old_format(path: Path) -> None:
+    """Save ``mlp()`` as spikeforge wrote it before digests: ``sidecar "<stem>.npz"``."""
+    ir.save(mlp(), path, inline_limit=0)
+    old = path.with_suffix(".npz")
+    sidecar_path(path).rename(old)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = f'sidecar "{old.name}"\n'
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def test_small_graph_is_one_text_file(tmp_path: Path) -> None:
     g = mlp()
     path = tmp_path / "net.sfir"
@@ -59,9 +69,10 @@ def test_big_arrays_go_to_the_sidecar(tmp_path: Path) -> None:
     g = mlp()
     path = tmp_path / "net.sfir"
     ir.save(g, path, inline_limit=4)
-    assert _files(tmp_path) == ["net.npz", "net.sfir"]
+    assert _files(tmp_path) == ["net.sfir", "net.sfir.npz"]
     text = path.read_text(encoding="utf-8")
-    assert text.splitlines()[:2] == ["sfir 1", 'sidecar "net.npz"']
+    sha = digest((tmp_path / "net.sfir.npz").read_bytes())
+    assert text.splitlines()[:2] == ["sfir 1", f'sidecar "net.sfir.npz" sha256 "{sha}"']
     # fc1.weight (12) and fc2.weight (8) exceed 4 elements; lif.tau (4) and the
     # bias (2) stay inline.
     assert 'weight = blob<f32[4,3]> "fc1.weight"' in text
@@ -69,7 +80,7 @@ def test_big_arrays_go_to_the_sidecar(tmp_path: Path) -> None:
         'weight = blob<f32[2,4]> "fc2.weight", bias = tensor<f32[2]>[0.5, -0.5]' in text
     )
     assert "tau = tensor<f32[4]>[0.02, 0.02, 0.02, 0.02]" in text
-    with np.load(tmp_path / "net.npz") as npz:
+    with np.load(tmp_path / "net.sfir.npz") as npz:
         assert sorted(npz.files) == ["fc1.weight", "fc2.weight"]
         assert npz["fc1.weight"].tobytes() == g.op("fc1").weight.tobytes()  # type: ignore[attr-defined]
     loaded = ir.load(path)
@@ -81,7 +92,7 @@ def test_inline_limit_is_a_strict_bound(tmp_path: Path) -> None:
     ir.save(mlp(), tmp_path / "a.sfir", inline_limit=12)  # fc1.weight has 12
     assert _files(tmp_path) == ["a.sfir"]
     ir.save(mlp(), tmp_path / "b.sfir", inline_limit=11)
-    assert "b.npz" in _files(tmp_path)
+    assert "b.sfir.npz" in _files(tmp_path)
 
 
 def test_default_inline_limit(tmp_path: Path) -> None:
@@ -89,7 +100,7 @@ def test_default_inline_limit(tmp_path: Path) -> None:
     ir.save(mlp(n_in=64, n_hidden=64), tmp_path / "at.sfir")  # 4096 elements: inline
     assert _files(tmp_path) == ["at.sfir"]
     ir.save(mlp(n_in=65, n_hidden=64), tmp_path / "over.sfir")
-    assert "over.npz" in _files(tmp_path)
+    assert "over.sfir.npz" in _files(tmp_path)
 
 
 def test_a_million_weights_make_a_small_text_file(tmp_path: Path) -> None:
@@ -100,16 +111,16 @@ def test_a_million_weights_make_a_small_text_file(tmp_path: Path) -> None:
     path = tmp_path / "big.sfir"
     ir.save(g, path)
     assert path.stat().st_size < 500
-    assert (tmp_path / "big.npz").stat().st_size >= 4_000_000
+    assert (tmp_path / "big.sfir.npz").stat().st_size >= 4_000_000
     loaded = ir.load(path)
     assert loaded.is_equivalent(g)
 
 
-def test_sidecar_is_named_after_the_stem(tmp_path: Path) -> None:
+def test_sidecar_is_named_after_the_whole_file_name(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "model.v2.sfir"
     ir.save(mlp(), path, inline_limit=0)
-    assert _files(tmp_path / "sub") == ["model.v2.npz", "model.v2.sfir"]
-    assert 'sidecar "model.v2.npz"' in path.read_text(encoding="utf-8")
+    assert _files(tmp_path / "sub") == ["model.v2.sfir", "model.v2.sfir.npz"]
+    assert 'sidecar "model.v2.sfir.npz"' in path.read_text(encoding="utf-8")
     assert ir.load(path).is_equivalent(mlp())
 
 
@@ -165,17 +176,17 @@ def test_load_errors_name_the_file_and_position(tmp_path: Path) -> None:
 
 def test_load_with_the_sidecar_removed(tmp_path: Path) -> None:
     ir.save(mlp(), tmp_path / "net.sfir", inline_limit=0)
-    (tmp_path / "net.npz").unlink()
+    (tmp_path / "net.sfir.npz").unlink()
     with pytest.raises(ir.ParseError) as info:
         ir.load(tmp_path / "net.sfir")
-    assert info.value.detail.startswith("cannot read sidecar 'net.npz': ")
+    assert info.value.detail.startswith("cannot read sidecar 'net.sfir.npz': ")
     assert info.value.line == 5  # the first blob: fc1's weight
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "flip"])
 def test_load_with_a_damaged_sidecar(tmp_path: Path, damage: str) -> None:
     ir.save(mlp(), tmp_path / "net.sfir", inline_limit=0)
-    npz = tmp_path / "net.npz"
+    npz = tmp_path / "net.sfir.npz"
     data = bytearray(npz.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
@@ -184,12 +195,12 @@ def test_load_with_a_damaged_sidecar(tmp_path: Path, damage: str) -> None:
     else:
         data[len(data) // 4] ^= 0xFF  # inside the first member's data: a CRC error
     npz.write_bytes(bytes(data))
-    with pytest.raises(ir.ParseError, match=r"cannot read sidecar 'net\.npz'"):
+    with pytest.raises(ir.ParseError, match=r"cannot read sidecar 'net\.sfir\.npz'"):
         ir.load(tmp_path / "net.sfir")
 
 
 def test_load_refuses_pickled_arrays_in_the_sidecar(tmp_path: Path) -> None:
-    ir.save(mlp(), tmp_path / "net.sfir", inline_limit=0)
+    _old_format(tmp_path / "net.sfir")  # no digest to stop it before np.load
     arrays = dict(np.load(tmp_path / "net.npz"))
     arrays["fc1.weight"] = np.array([{"evil": 1}], dtype=object)
     np.savez(tmp_path / "net.npz", **arrays)
@@ -206,7 +217,7 @@ def test_save_overwrites_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     path = tmp_path / "net.sfir"
     ir.save(mlp(), path, inline_limit=0)
     ir.save(mlp(n_hidden=5), path, inline_limit=0)
-    assert _files(tmp_path) == ["net.npz", "net.sfir"]
+    assert _files(tmp_path) == ["net.sfir", "net.sfir.npz"]
     assert ir.load(path).is_equivalent(mlp(n_hidden=5))
 
 
@@ -289,12 +300,9 @@ def test_save_is_byte_deterministic(tmp_path: Path) -> None:
     ir.save(g, first, inline_limit=100)
     ir.save(g, second, inline_limit=100)
     assert first.read_bytes() == second.read_bytes()
-    assert (
-        first.with_suffix(".npz").read_bytes()
-        == second.with_suffix(".npz").read_bytes()
-    )
-    with np.load(first.with_suffix(".npz")) as npz:
+    assert sidecar_path(first).read_bytes() == sidecar_path(second).read_bytes()
+    with np.load(sidecar_path(first)) as npz:
         assert sorted(npz.files) == ["a.weight", "b.weight"]
     # No wall-clock time in the archive (np.savez would stamp the current time).
-    with zipfile.ZipFile(first.with_suffix(".npz")) as archive:
+    with zipfile.ZipFile(sidecar_path(first)) as archive:
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
