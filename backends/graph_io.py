@@ -223,8 +223,10 @@ class GraphEmulator:
                 raise GraphIOError(
                     f"inputs do not match the build's graph: expected "
                     f"{', '.join(names)}; "
-                    + (f"unknown {', '.join(unknown)}" if unknown else "")
-                    + (f"missing {', '.join(missing)}" if missing else "")
+                    + "; ".join(
+                        [f"unknown {', '.join(unknown)}"] * bool(unknown)
+                        + [f"missing {', '.join(missing)}"] * bool(missing)
+                    )
                 )
         elif len(ports) == 1:
             given = {names[0]: inputs}

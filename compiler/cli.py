@@ -504,14 +504,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_build(source: Path, inputs: Any, args: argparse.Namespace, chip: Any) -> Any:
+    import ir
     from backends import get_target, graph_emulator
 
     meta = _read_json(source / "config.json")
     target = get_target(str(meta.get("target")))
     config = target.load_config(source)
     if not args.raw and hasattr(target, "graph_emulator"):
+        from backends.graph_io import GraphIOError
+
         shaped: Any = graph_emulator(target, config, chip=chip)
-        return shaped.run(inputs, steps=args.steps, align=not args.no_align)
+        try:
+            return shaped.run(inputs, steps=args.steps, align=not args.no_align)
+        except GraphIOError as err:  # name the input file
+            raise GraphIOError(f"{args.data}: {err}") from None
     # The chip's own I/O (or a plugin target without graph_emulator, whose
     # emulator defines its I/O): --steps holds a one-step input here.
     # NOTE: seed None is the ideal chip of a target with graph_emulator (the
@@ -526,7 +532,10 @@ def _run_build(source: Path, inputs: Any, args: argparse.Namespace, chip: Any) -
                 f"{args.steps}"
             )
         inputs = np.repeat(x, args.steps // x.shape[1], axis=1)
-    return emulator.run(inputs)
+    try:
+        return emulator.run(inputs)
+    except ir.InputError as err:  # the emulator's spike check: name the file
+        raise ir.InputError(err.detail, source=args.data, index=err.index) from None
 
 
 def _as_numpy(outputs: Any) -> dict[str, np.ndarray]:

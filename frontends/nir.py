@@ -860,7 +860,13 @@ class _Importer:
             shape = flat.nodes[name].input_type.get("input")
             if shape is None or np.ndim(shape) != 1:
                 continue
-            declared = tuple(int(d) for d in np.ravel(shape))
+            try:
+                raw = np.ravel(np.asarray(shape, dtype=np.float64))
+            except (TypeError, ValueError):
+                continue  # not numbers: the shape check names it
+            if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
+                continue  # NaN or fractional: the shape check names it
+            declared = tuple(int(d) for d in raw)
             if len(declared) < 2 or any(d != 1 for d in declared[:-1]):
                 continue
             users = [d for s, d in flat.edges if s == name]

@@ -39,6 +39,7 @@ import numpy as np
 from backends.chain import layer_chain
 from backends.dynapse.params import KAPPA, U_T, DynapseParams
 from backends.dynapse.translate import generator_of
+from compiler.errors import AdapterWarning
 from ir import Graph, verify
 from ir.ops.nn import Affine
 from ir.ops.snn import IF, LIF, CubaLIF
@@ -55,8 +56,9 @@ __all__ = [
 _NEURONS = (LIF, CubaLIF, IF)
 
 
-class DynapseAdapterWarning(UserWarning):
-    """The Dynap-SE2 lowering changed the network's semantics to fit the chip."""
+class DynapseAdapterWarning(AdapterWarning):
+    """The Dynap-SE2 lowering changed the network's semantics to fit the chip (a
+    ``compiler.AdapterWarning``, as Xylo's adapters give)."""
 
 
 class AdapterError(ValueError):

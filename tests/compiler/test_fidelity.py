@@ -24,6 +24,10 @@ from compiler.fidelity import (
 from tests.backends.dynapse.test_lower import chain
 from tests.backends.xylo.snn_graphs import lif_graph
 
+# dynapse2 builds of subtract-reset LIF chains: adapt-dynapse says what it
+# changed (tests/backends/dynapse/test_adapt.py covers that); not the subject here.
+pytestmark = pytest.mark.filterwarnings("ignore::compiler.errors.AdapterWarning")
+
 
 @dataclass(frozen=True)
 class Replay:
@@ -97,7 +101,8 @@ def test_calibration_spikes_are_the_inputs_when_they_fit() -> None:
 def test_low_fidelity_warns_and_can_be_skipped() -> None:
     with pytest.warns(FidelityWarning, match="fires no output spike") as caught:
         result = compiler.compile(chain(0), target="dynapse2")
-    assert "retune" in str(caught[0].message)
+    fidelity = [w for w in caught if issubclass(w.category, FidelityWarning)]
+    assert "retune" in str(fidelity[0].message)
     assert "LOW" in str(result.report)
     assert compiler.FidelityWarning is FidelityWarning
     skipped = compiler.compile(chain(0), target="dynapse2", fidelity=False)
@@ -118,5 +123,5 @@ def test_cli_prints_the_warning_and_takes_no_fidelity(
     assert "fidelity  ideal chip vs float graph" in out.out
     assert main([*args, str(tmp_path / "b2"), "--no-fidelity"]) == 0
     out = capsys.readouterr()
-    assert "warning" not in out.err
+    assert "disagrees with the float graph" not in out.err
     assert "not measured (fidelity=False)" in out.out

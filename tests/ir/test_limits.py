@@ -6,6 +6,7 @@ Each case failed late before (out of memory, ``OverflowError``, ``RecursionError
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,12 @@ def test_empty_or_wrong_sidecar_is_a_parse_error(tmp_path: Path) -> None:
     ir.save(g, tmp_path / "m.sfir", inline_limit=1)
     sidecar = next(p for p in tmp_path.iterdir() if p.suffix == ".npz")
     sidecar.write_bytes(b"")
+    # The text records the sidecar's digest: an emptied sidecar does not match it.
+    with pytest.raises(ir.ParseError, match="does not match"):
+        ir.load(tmp_path / "m.sfir")
+    # A file from before digests: the empty sidecar itself is the error.
+    text = (tmp_path / "m.sfir").read_text()
+    (tmp_path / "m.sfir").write_text(re.sub(r' sha256 "[0-9a-f]+"', "", text))
     with pytest.raises(ir.ParseError, match="the file is empty") as info:
         ir.load(tmp_path / "m.sfir")
     assert info.value.line is not None
