@@ -1,7 +1,7 @@
 """Float graph vs chip: the compile's fidelity check on every fixture network.
 
 For each NIR fixture in ``tests/fixtures/nir/`` (files written by the frameworks'
-own exporters; imported with the convention detected from the file) and the
+own exporters; imported with the options their exporter ran with, ``IMPORT``) and the
 examples' networks, compile for ``xylo-audio2`` and ``dynapse2`` with the default
 pipelines and print what ``compiler.compile`` measures (``compiler.fidelity``): the
 ideal chip against the float graph on the fixture's own input spikes (the
@@ -36,6 +36,35 @@ TARGETS = ("xylo-audio2", "dynapse2")
 FIXTURES = ROOT / "tests" / "fixtures" / "nir"
 
 
+_DELAYED = {"reset": "subtract", "reset_delay": True}
+_NOW = {"reset": "subtract", "reset_delay": False}
+IMPORT: dict[str, dict[str, Any]] = {
+    # What each file's exporter ran with, as a user passes it where the file does
+    # not say (tests/frontends/test_nir_fixtures.py checks each reproduces the
+    # framework's own spikes).
+    "snntorch_leaky_mlp": _DELAYED,
+    "snntorch_leaky_zero_mlp": {"reset": "zero"},
+    "snntorch_leaky_nodelay_mlp": _NOW,
+    "snntorch_synaptic_mlp": _DELAYED,
+    "snntorch_synaptic_nodelay_mlp": _NOW,
+    "snntorch_rleaky": _DELAYED,
+    "snntorch_rleaky_nodelay": _NOW,
+    "snntorch_rsynaptic": _DELAYED,
+    "snntorch_rsynaptic_nodelay": _NOW,
+    "norse_lif_mlp": {"convention": "norse"},
+    "norse_lifbox_mlp": {"convention": "norse"},
+    "norse_true_lif_mlp": {"convention": "norse"},
+    "norse_true_lifbox_mlp": {"convention": "norse"},
+    "sinabs_iaf_mlp": {"v_min": "none"},
+    "sinabs_lif_mlp": {"convention": "sinabs", "v_min": "none"},
+    "sinabs_iaf_vmin_mlp": {"v_min": "-threshold"},
+    "sinabs_lif_vmin_mlp": {"convention": "sinabs", "v_min": -0.5},
+    "rockpool_lif_mlp": {"convention": "rockpool"},
+    "rockpool_lif_user": {"convention": "rockpool"},
+    "rockpool_lif_rec": {"convention": "rockpool"},
+}
+
+
 def _networks(fixtures: bool, examples: bool) -> list[tuple[str, Any, Any]]:
     """(name, graph or the error that stopped its import, calibration or None)."""
     found: list[tuple[str, Any, Any]] = []
@@ -47,7 +76,7 @@ def _networks(fixtures: bool, examples: bool) -> list[tuple[str, Any, Any]]:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # exporter quirks: named elsewhere
-                    graph: Any = from_nir(str(path))
+                    graph: Any = from_nir(str(path), **IMPORT.get(path.stem, {}))
             except Exception as err:  # a row, not a crash
                 graph = err
             found.append((path.stem, graph, data["input"]))

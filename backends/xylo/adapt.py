@@ -70,6 +70,8 @@ __all__ = [
 ADAPTER_RULES = (
     "zero-reset",
     "delayed-subtract",
+    "refire-offset",
+    "v-min",
     "spike-cap",
     "v-init",
     "bias-form",
@@ -280,6 +282,26 @@ def _adapt_layer(
                 before,
                 f"threshold raised to {_fmt(s)}, subtracting it ({why})",
             )
+    refire = getattr(op, "refire_offset", None)
+    if refire is not None:
+        # snnTorch's reset_delay=False keeps its delayed reset in the spike test (a
+        # membrane left above theta needs theta + offset to fire again); the chip
+        # spikes at theta after every reset.
+        changes["refire_offset"] = None
+        note(
+            "refire-offset",
+            f"fire again only above threshold + {_fmt(_vec(refire, n))} while the "
+            "membrane stays above threshold",
+            "fire at the threshold after every reset (the chip's one threshold)",
+        )
+    v_min = getattr(op, "v_min", None)
+    if v_min is not None:
+        changes["v_min"] = None
+        note(
+            "v-min",
+            f"membrane floor v_min = {_fmt(_vec(v_min, n))}",
+            "no floor (the chip's membrane only saturates at the int16 limit)",
+        )
     cap = spec.max_hidden_spikes if hidden else spec.max_output_spikes
     max_spikes = int(layer.neuron.max_spikes)  # type: ignore[attr-defined]
     if max_spikes != cap:
