@@ -67,7 +67,8 @@ def lif_net(*, reset: str = "subtract", v_leak: float = 0.0, cap: int = 1) -> ir
 def test_every_change_is_recorded_and_warned() -> None:
     g = lif_net(reset="subtract", v_leak=-0.2, cap=3)
     with pytest.warns(DynapseAdapterWarning, match="approximate") as caught:
-        out, changes = adapt_graph(g)
+        # 7 parameter groups (6 moved thresholds, the IF layer): 2 chips hold them
+        out, changes = adapt_graph(g, chips=2)
     assert len(caught) == 1
     kinds = {(c.node, c.kind) for c in changes}
     assert kinds == {
