@@ -391,7 +391,11 @@ def merge_groups(
             for g in np.unique(label).tolist():
                 rows = label == g
                 mean = logged[rows].mean(axis=0)
-                merged[rows] = np.where(is_tau, np.exp(mean), mean)
+                first = table[rows][0]
+                same = np.all(table[rows] == first, axis=0)
+                merged[rows] = np.where(
+                    same, first, np.where(is_tau, np.exp(mean), mean)
+                )
         merged_all.append(merged)
         clustered.append(d > groups)
     # A LIF/CubaLIF layer whose constant input moves into v_leak: clustered ones,
@@ -447,7 +451,7 @@ def merge_groups(
                 if not np.array_equal(merged[:, j], old):
                     parts_text.append(
                         f"constant input {_span(table[:, j])} -> "
-                        f"{np.unique(merged[:, j]).size} values in v_leak"
+                        f"{_values(merged[:, j])} in v_leak"
                     )
                     fields[f] = _shaped(merged[:, j], op.v_leak)  # type: ignore[attr-defined]
                 continue
@@ -456,8 +460,7 @@ def merge_groups(
             unit = " s" if f in _TAUS else ""
             what = "constant input" if f == "bias" else f
             parts_text.append(
-                f"{what} {_span(table[:, j])}{unit} -> "
-                f"{np.unique(merged[:, j]).size} values"
+                f"{what} {_span(table[:, j])}{unit} -> {_values(merged[:, j])}"
             )
             if f != "bias":
                 fields[f] = _shaped(merged[:, j], getattr(op, f))
@@ -486,6 +489,11 @@ def merge_groups(
         )
         if fields:
             graph.replace(node, op.replace(**fields))
+
+
+def _values(column: np.ndarray) -> str:
+    count = int(np.unique(column).size)
+    return f"{count} value" + ("" if count == 1 else "s")
 
 
 def _shaped(new: np.ndarray, old: object) -> np.ndarray:
