@@ -21,6 +21,10 @@ so that interpreting the adapted graph shows what the chip will do:
 ``tau``            a membrane or synapse time constant whose leak current is
                    outside its bias generator's range is clipped to the range
 ``v_init``         a nonzero initial potential becomes 0 (the chip starts at rest)
+``groups``         per-neuron parameters (time constants, threshold, gain, constant
+                   input) that need more parameter groups than the chip has cores
+                   (a core shares every bias) are merged, layer by layer, into at
+                   most as many groups as fit (:func:`merge_groups`)
 =================  ===========================================================
 
 Each adapted node's meta ``adapted`` lists what changed (kind, old and new values,
@@ -32,6 +36,7 @@ the difference).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +54,7 @@ __all__ = [
     "DynapseAdapterWarning",
     "Adaptation",
     "adapt_graph",
+    "merge_groups",
     "synapse_tau",
     "tau_range",
 ]
@@ -110,9 +116,12 @@ def _span(values: np.ndarray) -> str:
 
 
 def adapt_graph(
-    graph: Graph, *, strict: bool = False, warn: bool = True
+    graph: Graph, *, strict: bool = False, warn: bool = True, chips: int = 1
 ) -> tuple[Graph, list[Adaptation]]:
     """The graph the chip runs, and the list of changes (module docstring).
+
+    ``chips`` is the number of chips the network may use (``groups``: 4 cores of
+    256 neurons each).
 
     A graph that is not a chain of neuron layers is returned unchanged (the
     lowering reports what it cannot take).
@@ -270,6 +279,9 @@ def adapt_graph(
             new = _as_cubalif(new, ts)  # type: ignore[arg-type]
         if new is not op:
             result.replace(node, new)
+    merge_groups(result, [layer.node for layer in layers], note, chips=chips)
+    for layer in layers:
+        node = layer.node
         mine = [str(a) for a in changes if a.node == node]
         if mine:
             result.meta(node)["adapted"] = tuple(mine)
@@ -283,6 +295,234 @@ def adapt_graph(
             stacklevel=2,
         )
     return result, changes
+
+
+_TAUS = ("tau", "tau_mem", "tau_syn")
+
+
+def merge_groups(
+    graph: Graph,
+    layers: list[str],
+    note: Callable[[str, str, str], None],
+    *,
+    chips: int = 1,
+) -> None:
+    """Merge per-neuron parameters into as many parameter groups as the cores hold.
+
+    Neurons on one core share every bias: ``target.SHARED_PARAMETERS`` and the
+    constant input (``v_leak`` plus the gain times the affine bias). When the
+    distinct groups need more cores than ``chips`` chips have, each layer gets one
+    group plus a share of the spare cores (cores minus ``ceil(n / 256)`` per layer,
+    handed out one at a time in layer order), and its neurons are clustered into
+    that many groups by k-means on the standardized parameters (time constants on a
+    log scale), initialized from quantiles of the first principal component
+    (deterministic). Each neuron then takes its group's representative (geometric
+    mean of a time constant, mean of the rest).
+
+    ``allocate-cores`` groups neurons by the op's fields only, so a constant input
+    that differs inside such a group would put two bias sets on one core: in a
+    merged layer, or one where that happens, a LIF/CubaLIF neuron's constant input
+    moves into ``v_leak`` (the affine bias becomes 0; the chip injects it as a DC
+    current either way), and an IF neuron's (no ``v_leak``) takes its group's mean.
+
+    ``graph`` is changed in place; ``note(node, "groups", text)`` records each
+    changed layer.
+    """
+    from backends.dynapse.lower import _gain, _weight_node
+    from backends.dynapse.placement import DynapseSystem
+    from backends.dynapse.target import SHARED_PARAMETERS
+
+    system = DynapseSystem(chips=chips)
+    per_core = system.neurons_per_core
+    dt = float(graph.dt or 0.0)
+    tables: list[tuple[str, list[str], np.ndarray, str | None]] = []
+    for node in layers:
+        op = graph.op(node)
+        n = int(np.prod(graph.shape(node)))
+        names = [f for f in SHARED_PARAMETERS if hasattr(op, f)]
+        cols = [_arr(getattr(op, f), n) for f in names]
+        wnode = _weight_node(graph, node, forward=True)
+        wop = graph.op(wnode) if wnode is not None else None
+        affine = wnode if isinstance(wop, Affine) else None
+        if isinstance(wop, Affine):
+            current = _gain(op, n, dt) * _arr(wop.bias, n)
+            if "v_leak" in names:
+                cols[names.index("v_leak")] = cols[names.index("v_leak")] + current
+            else:
+                cols.append(current)
+                names.append("bias")
+        table = np.stack(cols, axis=1) if cols else np.zeros((n, 0))
+        tables.append((node, names, table, affine))
+    keys: dict[tuple[object, ...], int] = {}
+    sizes: dict[int, int] = {}
+    for node, _, table, _ in tables:
+        for row in table.tolist():
+            g = keys.setdefault((graph.op(node).name, *row), len(keys))
+            sizes[g] = sizes.get(g, 0) + 1
+    need = sum(-(-s // per_core) for s in sizes.values())
+    base = [-(-t[2].shape[0] // per_core) for t in tables]
+    spare = system.cores - sum(base)
+    if spare < 0:
+        return  # the layers are too big by size alone: allocate-cores says so
+    distinct = [np.unique(t[2], axis=0).shape[0] for t in tables]
+    k = list(distinct)
+    if need > system.cores:
+        k = [1] * len(tables)
+        while spare > 0 and any(k[i] < distinct[i] for i in range(len(tables))):
+            for i in range(len(tables)):
+                if spare > 0 and k[i] < distinct[i]:
+                    k[i] += 1
+                    spare -= 1
+    merged_all: list[np.ndarray] = []
+    clustered: list[bool] = []
+    for (_, names, table, _), groups, d in zip(tables, k, distinct, strict=True):
+        merged = table.copy()
+        if d > groups:
+            is_tau = np.array(
+                [
+                    f in _TAUS and bool(np.all(table[:, j] > 0))
+                    for j, f in enumerate(names)
+                ],
+                bool,
+            )
+            logged = table.copy()
+            logged[:, is_tau] = np.log(logged[:, is_tau])
+            label = _kmeans(logged, groups)
+            for g in np.unique(label).tolist():
+                rows = label == g
+                mean = logged[rows].mean(axis=0)
+                first = table[rows][0]
+                same = np.all(table[rows] == first, axis=0)
+                merged[rows] = np.where(
+                    same, first, np.where(is_tau, np.exp(mean), mean)
+                )
+        merged_all.append(merged)
+        clustered.append(d > groups)
+    # A LIF/CubaLIF layer whose constant input moves into v_leak: clustered ones,
+    # and those whose neurons allocate-cores would put with another input current.
+    folded = [c and t[3] is not None for c, t in zip(clustered, tables, strict=True)]
+    for _ in range(len(tables) + 1):
+        seen: dict[tuple[object, ...], set[tuple[object, ...]]] = {}
+        rows_of: list[list[tuple[object, ...]]] = []
+        for i, (node, names, _, affine) in enumerate(tables):
+            op = graph.op(node)
+            alloc = merged_all[i].copy()
+            if "v_leak" in names and affine is not None and not folded[i]:
+                alloc[:, names.index("v_leak")] = _arr(op.v_leak, alloc.shape[0])  # type: ignore[attr-defined]
+            own = [j for j, f in enumerate(names) if f != "bias"]
+            keys_i = [(op.name, *row) for row in alloc[:, own].tolist()]
+            rows_of.append(keys_i)
+            for key, full in zip(keys_i, merged_all[i].tolist(), strict=True):
+                seen.setdefault(key, set()).add((op.name, *full))
+        clash = {key for key, full in seen.items() if len(full) > 1}
+        if not clash:
+            break
+        for i, (_, names, _, affine) in enumerate(tables):
+            if affine is None or not any(key in clash for key in rows_of[i]):
+                continue
+            if "v_leak" in names:
+                folded[i] = True
+        # IF (no v_leak): one constant input per allocate-cores group, all layers
+        for key in clash:
+            parts = [
+                (i, np.array([r == key for r in rows_of[i]], bool))
+                for i, t in enumerate(tables)
+                if "bias" in t[1]
+            ]
+            parts = [(i, rows) for i, rows in parts if rows.any()]
+            if not parts:
+                continue
+            values = np.concatenate(
+                [merged_all[i][rows, tables[i][1].index("bias")] for i, rows in parts]
+            )
+            for i, rows in parts:
+                merged_all[i][rows, tables[i][1].index("bias")] = values.mean()
+    for i, (node, names, table, affine) in enumerate(tables):
+        op = graph.op(node)
+        merged = merged_all[i]
+        n = table.shape[0]
+        fields: dict[str, object] = {}
+        parts_text = []
+        for j, f in enumerate(names):
+            if f == "v_leak" and affine is not None:
+                if not folded[i]:
+                    continue
+                old = _arr(op.v_leak, n)  # type: ignore[attr-defined]
+                if not np.array_equal(merged[:, j], old):
+                    parts_text.append(
+                        f"constant input {_span(table[:, j])} -> "
+                        f"{_values(merged[:, j])} in v_leak"
+                    )
+                    fields[f] = _shaped(merged[:, j], op.v_leak)  # type: ignore[attr-defined]
+                continue
+            if np.array_equal(merged[:, j], table[:, j]):
+                continue
+            unit = " s" if f in _TAUS else ""
+            what = "constant input" if f == "bias" else f
+            parts_text.append(
+                f"{what} {_span(table[:, j])}{unit} -> {_values(merged[:, j])}"
+            )
+            if f != "bias":
+                fields[f] = _shaped(merged[:, j], getattr(op, f))
+        if not parts_text:
+            continue
+        if affine is not None:
+            wop = graph.op(affine)
+            if "bias" in names:
+                gain = _gain(op.replace(**fields) if fields else op, n, dt)
+                safe = np.where(gain != 0, gain, 1.0)
+                c = np.where(gain != 0, merged[:, names.index("bias")] / safe, 0.0)
+            elif folded[i]:
+                c = np.zeros(n)
+            else:
+                c = _arr(wop.bias, n)  # type: ignore[attr-defined]
+            if not np.array_equal(c, _arr(wop.bias, n)):  # type: ignore[attr-defined]
+                graph.replace(affine, wop.replace(bias=_shaped(c, wop.bias)))  # type: ignore[attr-defined]
+        groups_now = np.unique(merged, axis=0).shape[0]
+        note(
+            node,
+            "groups",
+            ", ".join(parts_text)
+            + f" ({groups_now} parameter groups of {n} neurons): a core shares one "
+            f"parameter set (the network needs {need} cores, the system has "
+            f"{system.describe()})",
+        )
+        if fields:
+            graph.replace(node, op.replace(**fields))
+
+
+def _values(column: np.ndarray) -> str:
+    count = int(np.unique(column).size)
+    return f"{count} value" + ("" if count == 1 else "s")
+
+
+def _shaped(new: np.ndarray, old: object) -> np.ndarray:
+    """``new`` (one value per neuron) in ``old``'s dtype, and its shape when it held
+    one value per neuron too."""
+    arr = np.asarray(old)
+    out = _like(new, old)
+    return out.reshape(arr.shape) if arr.size == out.size else out
+
+
+def _kmeans(x: np.ndarray, k: int, iterations: int = 100) -> np.ndarray:
+    """Cluster label (0..k-1) of each row of ``x``: Lloyd's k-means on standardized
+    columns from the first principal component's quantiles (deterministic)."""
+    std = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    _, _, vt = np.linalg.svd(z, full_matrices=False)
+    order = np.argsort(z @ vt[0], kind="stable")
+    centers = np.stack([z[chunk].mean(axis=0) for chunk in np.array_split(order, k)])
+    label = np.full(len(z), -1)
+    for _ in range(iterations):
+        dist = ((z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        new = np.argmin(dist, axis=1)
+        if np.array_equal(new, label):
+            break
+        label = new
+        for g in range(k):
+            if np.any(label == g):
+                centers[g] = z[label == g].mean(axis=0)
+    return label
 
 
 def _as_cubalif(op: LIF, tau_syn: np.ndarray) -> CubaLIF:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -67,7 +69,8 @@ def lif_net(*, reset: str = "subtract", v_leak: float = 0.0, cap: int = 1) -> ir
 def test_every_change_is_recorded_and_warned() -> None:
     g = lif_net(reset="subtract", v_leak=-0.2, cap=3)
     with pytest.warns(DynapseAdapterWarning, match="approximate") as caught:
-        out, changes = adapt_graph(g)
+        # 7 parameter groups (6 moved thresholds, the IF layer): 2 chips hold them
+        out, changes = adapt_graph(g, chips=2)
     assert len(caught) == 1
     kinds = {(c.node, c.kind) for c in changes}
     assert kinds == {
@@ -210,3 +213,99 @@ def test_i_scale_option_auto_number_and_errors() -> None:
     assert float(fixed.meta("lif")["i_scale"]) == 2e-09
     with pytest.raises(Exception, match="i_scale must be auto, none or a current"):
         compiler.run_pipeline(g, "quantize-dynapse{i-scale=big}")
+
+
+def per_neuron_net() -> ir.Graph:
+    """8 inputs -> 300 CubaLIF (per-neuron tau_mem, a constant input) -> 10 CubaLIF
+    (per-neuron threshold): 3 cores by size, 310 parameter groups."""
+    rng = np.random.default_rng(1)
+    g = ir.Graph("perneuron", dt=1e-3)
+    g.add("x", Input(shape=(8,)))
+    w1 = rng.normal(0.3, 0.2, (300, 8)).astype(F32)
+    g.add("fc1", Affine(weight=w1, bias=np.full(300, 0.02, F32)), ["x"])
+    h = CubaLIF(
+        tau_syn=F32(5e-3),
+        tau_mem=np.geomspace(5e-3, 5e-2, 300).astype(F32)[rng.permutation(300)],
+        r=F32(1),
+        v_leak=F32(0),
+        v_threshold=F32(1),
+        w_in=F32(1),
+    )
+    g.add("h", h, ["fc1"])
+    # each output reads 30 of the hidden neurons (a CAM holds 64 fan-in entries)
+    mask = np.kron(np.eye(10), np.ones((1, 30)))
+    w2 = (rng.normal(0.1, 0.1, (10, 300)) * mask).astype(F32)
+    g.add("fc2", Linear(weight=w2), ["h"])
+    o = CubaLIF(
+        tau_syn=F32(5e-3),
+        tau_mem=F32(2e-2),
+        r=F32(1),
+        v_leak=F32(0),
+        v_threshold=rng.uniform(0.8, 1.2, 10).astype(F32),
+        w_in=F32(1),
+    )
+    g.add("o", o, ["fc2"])
+    g.add("y", Output(), ["o"])
+    return compiler.run_pipeline(g, "infer-shapes")
+
+
+def _rows(op: CubaLIF, n: int) -> np.ndarray:
+    fields = ("tau_mem", "tau_syn", "r", "w_in", "v_leak", "v_threshold")
+    return np.stack([np.broadcast_to(getattr(op, f), (n,)) for f in fields], 1)
+
+
+def test_per_neuron_parameters_merge_into_the_groups_the_cores_hold() -> None:
+    g = per_neuron_net()
+    tau = np.asarray(g.op("h").tau_mem, np.float64)
+    theta = np.asarray(g.op("o").v_threshold, np.float64)
+    with pytest.warns(DynapseAdapterWarning, match=r"node 'h' groups: tau_mem"):
+        result = compiler.compile(g, target="dynapse2", fidelity=False)
+    out = result.graph
+    # 4 cores: 2 hold the 300 neurons of 'h', 1 the 10 of 'o', 1 is spare ('h')
+    h, o = out.op("h"), out.op("o")
+    assert isinstance(h, CubaLIF)
+    assert isinstance(o, CubaLIF)
+    assert np.unique(_rows(h, 300), axis=0).shape[0] == 2
+    assert np.unique(_rows(o, 10), axis=0).shape[0] == 1
+    new_tau = np.asarray(h.tau_mem, np.float64)
+    low, high = np.unique(new_tau)
+    # 1-D k-means on log(tau): contiguous ranges, each neuron's value inside them
+    assert tau[new_tau == low].max() < tau[new_tau == high].min()
+    assert tau.min() <= low < high <= tau.max()
+    assert theta.min() <= float(np.unique(o.v_threshold)[0]) <= theta.max()
+    # the constant input moved into v_leak (r w_in c), the affine bias is 0
+    np.testing.assert_array_equal(out.op("fc1").bias, 0)
+    np.testing.assert_allclose(h.v_leak, 0.02, rtol=1e-6)
+    assert any("groups: tau_mem" in a for a in out.meta("h")["adapted"])
+    # deterministic
+    with pytest.warns(DynapseAdapterWarning):
+        again = compiler.compile(g, target="dynapse2", fidelity=False)
+    assert ir.to_text(again.graph) == ir.to_text(out)
+
+
+def test_strict_refuses_per_neuron_parameters_naming_the_rule() -> None:
+    g = per_neuron_net()
+    with pytest.raises(AdapterError, match=r"node 'h' groups: tau_mem 0\.005"):
+        adapt_graph(g, strict=True)
+    strict = DYNAPSE2.default_pipeline.replace(
+        "adapt-dynapse", "adapt-dynapse{strict=true}"
+    )
+    with pytest.raises(PassError, match=r"node 'h' groups"):
+        compiler.compile(g, target="dynapse2", pipeline=strict, fidelity=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("snntorch_leaky_mlp", {"reset": "subtract", "reset_delay": True}),
+        ("sinabs_iaf_mlp", {"v_min": "none"}),
+    ],
+)
+def test_exported_per_neuron_networks_compile(name: str, options: dict) -> None:
+    from frontends.nir import from_nir
+
+    path = Path(__file__).resolve().parents[2] / "fixtures" / "nir" / f"{name}.nir"
+    g = from_nir(path, **options)
+    with pytest.warns(DynapseAdapterWarning, match=r"groups: "):
+        result = compiler.compile(g, target="dynapse2", fidelity=False)
+    assert result.config is not None
