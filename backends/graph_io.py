@@ -43,6 +43,7 @@ __all__ = [
     "InputPort",
     "OutputPort",
     "as_event_counts",
+    "graph_input_ports",
 ]
 
 
@@ -270,3 +271,19 @@ class GraphEmulator:
         used = min(n, self.chip_inputs)
         raster[..., :used] = flat[..., :used]
         return raster
+
+
+def graph_input_ports(graph: Any) -> tuple[InputPort, ...]:
+    """The graph's inputs as the user feeds them: each ``io.input``'s shape, or the
+    shape it had before ``expand-conv`` flattened it (meta ``flattened_from``); a
+    port's values fill the chip's channels in C order either way."""
+    return tuple(
+        InputPort(
+            name,
+            tuple(
+                int(d)
+                for d in graph.meta(name).get("flattened_from", graph.shape(name))
+            ),
+        )
+        for name in graph.inputs()
+    )

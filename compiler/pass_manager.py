@@ -61,6 +61,8 @@ class PassManager:
         self.timings = []
         for spec, pass_ in passes:
             kwargs = {k: inputs[k] for k in pass_.inputs if k in inputs}
+            if "calibration" in kwargs:
+                kwargs["calibration"] = _as_flattened(graph, kwargs["calibration"])
             start = time.perf_counter()
             try:
                 result: object = pass_.run(graph, **kwargs)
@@ -100,6 +102,20 @@ class PassManager:
             f"{', '.join(repr(u) for u in unused)}; "
             f"passes that take inputs: {', '.join(takers) or 'none'}"
         )
+
+
+def _as_flattened(graph: Graph, calibration: Any) -> Any:
+    """``calibration`` spikes of the input's shape before ``expand-conv`` flattened
+    it (meta ``flattened_from``), reshaped to ``(N, T, *input shape)`` now; anything
+    else is returned as given (each pass checks its inputs)."""
+    ins = graph.inputs()
+    if len(ins) != 1 or not hasattr(calibration, "reshape"):
+        return calibration
+    before = graph.meta(ins[0]).get("flattened_from")
+    shape = tuple(getattr(calibration, "shape", ()))
+    if before is None or shape[2:] != tuple(before):
+        return calibration
+    return calibration.reshape(*shape[:2], *graph.shape(ins[0]))
 
 
 def _failure(spec: str, name: str, what: str, done: list[str]) -> PassError:

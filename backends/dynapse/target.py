@@ -31,7 +31,11 @@ from backends.dynapse.passes import (
     QuantizeDynapsePass,
 )
 from backends.dynapse.placement import DynapseSystem
-from backends.graph_io import GraphEmulator, GraphIOError, InputPort
+from backends.graph_io import (
+    GraphEmulator,
+    GraphIOError,
+    graph_input_ports,
+)
 from compiler.allocation import CoreModel
 from ir import Graph, InputError, check_input
 
@@ -170,7 +174,7 @@ class DynapseTarget:
         config = lower_to_config(graph, self.system)
         outputs = graph.outputs()
         io = config.derived_io(
-            inputs=tuple(InputPort(n, tuple(graph.shape(n))) for n in graph.inputs()),
+            inputs=graph_input_ports(graph),
             output_name=outputs[0] if len(outputs) == 1 else "",
         )
         return dataclasses.replace(config, io=io)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from backends.base import TargetError
-from backends.graph_io import GraphEmulator, GraphIOError
+from backends.graph_io import GraphEmulator, GraphIOError, graph_input_ports
 from backends.xylo.config import XyloConfig, io_from_neuron_map
 from backends.xylo.cost import estimate_cycles
 from backends.xylo.emulator import XyloEmulator
@@ -86,6 +86,10 @@ class XyloTarget:
             input_name=inputs[0] if len(inputs) == 1 else None,
             output_name=outputs[0] if len(outputs) == 1 else None,
         )
+        ports = graph_input_ports(graph)
+        if io is not None and [p.size for p in ports] == [p.size for p in io.inputs]:
+            # the shape the user feeds (before expand-conv flattened it)
+            io = dataclasses.replace(io, inputs=ports)
         return dataclasses.replace(config, io=io)
 
     def load_config(self, path: str | os.PathLike[str]) -> XyloConfig:

@@ -11,6 +11,7 @@ import ir
 from backends.dynapse import decode
 from backends.dynapse.lower import DEFAULT_I_SCALE
 from backends.dynapse.target import DYNAPSE2
+from backends.graph_io import GraphIOError
 from ir.ops.io import Input, Output
 from ir.ops.nn import Conv2d, Flatten, Linear, SumPool2d
 from ir.ops.snn import IF
@@ -119,3 +120,19 @@ def test_digits_cnn_example() -> None:
     assert r.ann > 0.75
     assert r.snn > r.ann - 0.15
     assert r.chip > 0.2  # chance is 0.1; the analog translation costs the rest
+
+
+def test_a_cnn_build_takes_the_graphs_own_input_shape() -> None:
+    """The build records the input as the user feeds it, (1, 6, 6), not the flat
+    64 channels expand-conv made: calibration of that shape feeds the fidelity
+    check, and the build runs on it (its flattening is the chip's channel order)."""
+    graph = tiny_cnn(0)
+    x = (np.random.default_rng(4).random((4, 50, 1, 6, 6)) < 0.3).astype(np.float32)
+    result = compiler.compile(graph, target="dynapse2", calibration=x)
+    assert result.config.io.inputs[0].shape == (1, 6, 6)
+    assert result.report.fidelity is not None  # measured, on the calibration spikes
+    assert result.report.fidelity.source == "calibration"
+    out = result.emulator().run(x)
+    assert tuple(out.shape) == (4, 50, 3)
+    with pytest.raises(GraphIOError, match=r"must be \(batch, time, 1, 6, 6\)"):
+        result.emulator().run(x.reshape(4, 50, 36))
