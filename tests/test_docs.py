@@ -362,13 +362,40 @@ def test_exactly_the_listed_commands_are_exempt() -> None:
     assert exempt == EXEMPT
 
 
-def test_relative_links_resolve() -> None:
-    link = re.compile(r"\]\(([^)#\s]+)(#[^)]*)?\)")
+def _anchors(text: str) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown text (outside code blocks)."""
+    found: set[str] = set()
+    fenced = False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+def test_relative_links_and_anchors_resolve() -> None:
+    link = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
+    checked = 0
     for doc in DOCS:
-        for target, _ in link.findall(doc.read_text(encoding="utf-8")):
+        text = doc.read_text(encoding="utf-8")
+        for target, anchor in link.findall(text):
             if "://" in target or target.startswith("mailto:"):
                 continue
-            assert (doc.parent / target).exists(), f"{doc.name}: broken link {target}"
+            path = doc.parent / target if target else doc
+            assert path.exists(), f"{doc.name}: broken link {target}"
+            if anchor:
+                assert anchor in _anchors(path.read_text(encoding="utf-8")), (
+                    f"{doc.name}: no heading '#{anchor}' in {path.name}"
+                )
+            checked += 1
+    assert checked > 20
+
+
+def test_anchor_slugs_follow_github() -> None:
+    text = "## Float graph vs chip (fidelity)\n```sh\n# not a heading\n```\n# A, b\n"
+    assert _anchors(text) == {"float-graph-vs-chip-fidelity", "a-b"}
 
 
 def test_cli_reference_matches_the_parser() -> None:
