@@ -467,3 +467,23 @@ def test_files_and_continuations(tmp_path: Path) -> None:
     )
     run_doc(page, tmp_path / "run", doc="page.md")
     assert (tmp_path / "run" / "b").read_text() == "k = 1\n"
+
+
+def test_cli_reference_shows_defaults_choices_and_required() -> None:
+    import argparse
+
+    from compiler import cli_docs
+
+    parser = argparse.ArgumentParser(prog="tool", description="Does things.")
+    sub = parser.add_subparsers(dest="command")
+    go = sub.add_parser("go", help="go somewhere")
+    go.add_argument("where", help="a place")
+    go.add_argument("-n", "--times", type=int, default=3, help="how often")
+    go.add_argument("--mode", choices=("fast", "slow"), required=True, help="pace")
+    go.add_argument("--loud", action=argparse.BooleanOptionalAction, help="noise")
+    text = cli_docs.render(parser)
+    assert "tool go WHERE [--times TIMES] --mode MODE [--loud | --no-loud]" in text
+    assert "| `-n, --times TIMES` | `3` | how often |" in text
+    assert "| `--mode {fast,slow}` |  | required; pace |" in text
+    assert "* [`go`](#tool-go): go somewhere" in text
+    assert "## tool go" in text
