@@ -219,6 +219,20 @@ def _parser() -> argparse.ArgumentParser:
         help="skip the check of the ideal chip against the float graph",
     )
     comp.add_argument(
+        "--energy-figure",
+        action="append",
+        default=[],
+        metavar="KIND=VALUE",
+        help="your own energy figure, replacing the published one (repeatable; SI "
+        "units): synaptic_event, spike, neuron_update (J per event), static_power "
+        "(W), ann_mac (J per MAC of the ANN's reference accelerator)",
+    )
+    comp.add_argument(
+        "--no-energy",
+        action="store_true",
+        help="skip the energy estimate per inference",
+    )
+    comp.add_argument(
         "--plot-placement",
         metavar="PNG",
         help="draw the cores (allocate-cores placement) into this image",
@@ -684,8 +698,12 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from compiler.api import FidelityWarning
     from compiler.api import compile as compile_graph
+    from compiler.energy import parse_figures
     from compiler.errors import AdapterWarning
 
+    figures = parse_figures(args.energy_figure)  # fails before any work
+    if figures and args.no_energy:
+        raise ValueError("--energy-figure and --no-energy: choose one")
     graph = _read_graph(args.input)
     inputs: dict[str, Any] = {}
     if args.calibration:
@@ -706,6 +724,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             pipeline=args.pipeline,
             strict=args.strict,
             fidelity=not args.no_fidelity,
+            energy=False if args.no_energy else (figures or True),
             **inputs,
         )
     for warning in caught:
