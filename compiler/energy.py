@@ -89,10 +89,10 @@ class EnergyEstimate:
     source: str = ""
     """What the events were counted on (calibration, seeded random spikes)."""
     notes: tuple[str, ...] = field(default_factory=tuple)
-    ann_passes: int = 1
-    """Dense passes the ANN makes per inference: 1 for a static network (an ANN
-    converted to an SNN), the number of steps for a network with state (run
-    densely every step, as an RNN on the same input stream)."""
+    ann_steps: int = 1
+    """Steps of a network with state: its ANN counterpart may run one dense pass
+    per inference (an ANN converted to this SNN, on a held input) or one per step
+    (the same layers on every frame of a stream); both are shown."""
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -112,6 +112,7 @@ class EnergyEstimate:
 
     @property
     def ann_joules(self) -> float | None:
+        """The ANN's energy for one dense pass, or ``None`` when not priced."""
         if self.ann.value is None or self.ann_macs == 0:
             return None
         return self.ann_macs * self.ann.value
@@ -144,25 +145,32 @@ class EnergyEstimate:
                     "KIND=VALUE)",
                 )
             )
-        ann = self.ann_joules
-        passes = (
-            "one dense pass"
-            if self.ann_passes == 1
-            else (f"dense, {self.ann_passes} steps")
-        )
-        rows.append(
-            (
-                f"ANN ({passes})",
-                f"{self.ann_macs:,} MACs x {_si(self.ann.value, 'J')} = "
-                f"{format_joules(ann)}"
-                if ann is not None
-                else f"{self.ann_macs:,} MACs ({NO_FIGURE} or no weight layers)",
+        one = self.ann_joules
+        per = _si(self.ann.value, "J")
+        if one is None:
+            rows.append(("ANN, one dense pass", f"{self.ann_macs:,} MACs, not priced"))
+        else:
+            rows.append(
+                (
+                    "ANN, one dense pass",
+                    f"{self.ann_macs:,} MACs x {per} = {format_joules(one)}",
+                )
             )
-        )
-        if ann is not None and self.known > 0:
-            ratio = ann / self.known
-            bound = "<= " if self.total is None else ""
-            rows.append(("ANN / SNN energy", f"{bound}{ratio:.3g}"))
+            every = one * self.ann_steps
+            if self.ann_steps > 1:
+                rows.append(
+                    (
+                        "ANN, dense every step",
+                        f"{self.ann_macs * self.ann_steps:,} MACs x {per} = "
+                        f"{format_joules(every)}",
+                    )
+                )
+            if self.known > 0:
+                bound = "<= " if self.total is None else ""
+                text = f"{bound}{one / self.known:.3g} (one pass)"
+                if self.ann_steps > 1:
+                    text += f", {bound}{every / self.known:.3g} (every step)"
+                rows.append(("ANN / SNN energy", text))
         for term in self.terms:
             rows.append((f"source {term.kind.replace('_', ' ')}", term.figure.source))
         rows.append(("source ANN", self.ann.source))
@@ -210,7 +218,7 @@ def estimate(
     figures: Mapping[str, float] | None = None,
     ann_format: str = "int8",
     source: str = "",
-    ann_passes: int = 1,
+    ann_steps: int = 1,
 ) -> EnergyEstimate:
     """Price ``activity`` with ``model``'s figures, ``figures`` replacing them.
 
@@ -224,7 +232,7 @@ def estimate(
             the published ones and add kinds the model lacks, when counted.
         ann_format: the reference accelerator's number format (``int8``, ``fp32``).
         source: what the events were counted on.
-        ann_passes: dense passes of ``ann_macs`` per inference.
+        ann_steps: the steps over which the ANN may run densely every step.
 
     Raises:
         ValueError: an unknown key, or a value that is not a finite number >= 0.
@@ -252,11 +260,11 @@ def estimate(
         chip=model.chip,
         terms=tuple(terms),
         activity=activity,
-        ann_macs=ann_macs * ann_passes,
+        ann_macs=ann_macs,
         ann=ann,
         source=source,
         notes=model.notes,
-        ann_passes=ann_passes,
+        ann_steps=ann_steps,
     )
 
 
@@ -383,7 +391,7 @@ def measure_for_build(
         ann_macs=dense_macs(graph),
         figures=figures,
         source=source,
-        ann_passes=counted.steps if has_state(graph) else 1,
+        ann_steps=counted.steps if has_state(graph) else 1,
     )
 
 

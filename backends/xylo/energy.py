@@ -99,7 +99,11 @@ def activity(config: XyloConfig, raster: np.ndarray) -> Activity:
     hidden = np.asarray(states["Spikes"], np.int64).sum(axis=(0, 1))
     synaptic = float(inputs @ fan_in[: inputs.size] + hidden @ fan_hid)
     spikes = float(hidden.sum() + np.asarray(out).sum())
-    neurons = config.n_hidden + int(w_out.shape[1])
+    # the configured neurons (the neuron map's, else the weight shapes')
+    kinds = [entry[0] for entry in config.neuron_map.values()]
+    neurons = (kinds.count("hidden") or config.n_hidden) + (
+        kinds.count("output") or int(w_out.shape[1])
+    )
     return Activity(
         events={
             "synaptic_event": synaptic / batch,
