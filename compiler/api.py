@@ -109,6 +109,51 @@ class CompileReport:
             lines.append(f"energy    {self.energy_note}")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        total = sum(t.seconds for t in self.timings)
+        return (
+            f"<CompileReport {self.target}: {self.nodes} nodes, "
+            f"{len(self.timings)} passes in {total:.3g} s>"
+        )
+
+    def _repr_html_(self) -> str:
+        """The report as tables (Jupyter): passes, ops, resources, fidelity, energy."""
+        from html import escape
+
+        def table(title: str, rows: list[tuple[str, str]]) -> str:
+            body = "".join(
+                f"<tr><td style='text-align:left'>{escape(k)}</td>"
+                f"<td style='text-align:left'>{escape(v)}</td></tr>"
+                for k, v in rows
+            )
+            return f"<details open><summary><b>{escape(title)}</b></summary>" + (
+                f"<table>{body}</table></details>"
+            )
+
+        parts = [
+            f"<p><b>{escape(self.target)}</b>: {self.nodes} nodes; pipeline "
+            f"<code>{escape(self.pipeline)}</code></p>",
+            table(
+                "passes",
+                [(t.pass_spec, f"{t.seconds * 1e3:.2f} ms") for t in self.timings],
+            ),
+            table("ops", [(k, str(v)) for k, v in sorted(self.ops.items())]),
+        ]
+        if self.resources:
+            parts.append(table("resources", list(self.resources.items())))
+        elif self.limits:
+            parts.append(table("limits", [(k, str(v)) for k, v in self.limits.items()]))
+        fidelity = (
+            str(self.fidelity) if self.fidelity is not None else self.fidelity_note
+        )
+        if fidelity:
+            parts.append(table("fidelity", [("ideal chip vs float graph", fidelity)]))
+        if self.energy is not None:
+            parts.append(table(self.energy.header(), self.energy.lines()))
+        elif self.energy_note:
+            parts.append(table("energy", [("", self.energy_note)]))
+        return "".join(parts)
+
 
 @dataclass(frozen=True)
 class CompileResult:

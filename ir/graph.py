@@ -373,9 +373,7 @@ class Graph:
             for row in self.summary_rows()
         )
         caption = escape(f"graph @{self.name}: {len(self)} nodes, dt = {self.dt}")
-        return (
-            f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
-        )
+        return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
 
     # -- internals -------------------------------------------------------------------
     def _require(self, name: str) -> None:
