@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from compiler.progress import Progress
 from ir.inputs import check_input
 from ir.serialize import atomic_write
 
@@ -261,7 +262,11 @@ def chip_yield(
         if reference is None:
             reference = float(results.pop())
     else:
-        results = [_batch_accuracy(target, config, x, y, g) for g in groups]
+        results = []
+        with Progress("yield", chips) as bar:
+            for group in groups:
+                results.append(_batch_accuracy(target, config, x, y, group))
+                bar.update(len(group), note="chips")
         if reference is None:
             reference = _ideal_accuracy(target, config, x, y)
     accuracy = np.concatenate([np.asarray(r, np.float64) for r in results])

@@ -23,11 +23,12 @@ for syntax errors) and exit with status 1; ``--debug`` shows the traceback inste
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import sys
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,9 @@ def _parser() -> argparse.ArgumentParser:
         help="skip the check of the ideal chip against the float graph",
     )
     comp.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars on stderr"
+    )
+    comp.add_argument(
         "--energy-figure",
         action="append",
         default=[],
@@ -261,6 +265,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the float model's accuracy (default: ideal chip)",
     )
     yld.add_argument("--histogram", metavar="PNG", help="write the histogram here")
+    yld.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar on stderr"
+    )
     yld.add_argument(
         "--batch", type=int, default=32, help="chips per batched run (per dask task)"
     )
@@ -695,6 +702,23 @@ def _read_json(path: Path) -> dict[str, Any]:
     return read_json_object(path, error=ValueError)
 
 
+def _progress_from_flags(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Run ``command`` with progress bars off under ``--quiet`` (else on a terminal
+    only: ``compiler.progress``)."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from compiler.progress import progress_mode
+
+        with progress_mode("off" if getattr(args, "quiet", False) else "auto"):
+            return command(args)
+
+    return run
+
+
+@_progress_from_flags
 def _cmd_compile(args: argparse.Namespace) -> int:
     from compiler.api import FidelityWarning
     from compiler.api import compile as compile_graph
@@ -748,6 +772,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+@_progress_from_flags
 def _cmd_yield(args: argparse.Namespace) -> int:
     from backends import get_target
     from compiler.chip_yield import chip_yield, histogram, histogram_text
