@@ -99,11 +99,12 @@ def table(rows: list[Row]) -> str:
     for row in rows:
         e = row.energy
         events = e.activity.events
-        chip = (
-            format_joules(e.total)
-            if e.total is not None
-            else f">= {format_joules(e.known)} (missing: {', '.join(e.missing)})"
-        )
+        if e.total is not None:
+            chip = format_joules(e.total)
+        elif len(e.missing) == len(e.terms):
+            chip = f"no published figure ({', '.join(e.missing)})"
+        else:
+            chip = f">= {format_joules(e.known)} (missing: {', '.join(e.missing)})"
         one = e.ann_joules
         every = None if one is None else one * e.ann_steps
         lines.append(

@@ -136,6 +136,14 @@ class EnergyEstimate:
             rows.append((term.kind.replace("_", " "), f"{amount} {result}"))
         if self.total is not None:
             rows.append(("total", format_joules(self.total)))
+        elif len(self.missing) == len(self.terms):
+            rows.append(
+                (
+                    "total",
+                    f"{NO_FIGURE} for any term; supply them with --energy-figure "
+                    "KIND=VALUE",
+                )
+            )
         else:
             rows.append(
                 (

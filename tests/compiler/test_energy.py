@@ -195,3 +195,15 @@ def test_cli_compile_takes_energy_figures(
     assert status == 1
     assert "expected KIND=VALUE" in capsys.readouterr().err
     assert not (root / "c").exists()
+
+
+def test_nothing_priced_is_not_a_zero() -> None:
+    model = EnergyModel(
+        chip="unknown chip",
+        per_event={"spike": Published(None, NO_FIGURE)},
+        static_power=Published(None, NO_FIGURE),
+    )
+    result = estimate(model, activity(10, 10), target="t", ann_macs=5)
+    assert result.total is None
+    assert result.rows()["total"].startswith(f"{NO_FIGURE} for any term")
+    assert "ANN / SNN energy" not in result.rows()
