@@ -589,7 +589,7 @@ def _build_panels(
     else:
         raw = target.emulator(config, seed=seed)
         raster = np.asarray(inputs)
-    rasters: dict[str, Any] = {"input (chip channels)": raster}
+    rasters: dict[str, Any] = {"chip input": raster}
     membranes: dict[str, Any] = {}
     hidden, states = _chip_recording(raw, raster)
     if hidden is None:
@@ -599,7 +599,7 @@ def _build_panels(
             file=sys.stderr,
         )
     else:
-        rasters["hidden neurons"] = hidden
+        rasters["hidden"] = hidden
         if args.record:
             membranes.update(states)
     for name, arr in _as_numpy(outputs).items():
