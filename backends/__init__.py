@@ -56,11 +56,19 @@ _EXPORTS: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'backends' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name.startswith("__"):  # probes such as __wrapped__ are no submodules
+        raise AttributeError(name)
+    # ``import backends`` then ``backends.<submodule>``, as when this file imported them.
+    try:
+        return importlib.import_module(f"backends.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"backends.{name}":
+            raise
+    raise AttributeError(f"module 'backends' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

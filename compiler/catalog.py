@@ -112,13 +112,19 @@ def _sections(doc: str) -> tuple[str, dict[str, list[str]]]:
     head: list[str] = []
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
+    inline = False  # "Options: text" whose text goes on at the same indent
     for line in lines:
         if _SECTION.match(line) and not line.startswith(" "):
             title, _, rest = line.partition(":")
             current = sections.setdefault(title, [])
-            if rest.strip():
+            inline = bool(rest.strip())
+            if inline:
                 current.append("    " + rest.strip())
             continue
+        if current is not None and inline and line.strip():
+            current.append("        " + line.strip())
+            continue
+        inline = False
         if current is None:
             head.append(line)
         elif line and not line.startswith(" "):
@@ -236,12 +242,10 @@ def _to_json(passes: Mapping[str, PassInfo], targets: Mapping[str, TargetInfo]) 
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
-def _read(
-    path: Path = CATALOG_PATH,
-) -> tuple[dict[str, PassInfo], dict[str, TargetInfo]]:
+def _read() -> tuple[dict[str, PassInfo], dict[str, TargetInfo]]:
     """The catalog file's passes and targets; empty when absent or unreadable."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
         if data.get("format") != _FORMAT:
             return {}, {}
         passes = {

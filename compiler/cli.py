@@ -825,7 +825,7 @@ def _pass_in_full(info: Any) -> str:
     lines = [f"{info.name}: {info.summary}", ""]
     rest = info.description.split("\n", 1)[1:] if info.description else []
     if rest and rest[0].strip():
-        lines += [rest[0].strip(), ""]
+        lines += [rest[0].strip().replace("``", ""), ""]
     lines.append("options:" if info.options else "options: none")
     for option in info.options:
         default = "(required)" if option.default is None else option.default

@@ -14,7 +14,6 @@ import pytest
 
 import ir
 from compiler import cli
-from compiler.catalog import CATALOG_PATH, _built_in_live, _to_json, pass_infos
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "tiny_rsnn.sfir"
@@ -77,27 +76,6 @@ def test_quick_commands_import_neither_torch_nor_numpy(args: list[str]) -> None:
     assert done.stdout.strip() or done.stderr.startswith("spikeforge: error:")
 
 
-def test_the_catalog_is_up_to_date() -> None:
-    # What `spikeforge passes` and `targets` print comes from this generated file.
-    assert CATALOG_PATH.read_text(encoding="utf-8") == _to_json(*_built_in_live()), (
-        f"{CATALOG_PATH} is out of date: run 'python -m compiler.catalog'"
-    )
-
-
-def test_the_catalog_lists_what_the_registry_has() -> None:
-    from compiler.registry import available_passes
-
-    infos = pass_infos()
-    assert list(infos) == list(available_passes())
-    ann = {o.name: o for o in infos["ann-to-snn"].options}
-    assert ann["normalization"].default == "percentile"
-    assert ann["normalization"].choices == ("max", "percentile", "none")
-    assert ann["timesteps"].help == "steps the readout averages over (T)."
-    # Inherited options take their help from the base class's docstring.
-    retune = {o.name: o for o in infos["retune"].options}
-    assert retune["batch"].help == "samples per step."
-
-
 @pytest.mark.parametrize(
     ("before", "after"),
     [([], ["--debug"]), (["--debug"], [])],
@@ -143,7 +121,7 @@ def test_a_choice_outside_the_list_is_refused_naming_the_choices() -> None:
     from compiler.pipeline import Pipeline
 
     with pytest.raises(PipelineError, match=r"max \| percentile \| none.*'mean'"):
-        Pipeline.parse("ann-to-snn{normalization=mean}").passes[0].create()
+        Pipeline.parse("ann-to-snn{normalization=mean}")
 
 
 def test_print_ir_after_and_before_a_named_pass(tmp_path: Path) -> None:
