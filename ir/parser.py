@@ -440,7 +440,7 @@ class _Builder:
         key = self.string(key_token)
         if key == ELIDED:
             raise self.error_at(
-                f"tensor {type_token[4:]} was elided when this IR was printed "
+                f"tensor{str(type_token)[4:]} was elided when this IR was printed "
                 "(--elide-tensors-larger-than): elided IR is for reading and cannot "
                 "be parsed; print it again without elision (spikeforge opt -o FILE "
                 "writes every element)",

@@ -161,7 +161,9 @@ def test_elided_tensors_are_marked_and_refused_by_the_parser() -> None:
     assert "scale = tensor<f32[]>[2.0]" in text  # small tensors stay
     assert ir.to_text(graph, elide_larger_than=None) == ir.to_text(graph)
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "f32[8,4]" in ln)
-    with pytest.raises(ir.ParseError, match=r"elided when this IR was printed") as err:
+    with pytest.raises(
+        ir.ParseError, match=r"tensor<f32\[8,4\]> was elided when this IR was printed"
+    ) as err:
         ir.parse(text, source_name="dump.sfir")
     assert f"dump.sfir:{line}:" in str(err.value)
 
