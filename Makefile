@@ -35,6 +35,7 @@ test: lint typecheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	$(PY) bench/cli_startup.py
 	$(PY) bench/parse_print.py --repeat 5
 	$(PY) bench/conversion.py
 	$(PY) bench/xylo_emulator.py

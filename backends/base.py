@@ -37,6 +37,8 @@ __all__ = [
     "available_targets",
     "get_target",
     "graph_emulator",
+    "is_built_in",
+    "loaded_targets",
 ]
 
 ENTRY_POINT_GROUP = "spikeforge.targets"
@@ -135,19 +137,65 @@ def graph_emulator(
 
 
 def _table() -> dict[str, tuple[str, str]]:
-    """name -> (import path, where it was declared)."""
+    """name -> (import path, where it was declared).
+
+    An installed target that takes a built-in name, or a name another installed
+    package also takes, is reported (``ir.plugins.PluginWarning``) and left out.
+    """
     table = {name: (path, "built in") for name, path in TARGETS.items()}
-    for ep in sorted(
-        metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name
-    ):
-        where = f"entry point of {ep.dist.name if ep.dist else 'an installed package'}"
-        if ep.name in table and table[ep.name][0] != ep.value:
-            raise TargetError(
-                f"target '{ep.name}' is registered twice: {table[ep.name][1]} "
-                f"({table[ep.name][0]}) and {where} ({ep.value})"
-            )
-        table[ep.name] = (ep.value, where)
+    found: dict[str, list[metadata.EntryPoint]] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if TARGETS.get(ep.name) == ep.value:
+            continue  # spikeforge's own declaration of a built-in target
+        found.setdefault(ep.name, []).append(ep)
+    if not found:
+        return table
+    from ir.plugins import origin, report_broken
+
+    for name, eps in sorted(found.items()):
+        values = sorted({ep.value for ep in eps})
+        if name in TARGETS:
+            for ep in eps:
+                report_broken(ep, f"target '{name}' is built in ({TARGETS[name]})")
+        elif len(values) > 1:
+            for ep in eps:
+                report_broken(
+                    ep,
+                    f"target '{name}' is registered more than once "
+                    f"({', '.join(values)}); none of them is used",
+                )
+        else:
+            table[name] = (eps[0].value, origin(eps[0]))
     return table
+
+
+def is_built_in(name: str) -> bool:
+    """Whether ``name`` is one of spikeforge's own targets."""
+    return name in TARGETS
+
+
+def loaded_targets() -> dict[str, Target]:
+    """Every target that loads, by name, sorted.
+
+    An installed (plugin) target that fails to load is reported once
+    (``ir.plugins.PluginWarning``) and left out; a built-in one raises.
+    """
+    table = _table()
+    targets: dict[str, Target] = {}
+    for name in sorted(table):
+        if name in TARGETS:
+            targets[name] = get_target(name)
+            continue
+        target, problem = _resolve(name, table[name][0])
+        if target is not None:
+            targets[name] = target
+            continue
+        from ir.plugins import report_broken
+
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == name:
+                report_broken(ep, f"target '{name}' {problem}")
+    return targets
 
 
 def available_targets() -> list[str]:
@@ -168,21 +216,22 @@ def get_target(name: str) -> Target:
             f"unknown target '{name}'; available targets: {', '.join(sorted(table))}"
         )
     path, where = table[name]
+    target, problem = _resolve(name, path)
+    if target is None:
+        raise TargetError(f"target '{name}' ({where}, {path}) {problem}")
+    return target
+
+
+def _resolve(name: str, path: str) -> tuple[Target | None, str]:
+    """The target at ``path`` (``module:attribute``), or ``None`` and what is wrong."""
     module, _, attr = path.partition(":")
     try:
         obj: Any = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise TargetError(
-            f"target '{name}' ({where}, {path}) cannot be loaded: {err}"
-        ) from err
-    target = obj() if isinstance(obj, type) else obj
+        target = obj() if isinstance(obj, type) else obj
+    except Exception as err:  # a plugin's import may raise anything
+        return None, f"cannot be loaded: {type(err).__name__}: {err}"
     if getattr(target, "name", None) != name:
-        raise TargetError(
-            f"target registered as '{name}' ({where}) calls itself "
-            f"'{getattr(target, 'name', None)}'"
-        )
+        return None, f"calls itself '{getattr(target, 'name', None)}', not '{name}'"
     if not isinstance(target, Target):
-        raise TargetError(
-            f"target '{name}' ({where}) does not implement the Target protocol"
-        )
-    return target
+        return None, "does not implement the Target protocol"
+    return target, ""

@@ -1,17 +1,27 @@
-"""spikeforge's compiler: passes, the pass manager, pipelines, the API and the CLI."""
+"""spikeforge's compiler: passes, the pass manager, pipelines, the API and the CLI.
 
-from compiler.api import (
-    CompileReport,
-    CompileResult,
-    FidelityWarning,
-    compile,
-    run_pipeline,
-)
-from compiler.errors import AdapterWarning, CompileError, PassError, PipelineError
-from compiler.pass_base import Pass
-from compiler.pass_manager import PassManager, PassTiming
-from compiler.pipeline import PassSpec, Pipeline
-from compiler.registry import available_passes, get_pass
+Names are imported on first use (PEP 562): ``compiler.cli`` and ``compiler.registry``
+start without PyTorch, so ``spikeforge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from compiler.api import (
+        CompileReport,
+        CompileResult,
+        FidelityWarning,
+        compile,
+        run_pipeline,
+    )
+    from compiler.errors import AdapterWarning, CompileError, PassError, PipelineError
+    from compiler.pass_base import Pass
+    from compiler.pass_manager import PassManager, PassTiming
+    from compiler.pipeline import PassSpec, Pipeline
+    from compiler.registry import available_passes, get_pass
 
 __all__ = [
     "AdapterWarning",
@@ -31,3 +41,43 @@ __all__ = [
     "get_pass",
     "run_pipeline",
 ]
+
+#: public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "AdapterWarning": "compiler.errors",
+    "CompileError": "compiler.errors",
+    "CompileReport": "compiler.api",
+    "CompileResult": "compiler.api",
+    "FidelityWarning": "compiler.api",
+    "Pass": "compiler.pass_base",
+    "PassError": "compiler.errors",
+    "PassManager": "compiler.pass_manager",
+    "PassSpec": "compiler.pipeline",
+    "PassTiming": "compiler.pass_manager",
+    "Pipeline": "compiler.pipeline",
+    "PipelineError": "compiler.errors",
+    "available_passes": "compiler.registry",
+    "compile": "compiler.api",
+    "get_pass": "compiler.registry",
+    "run_pipeline": "compiler.api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name.startswith("__"):  # probes such as __wrapped__ are no submodules
+        raise AttributeError(name)
+    # ``import compiler`` then ``compiler.<submodule>``, as when this file imported them.
+    try:
+        return importlib.import_module(f"compiler.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"compiler.{name}":
+            raise
+    raise AttributeError(f"module 'compiler' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,9 @@ def run_pipeline(
     verify: bool = True,
     print_ir_after_all: bool = False,
     ir_sink: Callable[[str, str], None] | None = None,
+    print_ir_after: Sequence[str] = (),
+    print_ir_before: Sequence[str] = (),
+    elide_tensors_larger_than: int | None = None,
     **pass_inputs: Any,
 ) -> Graph:
     """Run ``pipeline`` (e.g. ``"canonicalize,dce"``) on ``graph``; return the result.
@@ -45,7 +48,12 @@ def run_pipeline(
         pipeline: a pipeline string or a parsed :class:`Pipeline`.
         verify: verify before the first pass and after each pass.
         print_ir_after_all: print the IR after each pass (to ``ir_sink`` or stderr).
-        ir_sink: receives ``(pass spec, IR text)`` when printing.
+        ir_sink: receives ``(pass spec, IR text)`` when printing (``("before "
+            + pass spec, IR text)`` before a pass).
+        print_ir_after: pass names to print the IR after (``print_ir_before``:
+            before); see :class:`compiler.PassManager`.
+        elide_tensors_larger_than: elide tensors over this many elements in the
+            printed IR (``None``: print every element).
         **pass_inputs: data for the passes that take it (e.g. ``calibration=x``).
 
     Raises:
@@ -53,7 +61,13 @@ def run_pipeline(
         PassError: a pass failed or produced an invalid graph.
     """
     manager = PassManager(
-        pipeline, verify=verify, print_ir_after_all=print_ir_after_all, ir_sink=ir_sink
+        pipeline,
+        verify=verify,
+        print_ir_after_all=print_ir_after_all,
+        ir_sink=ir_sink,
+        print_ir_after=print_ir_after,
+        print_ir_before=print_ir_before,
+        elide_tensors_larger_than=elide_tensors_larger_than,
     )
     return manager.run(graph, **pass_inputs)
 

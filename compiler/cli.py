@@ -14,10 +14,15 @@
         --labels y.npy -p "...,quantize-dynapse,retune{relative-std=0.2}"
     spikeforge yield build/ --data test.npz --chips 200 [--histogram yield.png]
     spikeforge run build/ --input x.npy [--steps N] [--chip N] [--no-align] [--raw]
-    spikeforge passes | spikeforge targets
+    spikeforge passes [NAME] | spikeforge targets
 
 Errors print one message (``spikeforge: error: ...``, with the source line and a caret
 for syntax errors) and exit with status 1; ``--debug`` shows the traceback instead.
+Global flags (``--debug``, ``--version``) go before or after the command.
+
+The module imports only the standard library: ``--help``, ``--version``, ``passes``
+and ``targets`` start without PyTorch or NumPy (the passes and targets are described
+by ``compiler/catalog.json``); each command imports what it needs.
 """
 
 from __future__ import annotations
@@ -27,18 +32,23 @@ import functools
 import io
 import sys
 import warnings
-import zipfile
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["main", "run_input"]
 
+_ELIDE_ON_A_TERMINAL = 16
+"""Tensors printed to a terminal show at most this many elements (``--elide-...``)."""
+_NO_ELISION = -1  # --elide-tensors-larger-than none
+
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("spikeforge")
     except metadata.PackageNotFoundError:
@@ -46,38 +56,132 @@ def _version() -> str:
 
 
 def _registry_epilog() -> str:
-    from backends import available_targets
-    from compiler.registry import available_passes
+    from compiler.catalog import pass_infos, target_infos
 
     try:
-        passes = ", ".join(available_passes())
-        targets = ", ".join(available_targets())
+        passes = ", ".join(pass_infos())
+        targets = ", ".join(target_infos())
     except Exception as err:  # a broken plugin must not break --help
         return f"(could not list passes and targets: {err})"
     return f"passes:  {passes}\ntargets: {targets}"
 
 
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser: its epilog (the registry) is made only for --help."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = _registry_epilog()
+        return super().format_help()
+
+
+class _Version(argparse.Action):
+    """``--version``: reads the installed version only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings,
+            dest=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show the version and exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"spikeforge {_version()}")
+        parser.exit()
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The flags every command takes, before or after the command's name.
+
+    After the command they default to ``SUPPRESS``, so a flag given before the
+    command is not reset by the command's parser.
+    """
+    default: Any = False if top else argparse.SUPPRESS
+    parser.add_argument("--version", action=_Version)
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="show tracebacks on errors",
+    )
+
+
+def _elide_arg(text: str) -> int:
+    if text == "none":
+        return _NO_ELISION
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of elements >= 0 or none, got {text!r}"
+        )
+    return value
+
+
+def _pass_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spikeforge",
         description="Compile trained networks for neuromorphic hardware.",
-        epilog=_registry_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--version", action="version", version=f"spikeforge {_version()}"
+    _global_flags(parser, top=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_flags(common, top=False)
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        parser_class=argparse.ArgumentParser,  # no registry epilog on commands
     )
-    parser.add_argument(
-        "--debug", action="store_true", help="show tracebacks on errors"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    opt = sub.add_parser("opt", help="run a pass pipeline on a .sfir file")
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        command: argparse.ArgumentParser = sub.add_parser(
+            name, parents=[common], **kwargs
+        )
+        return command
+
+    opt = add("opt", help="run a pass pipeline on a .sfir file")
     opt.add_argument("input", help=".sfir file, or - for standard input")
     opt.add_argument("-p", "--pipeline", default="", help='e.g. "canonicalize,dce"')
     opt.add_argument("-o", "--output", help="output .sfir (default: standard output)")
     opt.add_argument(
         "--print-ir-after-all", action="store_true", help="IR after each pass"
+    )
+    opt.add_argument(
+        "--print-ir-before-all", action="store_true", help="IR before each pass"
+    )
+    opt.add_argument(
+        "--print-ir-after",
+        metavar="PASS",
+        action="extend",
+        type=_pass_names,
+        default=[],
+        help="IR after each run of this pass (repeat, or a comma list)",
+    )
+    opt.add_argument(
+        "--print-ir-before",
+        metavar="PASS",
+        action="extend",
+        type=_pass_names,
+        default=[],
+        help="IR before each run of this pass (repeat, or a comma list)",
+    )
+    opt.add_argument(
+        "--elide-tensors-larger-than",
+        metavar="N",
+        type=_elide_arg,
+        help="print tensors with more than N elements as "
+        'blob<...> "__elided__" (readable, not parseable); default: '
+        f"{_ELIDE_ON_A_TERMINAL} when printing to a terminal, none otherwise; "
+        "files written with -o are never elided",
     )
     opt.add_argument(
         "--time-passes", action="store_true", help="print each pass's time"
@@ -96,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
         help="arrays above this many elements go to the sidecar .npz (with -o)",
     )
 
-    imp = sub.add_parser("import", help="import a .nir or PyTorch .pt model to .sfir")
+    imp = add("import", help="import a .nir or PyTorch .pt model to .sfir")
     imp.add_argument(
         "input", help="model.nir, model.pt (state dict or TorchScript; see README)"
     )
@@ -140,7 +244,7 @@ def _parser() -> argparse.ArgumentParser:
         "--v-min=-threshold) or none (Sinabs' min_v_mem; .nir)",
     )
 
-    run = sub.add_parser(
+    run = add(
         "run",
         help="run a .sfir graph or a compiled build folder",
         description="Run a .sfir graph (reference interpreter) or a build folder "
@@ -197,7 +301,7 @@ def _parser() -> argparse.ArgumentParser:
         "traces",
     )
 
-    comp = sub.add_parser("compile", help="compile a .sfir graph for a target")
+    comp = add("compile", help="compile a .sfir graph for a target")
     comp.add_argument("input", help=".sfir file")
     comp.add_argument("-t", "--target", required=True, help="see 'spikeforge targets'")
     comp.add_argument(
@@ -242,9 +346,7 @@ def _parser() -> argparse.ArgumentParser:
         help="draw the cores (allocate-cores placement) into this image",
     )
 
-    yld = sub.add_parser(
-        "yield", help="accuracy of a compiled build on many sampled chips"
-    )
+    yld = add("yield", help="accuracy of a compiled build on many sampled chips")
     yld.add_argument("build", help="folder written by 'spikeforge compile'")
     yld.add_argument(
         "--data", required=True, help=".npz with 'x' (N, T, *input) and 'y' (N,)"
@@ -284,8 +386,14 @@ def _parser() -> argparse.ArgumentParser:
         help="with --engine dask: dask's local scheduler (default: dask's own)",
     )
 
-    sub.add_parser("passes", help="list the registered passes and their options")
-    sub.add_parser("targets", help="list the registered targets")
+    passes = add(
+        "passes",
+        help="list the registered passes and their options",
+        description="List the passes: each option's kind, default, choices and "
+        "help. With NAME, that pass in full.",
+    )
+    passes.add_argument("name", nargs="?", metavar="NAME", help="one pass, in full")
+    add("targets", help="list the registered targets")
     return parser
 
 
@@ -293,11 +401,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return int(_COMMANDS[args.command](args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_plugin_warnings(warnings.showwarning)
+            return int(_COMMANDS[args.command](args))
     except KeyboardInterrupt:
         return 130
     except Exception as err:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         if not _is_user_error(err):
             print(
@@ -310,21 +420,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _is_user_error(err: Exception) -> bool:
-    from backends import TargetError
-    from compiler.errors import CompileError
-    from frontends.errors import FrontendError
-    from ir import IRError
+def _show_plugin_warnings(show: Any) -> Any:
+    """``warnings.showwarning`` that prints a broken plugin as one line."""
 
-    user_errors = (
-        IRError,
-        CompileError,
-        TargetError,
-        FrontendError,
-        OSError,
-        ValueError,
-    )
-    return isinstance(err, user_errors)
+    def shown(message: Any, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if category.__name__ == "PluginWarning":
+            print(f"spikeforge: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *rest, **kw)
+
+    return shown
+
+
+def _is_user_error(err: Exception) -> bool:
+    # NOTE: an error of one of these classes means its module is loaded already;
+    # importing the others here would pull in PyTorch to print one line.
+    user_errors: list[type] = [OSError, ValueError]
+    for module, name in (
+        ("ir.errors", "IRError"),
+        ("compiler.errors", "CompileError"),
+        ("backends.base", "TargetError"),
+        ("frontends.errors", "FrontendError"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            user_errors.append(getattr(loaded, name))
+    return isinstance(err, tuple(user_errors))
 
 
 def _read_graph(path: str) -> Any:
@@ -345,10 +466,15 @@ def _cmd_opt(args: argparse.Namespace) -> int:
     if args.output:
         ir.serialize.check_save_path(args.output)  # before any work
     graph = _read_graph(args.input)
+    elide = _elision(args, sys.stderr)
     manager = PassManager(
         Pipeline.parse(args.pipeline),
         verify=not args.no_verify,
         print_ir_after_all=args.print_ir_after_all,
+        print_ir_after=args.print_ir_after,
+        print_ir_before=args.print_ir_before,
+        print_ir_before_all=args.print_ir_before_all,
+        elide_tensors_larger_than=elide,
     )
     inputs: dict[str, Any] = {}
     if args.calibration:
@@ -370,8 +496,18 @@ def _cmd_opt(args: argparse.Namespace) -> int:
         )
         ir.save(result, args.output, inline_limit=limit)
     else:
-        sys.stdout.write(ir.to_text(result))
+        text = ir.to_text(result, elide_larger_than=_elision(args, sys.stdout))
+        sys.stdout.write(text)
     return 0
+
+
+def _elision(args: argparse.Namespace, stream: Any) -> int | None:
+    """``--elide-tensors-larger-than``, else a limit when ``stream`` is a terminal."""
+    given = args.elide_tensors_larger_than
+    if given is not None:
+        return None if given == _NO_ELISION else int(given)
+    isatty = getattr(stream, "isatty", None)
+    return _ELIDE_ON_A_TERMINAL if isatty is not None and isatty() else None
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -441,6 +577,10 @@ def _v_min_arg(text: str | None) -> float | str | None:
 
 def _load_array(path: str) -> Any:
     """An ``.npy`` array, or an ``.npz``'s arrays by name; errors name the file."""
+    import zipfile
+
+    import numpy as np
+
     try:
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):
@@ -491,6 +631,8 @@ def run_input(path: str) -> Any:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     import ir
     from ir.inputs import check_steps
 
@@ -577,6 +719,8 @@ def _build_panels(
     from the chip emulator's own recording (Xylo ``run(record=True)``, Dynap-SE2
     ``DynapseEmulator.run(record=True)``); a target without one draws input and
     output only, and says so."""
+    import numpy as np
+
     from backends import get_target, graph_emulator
 
     target = get_target(str(_read_json(source / "config.json").get("target")))
@@ -630,6 +774,8 @@ def _chip_recording(raw: Any, raster: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def _plot_run(rasters: dict[str, Any], membranes: dict[str, Any], path: str) -> None:
+    import numpy as np
+
     from spikeforge.plot import overview
 
     drawable: dict[str, Any] = {}
@@ -652,6 +798,8 @@ def _plot_run(rasters: dict[str, Any], membranes: dict[str, Any], path: str) -> 
 
 
 def _run_build(source: Path, inputs: Any, args: argparse.Namespace, chip: Any) -> Any:
+    import numpy as np
+
     import ir
     from backends import get_target, graph_emulator
 
@@ -687,6 +835,8 @@ def _run_build(source: Path, inputs: Any, args: argparse.Namespace, chip: Any) -
 
 
 def _as_numpy(outputs: Any) -> dict[str, np.ndarray]:
+    import numpy as np
+
     if isinstance(outputs, dict):
         return {str(k): _as_numpy(v)["output"] for k, v in outputs.items()}
     if hasattr(outputs, "detach"):
@@ -819,24 +969,66 @@ def _cmd_yield(args: argparse.Namespace) -> int:
 
 
 def _cmd_passes(args: argparse.Namespace) -> int:
-    from compiler.registry import available_passes
+    from compiler.catalog import pass_infos
 
-    for name, cls in available_passes().items():
-        print(f"{name:<20} {cls.summary()}")
-        for option, kind in cls.options().items():
-            print(f"{'':<22}{option.replace('_', '-')}: {kind.describe()}")
-        if cls.inputs:
-            print(f"{'':<22}inputs: {', '.join(cls.inputs)}")
+    infos = pass_infos()
+    if args.name is not None:
+        if args.name not in infos:
+            raise ValueError(f"unknown pass '{args.name}'; passes: {', '.join(infos)}")
+        print(_pass_in_full(infos[args.name]))
+        return 0
+    for info in infos.values():
+        print(f"{info.name:<20} {info.summary}")
+        for option in info.options:
+            print(f"{'':<4}{_option_line(option)}")
+        if info.inputs:
+            print(f"{'':<4}inputs: {', '.join(info.inputs)}")
     return 0
 
 
-def _cmd_targets(args: argparse.Namespace) -> int:
-    from backends import available_targets, get_target
+def _option_line(option: Any) -> str:
+    """``name=default  kind: help`` for one option (a ``catalog.OptionInfo``)."""
+    default = "(required)" if option.default is None else option.default
+    text = f"{option.name}={default}"
+    kind = option.kind
+    helped = f"{kind}; {option.help}" if option.help else kind
+    return f"{text:<28} {helped}" if len(text) < 28 else f"{text}  {helped}"
 
-    for name in available_targets():
-        target = get_target(name)
-        print(f"{name:<20} {target.description}")
-        print(f"{'':<22}pipeline: {target.default_pipeline}")
+
+def _pass_in_full(info: Any) -> str:
+    """``spikeforge passes NAME``: a ``catalog.PassInfo`` in full."""
+    lines = [f"{info.name}: {info.summary}", ""]
+    rest = info.description.split("\n", 1)[1:] if info.description else []
+    if rest and rest[0].strip():
+        lines += [rest[0].strip().replace("``", ""), ""]
+    lines.append("options:" if info.options else "options: none")
+    for option in info.options:
+        default = "(required)" if option.default is None else option.default
+        lines.append(f"  {option.name}: {option.kind}, default {default}")
+        if option.choices:
+            lines.append(f"      choices: {', '.join(option.choices)}")
+        if option.help:
+            lines.append(f"      {option.help}")
+    if info.inputs:
+        lines.append(f"inputs: {', '.join(info.inputs)}")
+    lines.append(f"defined in: {info.module}")
+    example = " ".join(
+        f"{o.name}={o.default}" for o in info.options[:2] if o.default is not None
+    )
+    lines.append(
+        f'example: spikeforge opt in.sfir -p "{info.name}'
+        + (f"{{{example}}}" if example else "")
+        + '"'
+    )
+    return "\n".join(lines)
+
+
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from compiler.catalog import target_infos
+
+    for info in target_infos().values():
+        print(f"{info.name:<20} {info.description}")
+        print(f"{'':<22}pipeline: {info.default_pipeline}")
     return 0
 
 

@@ -33,11 +33,13 @@ class OptionKind:
         base: ``int``, ``float``, ``bool`` or ``str``.
         is_tuple: whether the option is a tuple of ``base``.
         optional: whether ``none`` is accepted.
+        choices: the values allowed (a ``Literal[...]`` annotation), else empty.
     """
 
     base: type
     is_tuple: bool = False
     optional: bool = False
+    choices: tuple[Any, ...] = ()
 
     @classmethod
     def of(cls, annotation: Any) -> OptionKind:
@@ -48,15 +50,25 @@ class OptionKind:
             if len(args) != 1:
                 raise TypeError(f"unsupported option type {annotation!r}")
             annotation, optional = args[0], True
-        if typing.get_origin(annotation) is tuple:
-            return cls(typing.get_args(annotation)[0], True, optional)
+        is_tuple = typing.get_origin(annotation) is tuple
+        if is_tuple:
+            annotation = typing.get_args(annotation)[0]
+        choices: tuple[Any, ...] = ()
+        if typing.get_origin(annotation) is typing.Literal:
+            choices = typing.get_args(annotation)
+            kinds = {type(c) for c in choices}
+            if len(kinds) != 1:
+                raise TypeError(f"unsupported option type {annotation!r}")
+            (annotation,) = kinds
         if annotation not in (int, float, bool, str):
             raise TypeError(f"unsupported option type {annotation!r}")
-        return cls(annotation, False, optional)
+        return cls(annotation, is_tuple, optional, choices)
 
     def describe(self) -> str:
         """The kind in words."""
         text = f"{self.base.__name__} list" if self.is_tuple else self.base.__name__
+        if self.choices:
+            text = f"{text}: {' | '.join(str(c) for c in self.choices)}"
         return f"{text} or none" if self.optional else text
 
     def convert(self, values: list[str]) -> Any:
@@ -83,9 +95,12 @@ class OptionKind:
                 raise ValueError(f"expected true or false, got {text!r}")
             return text == "true"
         try:
-            return self.base(text)
+            value = self.base(text)
         except ValueError:
             raise ValueError(f"expected {self.describe()}, got {text!r}") from None
+        if self.choices and value not in self.choices:
+            raise ValueError(f"expected {self.describe()}, got {text!r}")
+        return value
 
     def format(self, value: Any) -> str:
         """Text of a value of this kind (inverse of :meth:`convert`)."""

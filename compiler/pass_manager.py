@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,17 @@ class PassManager:
         pipeline: the passes, or a pipeline string.
         verify: verify the graph before the first pass and after every pass.
         print_ir_after_all: print the IR after each pass to ``ir_sink``.
-        ir_sink: receives ``(pass spec, text)``; defaults to writing to stderr.
+        ir_sink: receives ``(pass spec, text)`` after a pass and
+            ``("before " + pass spec, text)`` before one; defaults to writing to
+            stderr under a ``// ----- IR after <spec> -----`` line.
+        print_ir_after: print the IR after each pass of these names
+            (``canonicalize``); a name that is no pass, or not in the pipeline, is a
+            ``PipelineError``.
+        print_ir_before: the same, before the pass runs.
+        print_ir_before_all: print the IR before each pass.
+        elide_tensors_larger_than: print tensors with more elements than this as
+            ``blob<f32[...]> "__elided__"`` (text for reading: ``ir.parse`` refuses
+            it); ``None`` prints every element.
     """
 
     pipeline: Pipeline | str
@@ -40,6 +50,10 @@ class PassManager:
     print_ir_after_all: bool = False
     ir_sink: Callable[[str, str], None] | None = None
     timings: list[PassTiming] = field(default_factory=list)
+    print_ir_after: Sequence[str] = ()
+    print_ir_before: Sequence[str] = ()
+    print_ir_before_all: bool = False
+    elide_tensors_larger_than: int | None = None
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         """Run every pass in order and return the final graph (``graph`` is untouched).
@@ -56,6 +70,7 @@ class PassManager:
         )
         passes = [(str(spec), spec.create()) for spec in pipeline]
         self._check_inputs(passes, inputs)
+        self._check_print_names(passes)
         if self.verify:
             verify(graph)
         done: list[str] = []
@@ -64,6 +79,8 @@ class PassManager:
             "passes", len(passes), delay=PROGRESS_DELAY, quiet=self.print_ir_after_all
         )
         for spec, pass_ in passes:
+            if self.print_ir_before_all or pass_.name in self.print_ir_before:
+                self._emit("before", spec, graph)
             kwargs = {k: inputs[k] for k in pass_.inputs if k in inputs}
             if "calibration" in kwargs:
                 kwargs["calibration"] = _as_flattened(graph, kwargs["calibration"])
@@ -90,15 +107,37 @@ class PassManager:
                     raise _failure(spec, pass_.name, what, done) from err
             done.append(spec)
             graph = result
-            if self.print_ir_after_all:
-                self._emit(spec, to_text(graph))
+            if self.print_ir_after_all or pass_.name in self.print_ir_after:
+                self._emit("after", spec, graph)
         return graph
 
-    def _emit(self, spec: str, text: str) -> None:
+    def _emit(self, when: str, spec: str, graph: Graph) -> None:
+        text = to_text(graph, elide_larger_than=self.elide_tensors_larger_than)
         if self.ir_sink is not None:
-            self.ir_sink(spec, text)
+            self.ir_sink(spec if when == "after" else f"{when} {spec}", text)
             return
-        sys.stderr.write(f"// ----- IR after {spec} -----\n{text}")
+        sys.stderr.write(f"// ----- IR {when} {spec} -----\n{text}")
+
+    def _check_print_names(self, passes: list[tuple[str, Any]]) -> None:
+        in_pipeline = {p.name for _, p in passes}
+        for flag, names in (
+            ("print-ir-after", self.print_ir_after),
+            ("print-ir-before", self.print_ir_before),
+        ):
+            for name in names:
+                if name in in_pipeline:
+                    continue
+                from compiler.registry import available_passes
+
+                known = available_passes()
+                if name not in known:
+                    raise PipelineError(
+                        f"{flag}: unknown pass '{name}'; passes: {', '.join(known)}"
+                    )
+                raise PipelineError(
+                    f"{flag}: pass '{name}' is not in the pipeline "
+                    f"({', '.join(sorted(in_pipeline)) or 'empty'})"
+                )
 
     @staticmethod
     def _check_inputs(passes: list[tuple[str, Any]], inputs: dict[str, Any]) -> None:

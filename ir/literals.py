@@ -18,6 +18,7 @@ import numpy as np
 from ir.op import DTYPES
 
 __all__ = [
+    "ELIDED",
     "dtype_code",
     "format_tensor",
     "format_type",
@@ -32,6 +33,11 @@ _TYPE = re.compile(r"^(?:tensor|blob)<\s*([a-z0-9]+)\s*\[([0-9,\s]*)\]\s*>")
 def dtype_code(dtype: np.dtype[Any]) -> str:
     """The text code of a supported dtype (``f32``, ``i8``, ...)."""
     return _CODES[np.dtype(dtype)]
+
+
+ELIDED = "__elided__"
+"""The blob key of a tensor the printer elided (``to_text(elide_larger_than=...)``);
+never a real key (those are ``node.field``), and the parser refuses it."""
 
 
 def format_type(kind: str, arr: np.ndarray) -> str:

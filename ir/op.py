@@ -351,19 +351,37 @@ def register_op(cls: OpClass) -> OpClass:
     return cls
 
 
+def _dialect_entry_points() -> dict[str, metadata.EntryPoint]:
+    """Installed dialects by name (a built-in dialect's name is not taken over)."""
+    from ir.plugins import entry_points
+
+    return {
+        ep.name: ep
+        for ep in entry_points(_ENTRY_POINT_GROUP)
+        if ep.name not in _DIALECT_MODULES
+    }
+
+
 def _dialect_modules() -> dict[str, str]:
     table = dict(_DIALECT_MODULES)
-    for ep in sorted(
-        metadata.entry_points(group=_ENTRY_POINT_GROUP), key=lambda e: e.name
-    ):
-        table.setdefault(ep.name, ep.value)
+    for name, ep in _dialect_entry_points().items():
+        table[name] = ep.value
     return table
 
 
 def _load_dialect(dialect: str) -> None:
-    module = _dialect_modules().get(dialect)
-    if module is not None:
-        importlib.import_module(module)
+    if dialect in _DIALECT_MODULES:
+        importlib.import_module(_DIALECT_MODULES[dialect])
+        return
+    ep = _dialect_entry_points().get(dialect)
+    if ep is None:
+        return
+    try:
+        importlib.import_module(ep.value)
+    except Exception as err:  # a broken plugin: reported once, skipped
+        from ir.plugins import report_broken
+
+        report_broken(ep, f"importing {ep.value} failed: {type(err).__name__}: {err}")
 
 
 def get_op(name: str) -> type[Op]:
@@ -381,6 +399,11 @@ def get_op(name: str) -> type[Op]:
     if known:
         raise KeyError(
             f"unknown op '{name}'; dialect '{dialect}' has: {', '.join(known)}"
+        )
+    if dialect in _dialect_entry_points():
+        raise KeyError(
+            f"unknown op '{name}': the plugin dialect '{dialect}' did not load "
+            "(see the warning 'plugin skipped')"
         )
     dialects = ", ".join(sorted(_dialect_modules()))
     raise KeyError(f"unknown op '{name}': no dialect '{dialect}' (known: {dialects})")

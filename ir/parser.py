@@ -12,7 +12,7 @@ from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, Unexpec
 
 from ir.errors import ParseError, VerifyError
 from ir.graph import Graph
-from ir.literals import parse_tensor_body, parse_type
+from ir.literals import ELIDED, parse_tensor_body, parse_type
 from ir.op import FieldKind, get_op
 from ir.printer import FORMAT_VERSION
 from ir.verifier import verify
@@ -438,6 +438,14 @@ class _Builder:
 
     def blob(self, type_token: Token, key_token: Token) -> np.ndarray:
         key = self.string(key_token)
+        if key == ELIDED:
+            raise self.error_at(
+                f"tensor{str(type_token)[4:]} was elided when this IR was printed "
+                "(--elide-tensors-larger-than): elided IR is for reading and cannot "
+                "be parsed; print it again without elision (spikeforge opt -o FILE "
+                "writes every element)",
+                key_token,
+            )
         try:
             dtype, shape, _ = parse_type(str(type_token))
         except ValueError as err:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ir.errors import VerifyError
 from ir.graph import Graph
-from ir.literals import format_tensor, format_type
+from ir.literals import ELIDED, format_tensor, format_type
 
 __all__ = ["FORMAT_VERSION", "format_value", "to_text"]
 
@@ -33,6 +33,7 @@ def to_text(
     blobs: MutableMapping[str, np.ndarray] | None = None,
     inline_limit: int | None = None,
     sidecar_digest: Callable[[Mapping[str, np.ndarray]], str] | None = None,
+    elide_larger_than: int | None = None,
 ) -> str:
     """Print ``graph`` as ``.sfir`` text.
 
@@ -45,10 +46,14 @@ def to_text(
             ``blobs`` and ``sidecar``); ``None`` prints everything inline.
         sidecar_digest: given the collected blobs, the SHA-256 (hex) of the sidecar
             that will hold them, recorded in the header (``ir.save`` passes it).
+        elide_larger_than: print tensors (attributes and meta) with more elements
+            than this as ``blob<f32[64,128]> "__elided__"``, like MLIR's
+            ``dense_resource<__elided__>``: text for reading, which the parser
+            refuses; ``None`` prints every element.
     """
     lines: list[str] = []
     for name in graph.topo_order():
-        lines.append("  " + _node(graph, name, blobs, inline_limit))
+        lines.append("  " + _node(graph, name, blobs, inline_limit, elide_larger_than))
     header = [f"sfir {FORMAT_VERSION}"]
     if blobs:
         if sidecar is None:
@@ -71,6 +76,7 @@ def _node(
     name: str,
     blobs: MutableMapping[str, np.ndarray] | None,
     inline_limit: int | None,
+    elide: int | None = None,
 ) -> str:
     op = graph.op(name)
     operands = []
@@ -95,20 +101,23 @@ def _node(
             blobs[key] = value
             attrs.append(f"{field} = {format_type('blob', value)} {json.dumps(key)}")
         else:
-            attrs.append(f"{field} = {format_value(value)}")
+            attrs.append(f"{field} = {format_value(value, elide)}")
     text = f"{_symbol('%', name)} = {op.name}({', '.join(operands)}) {{{', '.join(attrs)}}}"
     meta = {k: v for k, v in sorted(graph.meta(name).items()) if not k.startswith("_")}
     if meta:
         try:
-            items = ", ".join(f"{k} = {format_value(v)}" for k, v in meta.items())
+            items = ", ".join(
+                f"{k} = {format_value(v, elide)}" for k, v in meta.items()
+            )
         except TypeError as err:
             raise VerifyError(f"meta: {err}", node=name) from None
         text += f" meta {{{items}}}"
     return text
 
 
-def format_value(value: Any) -> str:
-    """Text of one attribute or meta value.
+def format_value(value: Any, elide_larger_than: int | None = None) -> str:
+    """Text of one attribute or meta value (tensors over ``elide_larger_than``
+    elements elided, see :func:`to_text`).
 
     Raises:
         TypeError: the value has no text form.
@@ -124,7 +133,10 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, np.ndarray):
+        if elide_larger_than is not None and value.size > elide_larger_than:
+            return f"{format_type('blob', value)} {json.dumps(ELIDED)}"
         return format_tensor(value)
     if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(format_value(v) for v in value) + ")"
+        items = (format_value(v, elide_larger_than) for v in value)
+        return "(" + ", ".join(items) + ")"
     raise TypeError(f"value {value!r} of type {type(value).__name__} has no text form")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -70,13 +70,13 @@ class AnnToSnnPass(Pass):
     inputs = ("calibration",)
 
     timesteps: int = 32
-    normalization: str = "percentile"
+    normalization: Literal["max", "percentile", "none"] = "percentile"
     percentile: float = 99.9
-    thresholds: str = "layer"
-    v_init: str = "zero"
-    encoding: str = "current"
+    thresholds: Literal["layer", "channel"] = "layer"
+    v_init: Literal["zero", "half"] = "zero"
+    encoding: Literal["current", "rate"] = "current"
     seed: int = 0
-    readout: str = "integrate"
+    readout: Literal["integrate", "spikes", "spike-train"] = "integrate"
     max_spikes: int = 1
     dt: float = 1e-3
 

@@ -159,3 +159,25 @@ def test_run_pipeline_uses_the_registry() -> None:
     assert out.meta("s")["shape"] == (2,)
     with pytest.raises(PipelineError, match="unknown pass"):
         run_pipeline(g, "canonicalise")
+
+
+def test_print_ir_before_and_after_named_passes_elided() -> None:
+    seen: list[tuple[str, str]] = []
+    pm = manager(
+        "append-scale,append-scale{factor=4.0}",
+        print_ir_before=["append-scale"],
+        print_ir_after=("append-scale",),
+        elide_tensors_larger_than=0,
+        ir_sink=lambda spec, text: seen.append((spec, text)),
+    )
+    out = pm.run(small_graph())
+    assert [s for s, _ in seen] == [
+        "before append-scale",
+        "append-scale",
+        "before append-scale{factor=4.0}",
+        "append-scale{factor=4.0}",
+    ]
+    assert seen[-1][1] == ir.to_text(out, elide_larger_than=0)
+    assert 'blob<f32[]> "__elided__"' in seen[-1][1]
+    with pytest.raises(PipelineError, match="print-ir-after: unknown pass 'nope'"):
+        manager("append-scale", print_ir_after=["nope"]).run(small_graph())
