@@ -1,23 +1,36 @@
-"""Bit-exact, vectorized emulator of the Xylo SNN core (reference §2).
+"""Bit-exact emulator of the Xylo SNN core (reference §2), fast and event-driven.
 
 Per time step, in the hardware's order: input events (clipped to 15 per channel) and
 the previous step's hidden spikes are delivered into the synaptic currents with int16
 saturation after every addition; the currents decay (``dec``, with its +-1 minimum
-step); membranes integrate (v2 order with bias, or the v1 order without); the spike
-loop subtracts the threshold up to 31 times (hidden) or once (output), with alias
-spikes deposited in ascending neuron order.
+step); membranes integrate (v2 order with bias, or the v1 order without; the negated
+decay step is an int16, as in xylosim); the spike loop subtracts the threshold up to
+31 times (hidden) or once (output), with alias spikes deposited in ascending neuron
+order.
 
-Speed: deliveries are one float matmul per step (exact: the largest possible sum is
-checked against the float mantissa once, at construction). Saturation makes delivery
-order-dependent only when a partial sum can leave int16; a per-(sample, neuron)
-bound finds those cases, and only they take an exact sequential path (one addition
-per active source, in delivery order). Aliases are resolved level by level along
-their ascending-id chains, vectorized over batch.
+Two engines compute the same integers:
+
+* ``"numba"`` (the default when numba imports; ``backends.xylo.kernel``): a compiled
+  kernel that runs each sample event by event in the hardware's sequential order, so
+  saturation is exact by construction and the cost follows the work (silent sources
+  deliver nothing; a spiking neuron touches only its fan-out). Batch samples are
+  independent; ``threads`` (default 1, or the ``SPIKEFORGE_XYLO_THREADS`` environment
+  variable) splits the batch over that many threads. One thread is the default on
+  purpose: on a shared machine extra threads contend with other processes and make
+  run times erratic, and batch-1 runs cannot use them.
+* ``"numpy"``: the vectorized fallback. Deliveries are one float matmul per step
+  (exact: the largest possible sum is checked against the float mantissa once, at
+  construction). Saturation makes delivery order-dependent only when a partial sum
+  can leave int16; a per-(sample, neuron) bound finds those cases, and only they take
+  an exact sequential path. Aliases are resolved level by level along their
+  ascending-id chains, vectorized over batch.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +40,13 @@ from backends.xylo.config import ConfigError, XyloConfig
 from backends.xylo.variants import XyloVariant
 from ir.errors import InputError
 
-__all__ = ["XyloEmulator"]
+__all__ = ["ENGINES", "THREADS_ENV", "XyloEmulator"]
+
+ENGINES = ("auto", "numba", "numpy")
+"""``XyloEmulator(engine=...)`` values; ``auto`` is numba when it imports."""
+
+THREADS_ENV = "SPIKEFORGE_XYLO_THREADS"
+"""Environment variable giving the default thread count of the numba engine."""
 
 INT16_MIN = -32768
 INT16_MAX = 32767
@@ -148,14 +167,33 @@ class XyloEmulator:
     """Runs a ``XyloConfig`` exactly as xylosim (v2, or v1 for ``xylo-v1``) does.
 
     Sizes come from the register arrays, so small test configurations run too;
-    ``check_limits`` (default) additionally enforces the variant's limits.
+    ``check_limits`` (default) additionally enforces the variant's limits. Without
+    it, values up to xylosim's own register types run (int8 weights, int16 biases and
+    thresholds 1..32767).
+
+    Args:
+        config: the registers.
+        seed: unused (the emulator is deterministic); kept for the Target API.
+        check_limits: enforce the variant's limits.
+        engine: ``"auto"`` (numba when it imports, else numpy), ``"numba"`` or
+            ``"numpy"``; all give identical integers.
+        threads: threads the numba engine splits a batch over; default
+            ``$SPIKEFORGE_XYLO_THREADS`` or 1 (see the module docstring).
 
     Raises:
         ConfigError: an invalid configuration (every violation listed).
+        ValueError: an unknown engine, a thread count below 1, or ``"numba"``
+            when numba is not installed.
     """
 
     def __init__(
-        self, config: XyloConfig, *, seed: int = 0, check_limits: bool = True
+        self,
+        config: XyloConfig,
+        *,
+        seed: int = 0,
+        check_limits: bool = True,
+        engine: str = "auto",
+        threads: int | None = None,
     ) -> None:
         if check_limits:
             config.check()
@@ -163,6 +201,8 @@ class XyloEmulator:
         _check_runnable(config, spec)
         self.config = config
         self.seed = seed  # the emulator is deterministic; kept for the Target API
+        self.engine = _pick_engine(engine)
+        self.threads = _thread_count(threads)
         self._spec = spec
         w_in = np.asarray(config.weights_in, np.int64)
         w_rec = np.asarray(config.weights_rec, np.int64)
@@ -200,6 +240,11 @@ class XyloEmulator:
         self._theta_out = np.asarray(config.threshold_out, np.int64)
         self._bias_out = np.asarray(config.bias_out, np.int64)
         self._aliases = _AliasPlan.build(np.asarray(config.aliases, np.int64))
+        self._kernel_args: tuple[Any, ...] | None = None
+        if self.engine == "numba":
+            self._kernel_args = _kernel_layout(
+                self, w_in, w_rec, np.asarray(config.weights_out, np.int64)
+            )
 
     def run(self, raster: Any, record: bool = False) -> Any:
         """Run from the reset state on an input event-count raster.
@@ -235,8 +280,12 @@ class XyloEmulator:
             raise ValueError(f"raster must hold integer event counts, got {x.dtype}")
         if x.size and x.min() < 0:
             raise ValueError("raster holds negative event counts")
-        x = np.minimum(x, self._spec.max_input_events).astype(np.int64)
-        spikes, states = self._simulate(x, record)
+        if self._kernel_args is not None:
+            x = np.minimum(x, self._spec.max_input_events).astype(np.int32)
+            spikes, states = self._simulate_numba(x, record)
+        else:
+            x = np.minimum(x, self._spec.max_input_events).astype(np.int64)
+            spikes, states = self._simulate(x, record)
         if squeeze:
             spikes = spikes[0]
             states = {k: v[0] for k, v in states.items()}
@@ -297,6 +346,50 @@ class XyloEmulator:
                 states["Isyn_out"][:, t] = isyn_out
         return out, states
 
+    def _simulate_numba(
+        self, x: np.ndarray, record: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        from backends.xylo.kernel import run_core, run_lanes
+
+        assert self._kernel_args is not None
+        args: tuple[Any, ...] = self._kernel_args
+        batch, steps, _ = x.shape
+        nhid, nout = self.n_hidden, self.n_out
+        spikes = np.zeros((batch, steps, nout), np.int32)
+        shapes = {
+            "Vmem": nhid,
+            "Isyn": nhid,
+            "Isyn2": nhid,
+            "Spikes": nhid,
+            "Vmem_out": nout,
+            "Isyn_out": nout,
+        }
+        rec_shape = (batch, steps) if record else (0, 0)
+        states = {k: np.zeros((*rec_shape, n), np.int16) for k, n in shapes.items()}
+
+        def chunk(lo: int, hi: int) -> None:
+            # NOTE: up to _LANES samples run as SIMD lanes of one block (states
+            # (neurons, lanes) stay in cache); below _MIN_LANES one at a time.
+            for start in range(lo, hi, _LANES):
+                end = min(start + _LANES, hi)
+                kernel: Any = run_lanes if end - start >= _MIN_LANES else run_core
+                kernel(
+                    x[start:end],
+                    *args,
+                    spikes[start:end],
+                    record,
+                    *(v[start:end] for v in states.values()),
+                )
+
+        n_threads = min(self.threads, batch)
+        if n_threads <= 1:
+            chunk(0, batch)
+        else:
+            edges = np.linspace(0, batch, n_threads + 1).astype(int)
+            with ThreadPoolExecutor(n_threads) as pool:
+                list(pool.map(chunk, edges[:-1], edges[1:]))
+        return spikes, (states if record else {})
+
     def _spike_hidden(self, vmem: np.ndarray) -> np.ndarray:
         """Spike loop with aliases; updates ``vmem`` in place, returns counts."""
         cap = self._spec.max_hidden_spikes
@@ -339,12 +432,115 @@ def _integrate(
     use_bias: bool,
 ) -> np.ndarray:
     if v2:
-        dv = np.clip(isyn - _dec(vmem, dash_mem), INT16_MIN, INT16_MAX)
+        dv = np.clip(_neg16(_dec(vmem, dash_mem)) + isyn, INT16_MIN, INT16_MAX)
         if use_bias:
             dv = np.clip(dv + bias, INT16_MIN, INT16_MAX)
         return np.clip(vmem + dv, INT16_MIN, INT16_MAX)
     # NOTE: xylosim.v1 decays V first, then adds the currents once (§2 v1).
     return np.clip(vmem - _dec(vmem, dash_mem) + isyn, INT16_MIN, INT16_MAX)
+
+
+_LANES = 64
+"""Samples the numba engine runs together as SIMD lanes."""
+_MIN_LANES = 4
+"""Below this many samples in a block, the numba engine runs them one by one."""
+
+
+def _pick_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "numpy":
+        return engine
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        if engine == "numba":
+            raise ValueError(
+                "engine 'numba' needs numba (pip install numba); "
+                "engine 'numpy' gives the same results, slower"
+            ) from None
+        return "numpy"
+    return "numba"
+
+
+def _thread_count(threads: int | None) -> int:
+    if threads is None:
+        raw = os.environ.get(THREADS_ENV, "1")
+        try:
+            threads = int(raw)
+        except ValueError:
+            raise ValueError(
+                f"{THREADS_ENV}={raw!r}: expected a whole number of threads >= 1"
+            ) from None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    return int(threads)
+
+
+def _sparse_or_dense(weights: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A (sources, targets) weight matrix as kernel arguments: a dense int32 matrix
+    when a quarter or more of it is nonzero (rows the compiler vectorizes), else
+    CSR (``ptr``, ``idx``, ``w``) with an empty dense matrix."""
+    rows, cols = weights.shape
+    w32 = weights.astype(np.int32)
+    if rows and np.count_nonzero(weights) * 4 >= weights.size:
+        empty = np.zeros(rows + 1, np.int64)
+        return w32, empty, np.zeros(0, np.int64), np.zeros(0, np.int32)
+    src, tgt = np.nonzero(weights)
+    ptr = np.zeros(rows + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=rows), out=ptr[1:])
+    return (
+        np.zeros((0, cols), np.int32),
+        ptr,
+        tgt.astype(np.int64),
+        w32[src, tgt],
+    )
+
+
+def _kernel_layout(
+    emu: XyloEmulator, w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray
+) -> tuple[Any, ...]:
+    """The register-derived arguments of ``kernel.run_core`` (after ``x``)."""
+    cfg, spec = emu.config, emu._spec
+    nin, nhid, nsyn = emu.n_in, emu.n_hidden, emu.n_syn
+    v2 = spec.sim_version == 2
+
+    def i32(a: Any) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(a, np.int32))
+
+    return (
+        *_sparse_or_dense(w_in.reshape(nin, nhid * nsyn)),
+        *_sparse_or_dense(w_rec.reshape(nhid, nhid * nsyn)),
+        *_sparse_or_dense(w_out << cfg.weight_shift_out),
+        i32(emu._dash_syn),
+        i32(emu._dash_mem),
+        i32(emu._theta),
+        i32(emu._bias),
+        i32(cfg.aliases),
+        i32(emu._dash_syn_out),
+        i32(emu._dash_mem_out),
+        i32(emu._theta_out),
+        i32(emu._bias_out),
+        nsyn,
+        v2,
+        v2 and spec.has_bias,
+        spec.max_hidden_spikes,
+        spec.max_output_spikes,
+    )
+
+
+def _neg16(q: np.ndarray) -> np.ndarray:
+    """``-q`` in int16 arithmetic: ``-(-32768)`` wraps to -32768.
+
+    NOTE: xylosim.v2 negates the decay step into an ``int16_t`` before saturating
+    (``dv = -dec(V, dash_mem)``), so a membrane at -32768 with ``dash_mem = 0``
+    gets ``dv = -32768`` and stays on the rail (reference §2 step 5.2).
+    """
+    neg = -q
+    neg[neg == -INT16_MIN] = INT16_MIN
+    return neg
 
 
 def _pad_syn(w: np.ndarray, nsyn: int) -> np.ndarray:
@@ -386,9 +582,22 @@ def _check_runnable(config: XyloConfig, spec: XyloVariant) -> None:
                     f"expected ({w_out.shape[1]},)"
                 )
         if not errors:
+            # NOTE: xylosim holds weights as int8 and thresholds and biases as int16;
+            # values outside would wrap there, so they are refused here.
             for name in ("threshold", "threshold_out"):
-                if np.any(getattr(config, name) < 1):
-                    errors.append(f"{name}: thresholds must be >= 1")
+                arr = getattr(config, name)
+                if np.any((arr < 1) | (arr > INT16_MAX)):
+                    errors.append(f"{name}: thresholds must be 1..{INT16_MAX}")
+            for name in ("weights_in", "weights_rec", "weights_out"):
+                arr = getattr(config, name)
+                if np.any((arr < -128) | (arr > 127)):
+                    errors.append(f"{name}: weights must be int8 (-128..127)")
+            for name in ("bias", "bias_out"):
+                arr = getattr(config, name)
+                if np.any((arr < INT16_MIN) | (arr > INT16_MAX)):
+                    errors.append(
+                        f"{name}: biases must be int16 ({INT16_MIN}..{INT16_MAX})"
+                    )
             for name in (
                 "dash_mem",
                 "dash_syn",

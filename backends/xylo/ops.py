@@ -236,7 +236,11 @@ def _integrate(
     if sim_version == 1:
         # NOTE: xylosim.v1 decays V first, then adds the currents; no bias (§2 v1).
         return _sat(v - _dec(v, dash_mem) + isyn)
-    dv = _sat(-_dec(v, dash_mem) + isyn)
+    # NOTE: the negated decay step is an int16 in xylosim.v2: -(-32768) wraps to
+    # -32768, so a membrane at -32768 with dash_mem 0 stays there (§2 step 5.2).
+    neg = -_dec(v, dash_mem)
+    neg = torch.where(neg == -INT16_MIN, torch.full_like(neg, INT16_MIN), neg)
+    dv = _sat(neg + isyn)
     dv = _sat(dv + bias)
     return _sat(v + dv)
 

@@ -1,4 +1,7 @@
-"""XyloEmulator against the reference's golden vectors and a scalar re-implementation."""
+"""XyloEmulator against the reference's golden vectors and a scalar re-implementation.
+
+Every run goes through both engines (the compiled numba kernel, one sample at a time
+or batched as SIMD lanes, and the numpy fallback), which must agree exactly."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.xylo import ConfigError, XyloConfig, XyloEmulator
+from backends.xylo.emulator import THREADS_ENV
+from tests.backends.xylo.scalar_reference import scalar_run
 
 
 def small_config(
@@ -33,8 +38,8 @@ def small_config(
         "dash_syn_out": np.ones(nout, np.uint8),
         "threshold": np.full(nhid, 32767, np.int16),
         "threshold_out": np.full(nout, 32767, np.int16),
-        "bias": np.zeros(nhid, np.int8),
-        "bias_out": np.zeros(nout, np.int8),
+        "bias": np.zeros(nhid, np.int16),  # xylosim: int16 (the chip: int8)
+        "bias_out": np.zeros(nout, np.int16),
         "aliases": np.full(nhid, -1, np.int32),
     }
     shifts = {
@@ -45,9 +50,20 @@ def small_config(
     return XyloConfig(variant=variant, **arrays, **shifts)
 
 
+ENGINES = ("numba", "numpy")
+
+
 def run(config: XyloConfig, raster: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    emu = XyloEmulator(config, check_limits=False)
-    spikes, states = emu.run(np.asarray(raster, np.int64), record=True)
+    """Both engines' results, asserted identical; returns the numba engine's."""
+    results = []
+    for engine in ENGINES:
+        emu = XyloEmulator(config, check_limits=False, engine=engine)
+        results.append(emu.run(np.asarray(raster, np.int64), record=True))
+    (spikes, states), (spikes_np, states_np) = results
+    np.testing.assert_array_equal(spikes, spikes_np)
+    assert states.keys() == states_np.keys()
+    for name, value in states.items():
+        np.testing.assert_array_equal(value, states_np[name], err_msg=name)
     return spikes, states
 
 
@@ -185,112 +201,107 @@ def test_output_spikes_at_most_once() -> None:
     assert states["Vmem_out"][1, 0] > 10
 
 
+# --- int16 rails: decay, negation and saturation (reference §2, xylosim's int16_t) --
+
+
+def rail_config(variant: str) -> XyloConfig:
+    """Two synapses at dash 15 take -128 << 8 to -32767 each (V to -32768 with
+    dash_mem 0), then 127 << 8 on synapse 1 brings their sum back to 0."""
+    return small_config(
+        variant,
+        nin=2,
+        nsyn=2,
+        weights_in=[[-128, -128], [127, 0]],
+        weight_shift_in=8,
+        dash_syn=[15],
+        dash_syn_2=[15],
+        dash_mem=[0],
+    )
+
+
+RAIL_RASTER = np.array([[15, 0], [0, 15], [0, 0]])
+
+
+def test_v2_membrane_stays_on_the_negative_rail_with_dash_zero() -> None:
+    """-dec(-32768, 0) is +32768, which xylosim's int16 wraps to -32768: the
+    membrane stays at -32768 however the currents move (verified with xylosim)."""
+    _, states = run(rail_config("xylo-audio2"), RAIL_RASTER)
+    np.testing.assert_array_equal(states["Isyn"][:, 0], [-32767, 32766, 32765])
+    np.testing.assert_array_equal(states["Isyn2"][:, 0], [-32767, -32766, -32765])
+    np.testing.assert_array_equal(states["Vmem"][:, 0], [-32768, -32768, -32768])
+
+
+def test_v1_membrane_decays_first_and_leaves_the_rail() -> None:
+    """xylosim.v1 computes V - dec(V) (= 0 at dash 0) before adding the currents."""
+    _, states = run(rail_config("xylo-v1"), RAIL_RASTER)
+    np.testing.assert_array_equal(states["Vmem"][:, 0], [-32768, 0, 0])
+
+
+@pytest.mark.parametrize(("weight", "rail"), [(127, 32767), (-128, -32768)])
+@pytest.mark.parametrize("dash", [0, 1, 15])
+def test_synapse_at_the_rails(weight: int, rail: int, dash: int) -> None:
+    """15 events of w << 8 every step saturate the current, then it decays."""
+    cfg = small_config(weights_in=[weight], weight_shift_in=8, dash_syn=[dash])
+    _, states = run(cfg, np.full((3, 1), 15))
+    q = rail >> dash
+    if q == 0:
+        q = 1 if rail > 0 else -1
+    np.testing.assert_array_equal(states["Isyn"][:, 0], [rail - q] * 3)
+
+
+@pytest.mark.parametrize("bias", [-32768, 32767, -128, 127])
+@pytest.mark.parametrize("dash", [0, 15])
+def test_bias_at_the_int16_rails(bias: int, dash: int) -> None:
+    """Hidden and output biases at the int16 rails (xylosim adds them as int16)."""
+    cfg = small_config(
+        bias=[bias], bias_out=[bias], dash_mem=[dash], dash_mem_out=[dash]
+    )
+    ref = scalar_run(cfg, np.zeros((5, 1), np.int64))
+    spikes, states = run(cfg, np.zeros((5, 1), np.int64))
+    np.testing.assert_array_equal(states["Vmem"], ref["V"])
+    np.testing.assert_array_equal(states["Vmem_out"], ref["Vo"])
+    np.testing.assert_array_equal(spikes, ref["out"])
+    if bias == -32768:  # pinned on the rail, hidden and output
+        assert (states["Vmem"] == -32768).all()
+        assert (states["Vmem_out"] == -32768).all()
+    if bias == 32767:  # reaches theta = 32767 every step and resets to 0
+        assert (states["Spikes"] == 1).all()
+        assert (states["Vmem"] == 0).all()
+
+
+@pytest.mark.parametrize("theta", [1, 32767])
+def test_thresholds_at_the_extremes(theta: int) -> None:
+    """theta 1: 31 spikes a step from a saturated membrane; theta 32767: one spike
+    only from the rail, leaving 0."""
+    cfg = small_config(
+        nsyn=2,
+        weights_in=[127, 127],
+        weight_shift_in=8,
+        dash_syn=[15],
+        dash_syn_2=[15],
+        dash_mem=[15],
+        threshold=[theta],
+        weights_out=[[127]],
+        weight_shift_out=8,
+        dash_syn_out=[15],
+        threshold_out=[theta],
+    )
+    spikes, states = run(cfg, np.full((3, 1), 15))
+    if theta == 1:
+        np.testing.assert_array_equal(states["Spikes"][:, 0], [31, 31, 31])
+        np.testing.assert_array_equal(states["Vmem"][:, 0], [32736] * 3)
+        np.testing.assert_array_equal(spikes[:, 0], [0, 1, 1])
+    else:
+        np.testing.assert_array_equal(states["Spikes"][:, 0], [1, 1, 1])
+        np.testing.assert_array_equal(states["Vmem"][:, 0], [0, 0, 0])
+
+
 def test_invalid_config_is_refused() -> None:
     cfg = small_config(threshold=[0])
     with pytest.raises(ConfigError, match="threshold"):
         XyloEmulator(cfg, check_limits=False)
     with pytest.raises(ConfigError, match="weights_in"):
         XyloEmulator(cfg)  # the chip's sizes are enforced by default
-
-
-# --- an independent scalar implementation, straight from reference §2 -------------
-
-
-def sat16(v: int) -> int:
-    return max(-32768, min(32767, v))
-
-
-def dec(v: int, d: int) -> int:
-    q = v >> d  # Python's >> on int is an arithmetic (floor) shift
-    if q == 0 and v != 0:
-        q = 1 if v > 0 else -1
-    return q
-
-
-def scalar_run(cfg: XyloConfig, raster: np.ndarray) -> dict[str, list[list[int]]]:
-    v1 = cfg.variant == "xylo-v1"
-    w_in = cfg.weights_in.tolist()
-    w_rec = cfg.weights_rec.tolist()
-    w_out = cfg.weights_out.tolist()
-    nin, nhid, nsyn = cfg.weights_in.shape
-    nout = cfg.weights_out.shape[1]
-    dashes = [cfg.dash_syn.tolist(), cfg.dash_syn_2.tolist()]
-    dm, th, b = cfg.dash_mem.tolist(), cfg.threshold.tolist(), cfg.bias.tolist()
-    dmo, dso = cfg.dash_mem_out.tolist(), cfg.dash_syn_out.tolist()
-    tho, bo = cfg.threshold_out.tolist(), cfg.bias_out.tolist()
-    alias = cfg.aliases.tolist()
-    sh_in, sh_rec, sh_out = (
-        cfg.weight_shift_in,
-        cfg.weight_shift_rec,
-        cfg.weight_shift_out,
-    )
-    isyn = [[0] * nsyn for _ in range(nhid)]
-    v = [0] * nhid
-    isyn_o = [0] * nout
-    v_o = [0] * nout
-    prev = [0] * nhid
-    rec: dict[str, list[list[int]]] = {
-        k: [] for k in ("out", "V", "I", "S", "Vo", "Io")
-    }
-    for t in range(raster.shape[0]):
-        for c in range(nin):
-            n = min(int(raster[t, c]), 15)
-            for s in range(nsyn):
-                for j in range(nhid):
-                    for _ in range(n):
-                        isyn[j][s] = sat16(isyn[j][s] + (w_in[c][j][s] << sh_in))
-        for i in range(nhid):
-            n = min(prev[i], 31)
-            for s in range(nsyn):
-                for j in range(nhid):
-                    for _ in range(n):
-                        isyn[j][s] = sat16(isyn[j][s] + (w_rec[i][j][s] << sh_rec))
-        for i in range(nhid):
-            for k in range(nout):
-                for _ in range(min(prev[i], 31)):
-                    isyn_o[k] = sat16(isyn_o[k] + (w_out[i][k] << sh_out))
-        buf = [0] * nhid
-        for j in range(nhid):
-            for s in range(nsyn):
-                isyn[j][s] -= dec(isyn[j][s], dashes[s][j])
-            if v1:
-                v[j] -= dec(v[j], dm[j])
-                v[j] = sat16(v[j] + sum(isyn[j]))
-            else:
-                dv = -dec(v[j], dm[j])
-                dv = sat16(dv + sum(isyn[j]))
-                dv = sat16(dv + b[j])
-                v[j] = sat16(v[j] + dv)
-            n = buf[j]
-            while v[j] >= th[j] and n < 31:
-                n += 1
-                v[j] -= th[j]
-            buf[j] = n
-            if alias[j] >= 0:
-                buf[alias[j]] = min(buf[alias[j]] + n, 31)
-        out = [0] * nout
-        for k in range(nout):
-            isyn_o[k] -= dec(isyn_o[k], dso[k])
-            if v1:
-                v_o[k] -= dec(v_o[k], dmo[k])
-                v_o[k] = sat16(v_o[k] + isyn_o[k])
-            else:
-                dv = sat16(-dec(v_o[k], dmo[k]) + isyn_o[k])
-                dv = sat16(dv + bo[k])
-                v_o[k] = sat16(v_o[k] + dv)
-            n = 0
-            while v_o[k] >= tho[k] and n < 1:
-                n += 1
-                v_o[k] -= tho[k]
-            out[k] = n
-        prev = buf
-        rec["out"].append(out)
-        rec["V"].append(list(v))
-        rec["I"].append([sum(x) for x in isyn])
-        rec["S"].append(list(buf))
-        rec["Vo"].append(list(v_o))
-        rec["Io"].append(list(isyn_o))
-    return rec
 
 
 int8s = st.sampled_from([-128, -127, -100, -1, 0, 0, 0, 1, 3, 60, 126, 127])
@@ -303,7 +314,7 @@ def configs(draw: st.DrawFn) -> tuple[XyloConfig, np.ndarray]:
     nhid = draw(st.integers(1, 5))
     nout = draw(st.integers(1, 3))
     nsyn = 1 if variant == "xylo-imu" else draw(st.integers(1, 2))
-    batch = draw(st.integers(1, 3))
+    batch = draw(st.sampled_from([1, 2, 4, 6]))  # >= 4: the SIMD-lanes kernel
     steps = draw(st.integers(1, 10))
 
     def arr(shape: tuple[int, ...], elems: st.SearchStrategy[int]) -> np.ndarray:
@@ -312,31 +323,36 @@ def configs(draw: st.DrawFn) -> tuple[XyloConfig, np.ndarray]:
             draw(st.lists(elems, min_size=n, max_size=n)), np.int64
         ).reshape(shape)
 
-    small_theta = st.one_of(st.integers(1, 200), st.integers(1, 32767))
+    small_theta = st.one_of(
+        st.sampled_from([1, 32767]), st.integers(1, 200), st.integers(1, 32767)
+    )
+    dashes = st.one_of(st.sampled_from([0, 15]), st.integers(0, 15))
+    # xylosim adds biases as int16; the chip's register is int8 (check_limits)
+    biases = st.one_of(int8s, st.sampled_from([-32768, 32767]))
     registers: dict[str, Any] = {
         "weights_in": arr((nin, nhid, nsyn), int8s),
         "weights_rec": arr((nhid, nhid, nsyn), int8s),
         "weights_out": arr((nhid, nout), int8s),
-        "dash_mem": arr((nhid,), st.integers(0, 15)),
-        "dash_syn": arr((nhid,), st.integers(0, 15)),
-        "dash_syn_2": arr((nhid,), st.integers(0, 15)),
-        "dash_mem_out": arr((nout,), st.integers(0, 15)),
-        "dash_syn_out": arr((nout,), st.integers(0, 15)),
+        "dash_mem": arr((nhid,), dashes),
+        "dash_syn": arr((nhid,), dashes),
+        "dash_syn_2": arr((nhid,), dashes),
+        "dash_mem_out": arr((nout,), dashes),
+        "dash_syn_out": arr((nout,), dashes),
         "threshold": arr((nhid,), small_theta),
         "threshold_out": arr((nout,), small_theta),
-        "bias": arr((nhid,), int8s) if variant != "xylo-v1" else np.zeros(nhid),
-        "bias_out": arr((nout,), int8s) if variant != "xylo-v1" else np.zeros(nout),
+        "bias": arr((nhid,), biases) if variant != "xylo-v1" else np.zeros(nhid),
+        "bias_out": arr((nout,), biases) if variant != "xylo-v1" else np.zeros(nout),
         "aliases": arr((nhid,), st.integers(-1, nhid - 1)),
-        "weight_shift_in": draw(st.integers(0, 8)),
-        "weight_shift_rec": draw(st.integers(0, 8)),
-        "weight_shift_out": draw(st.integers(0, 8)),
+        "weight_shift_in": draw(st.sampled_from([0, 8]) | st.integers(0, 8)),
+        "weight_shift_rec": draw(st.sampled_from([0, 8]) | st.integers(0, 8)),
+        "weight_shift_out": draw(st.sampled_from([0, 8]) | st.integers(0, 8)),
     }
     cfg = small_config(variant, nin=nin, nhid=nhid, nout=nout, nsyn=nsyn, **registers)
     raster = arr((batch, steps, nin), st.sampled_from([0, 0, 0, 1, 2, 7, 15, 20]))
     return cfg, raster
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(configs())
 def test_matches_scalar_reference(case: tuple[XyloConfig, np.ndarray]) -> None:
     cfg, raster = case
@@ -345,8 +361,8 @@ def test_matches_scalar_reference(case: tuple[XyloConfig, np.ndarray]) -> None:
         ref = scalar_run(cfg, raster[b])
         np.testing.assert_array_equal(spikes[b], ref["out"])
         np.testing.assert_array_equal(states["Vmem"][b], ref["V"])
-        isyn = states["Isyn"][b].astype(np.int64) + states["Isyn2"][b]
-        np.testing.assert_array_equal(isyn, ref["I"])
+        np.testing.assert_array_equal(states["Isyn"][b], ref["I1"])
+        np.testing.assert_array_equal(states["Isyn2"][b], ref["I2"])
         np.testing.assert_array_equal(states["Spikes"][b], ref["S"])
         np.testing.assert_array_equal(states["Vmem_out"][b], ref["Vo"])
         np.testing.assert_array_equal(states["Isyn_out"][b], ref["Io"])
@@ -356,10 +372,69 @@ def test_matches_scalar_reference(case: tuple[XyloConfig, np.ndarray]) -> None:
 @given(configs())
 def test_batch_equals_samples_one_by_one(case: tuple[XyloConfig, np.ndarray]) -> None:
     cfg, raster = case
-    emu = XyloEmulator(cfg, check_limits=False)
+    emu = XyloEmulator(cfg, check_limits=False, engine="numba")
     spikes, states = emu.run(raster, record=True)
     for b in range(raster.shape[0]):
         one, one_states = emu.run(raster[b], record=True)
         np.testing.assert_array_equal(spikes[b], one)
         for name, value in one_states.items():
             np.testing.assert_array_equal(states[name][b], value)
+
+
+def test_threads_split_the_batch_identically(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    cfg = small_config(
+        nin=2,
+        nhid=4,
+        nsyn=2,
+        weights_in=rng.integers(-128, 128, (2, 4, 2)),
+        weights_rec=rng.integers(-128, 128, (4, 4, 2)),
+        weights_out=rng.integers(-128, 128, (4, 1)),
+        threshold=[1, 50, 300, 32767],
+        weight_shift_in=6,
+        weight_shift_rec=6,
+        aliases=[2, -1, 0, 3],
+    )
+    raster = rng.integers(0, 16, (11, 20, 2))
+    one = XyloEmulator(cfg, check_limits=False, threads=1).run(raster, record=True)
+    monkeypatch.setenv(THREADS_ENV, "3")
+    emu = XyloEmulator(cfg, check_limits=False)
+    assert emu.threads == 3
+    three = emu.run(raster, record=True)
+    np.testing.assert_array_equal(one[0], three[0])
+    for name, value in one[1].items():
+        np.testing.assert_array_equal(value, three[1][name])
+
+
+def test_engine_and_thread_options_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = small_config()
+    with pytest.raises(ValueError, match="engine must be one of"):
+        XyloEmulator(cfg, check_limits=False, engine="cuda")
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        XyloEmulator(cfg, check_limits=False, threads=0)
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(ValueError, match=THREADS_ENV):
+        XyloEmulator(cfg, check_limits=False)
+
+
+@pytest.mark.parametrize(
+    ("register", "value", "message"),
+    [
+        ("threshold", [32768], "thresholds must be 1..32767"),
+        ("bias", [40000], "biases must be int16"),
+        ("weights_in", [200], "weights must be int8"),
+    ],
+)
+def test_values_xylosim_would_wrap_are_refused(
+    register: str, value: list[int], message: str
+) -> None:
+    arrays = {register: np.asarray(value, np.int64)}
+    base = small_config()
+    fields = {
+        name: getattr(base, name)
+        for name in base.__dataclass_fields__
+        if name not in ("neuron_map", "io")
+    }
+    fields[register] = arrays[register].reshape(np.shape(fields[register]))
+    with pytest.raises(ConfigError, match=message):
+        XyloEmulator(XyloConfig(**fields), check_limits=False)
