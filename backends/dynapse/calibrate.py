@@ -41,6 +41,7 @@ __all__ = [
     "READOUT_RIDGE",
     "READOUT_STEP",
     "READOUT_TRUST",
+    "READOUT_TRUST_MAX",
     "ReadoutTargets",
     "calibrate_readout",
     "can_record",
@@ -246,12 +247,18 @@ READOUT_STEP = 0.7
 """Fraction of the least-squares step taken per iteration (damping)."""
 
 READOUT_TRUST = 1.0
-"""Most a neuron's weight vector moves per iteration, relative to its norm.
+"""Most a neuron's weight vector moves in the first iteration, relative to its norm
+(then adapted, ``READOUT_TRUST_MAX``).
 
 NOTE: measured on the digits benchmark (``bench/retune.py --loop``): without the
 bound, a 20 % mismatched chip's refit diverged to chance within 4 iterations (an
 output neuron active on few samples gives a poor slope estimate and a huge step);
 with it at 0.3 the chip climbed 65 % -> 77 % in 5 iterations."""
+
+
+READOUT_TRUST_MAX = 4.0
+"""The trust region grows by 1.5 after each step that does not lower the held-out
+accuracy on the chip, up to this; it halves after one that does."""
 
 
 class ReadoutTargets(NamedTuple):
@@ -304,8 +311,7 @@ def readout_step(
         target: ``(B, n_out)`` the counts wanted.
 
     Returns:
-        The new weights, same shape; entries zero in ``weight`` stay zero when the
-        layer's support is sparse (``support``), see ``refit_support``.
+        The new weights, same shape.
     """
     w = np.asarray(weight, np.float64)
     h = np.asarray(hidden, np.float64)
@@ -378,7 +384,9 @@ def calibrate_readout(
     towards the target counts (``readout_targets``: one-hot labels, or the float
     network's counts). The weights are then quantized again per core
     (``quantize-dynapse``). The result is the iterate with the best held-out accuracy
-    on the chip (the latest among equals), so calibrating never lowers it.
+    on the chip (the latest among equals), so calibrating never lowers it. The step's
+    trust region adapts: a step that lowered the held-out accuracy is retried from
+    the best iterate, half as long (``READOUT_TRUST_MAX``).
 
     Last layer meta: ``calibration_accuracy`` (held-out accuracy of each iterate)
     and ``calibration_chosen``. ``evaluate(iteration, config)`` as for
@@ -434,11 +442,23 @@ def calibrate_readout(
         history.append(data.accuracy(counts[index.size :], held))
         return inputs[: index.size], counts[: index.size]
 
+    trust = READOUT_TRUST
+    best_acc, kept = -1.0, (weight, np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
     for _ in range(options.epochs):
         size = min(options.batch, pool.size)
         index = np.sort(rng.choice(pool, size, replace=False))
         inputs, counts = on_chip(index)
-        weight = readout_step(weight, inputs, counts, targets.counts[index])
+        # Trust region: a step that lowered the held-out accuracy is taken back and
+        # retried from the best iterate, half as long; one that did not lengthens.
+        if history[-1] >= best_acc:
+            best_acc, kept = history[-1], (weight, inputs, counts, index)
+            trust = min(trust * 1.5, READOUT_TRUST_MAX)
+        else:
+            trust *= 0.5
+        weight, inputs, counts, index = kept
+        weight = readout_step(
+            weight, inputs, counts, targets.counts[index], trust=trust
+        )
         weight = np.clip(np.where(support, weight, 0.0), -cap, cap)
         current = graph.copy()
         new = (weight / gain[:, None]).astype(op.weight.dtype)
