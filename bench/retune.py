@@ -24,6 +24,11 @@ within 2 points of the float SNN. A histogram of the populations goes to
 **Xylo** (digital, exact): float SNN, ``quantize-xylo``, and quantization-aware
 ``retune`` accuracy of the same network (``bench/retune_xylo.py``).
 
+**In the loop** (``--loop``, ``in_the_loop``): the ideal chip against the float SNN,
+and ``calibrate-chip{method=readout}`` on the 10 worst of ``--chips`` chips at 20 % and
+10 % mismatch.
+
+    python bench/retune.py --loop [--chips 50] [--loop-chips 10] [--loop-iterations 20]
     python bench/retune.py [--mismatch 0.2] [--chips 50] [--epochs 10]
         [--calibrate-chips 10] [--iterations 30] [--histogram retune.png] [--quick]
 """
@@ -44,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 import compiler
 from backends.dynapse.calibrate import choose_i_scale
+from backends.dynapse.decode import emulator as decode_emulator
+from backends.dynapse.decode import output_columns as decode_columns
 from backends.dynapse.retune import calibrate_graph
 from backends.dynapse.target import DYNAPSE2, EmulatedChip
 from compiler.chip_yield import YieldReport, chip_yield, histogram, histogram_text
@@ -224,6 +231,106 @@ def calibrate(
     )
 
 
+def in_the_loop(args: argparse.Namespace) -> None:
+    """``--loop``: the ideal chip against the float SNN, then ``calibrate-chip``
+    (``method=readout``) on the ``--loop-chips`` worst of ``--chips`` compiled chips
+    at each of ``--loop-mismatch``, from the network ``retune``d ``--loop-retune``
+    epochs at the largest of them (0: the compiled one): per chip its starting test
+    accuracy, the first
+    iteration within 0.5 point of the float SNN, the final accuracy and the time."""
+    from backends.dynapse.calibrate import calibrate_readout
+
+    digits = spiking_classifier(hidden=args.hidden, seed=args.seed)
+    steps = digits.test.shape[1]
+    x, y, reference = digits.test, digits.yte, digits.accuracy
+    i_scale, _ = choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))
+    compiled = compiler.run_pipeline(
+        digits.snn,
+        f"allocate-cores{{target=dynapse2}},quantize-dynapse{{i-scale={i_scale!r}}}",
+    )
+    # The calibration samples run as long as the test ones (the counts' scale).
+    data = retune_data(
+        compiled, spikes(digits.xtr, steps, 7), digits.ytr, pass_name="calibrate-chip"
+    )
+    options = RetuneOptions(epochs=args.loop_iterations, batch=512, chips=1)
+    start = compiled
+    if args.loop_retune:
+        t = time.perf_counter()
+        start = compiler.run_pipeline(
+            compiled,
+            f"retune{{relative-std={max(args.loop_mismatch)} "
+            f"epochs={args.loop_retune} quiet=true}}",
+            calibration=spikes(digits.xtr, TRAIN_STEPS, 7),
+            labels=digits.ytr,
+        )
+        print(
+            f"retune {args.loop_retune} epochs at sigma {max(args.loop_mismatch):.0%}: "
+            f"{time.perf_counter() - t:.0f} s; the chips start from it"
+        )
+
+    def test_accuracy(config: object, seed: int | None, std: float) -> float:
+        emu = decode_emulator(config, seed=seed, relative_std=std)
+        out = emu.run(x).spikes[0][..., decode_columns(config)].numpy().sum(1)
+        return float(np.mean(out.argmax(1) == y))
+
+    def loop(
+        seed: int | None, std: float, graph: compiler.Graph = compiled
+    ) -> tuple[list[float], float]:
+        curve: list[float] = []
+        chip = EmulatedChip(seed=0 if seed is None else seed, relative_std=std)
+        t = time.perf_counter()
+        calibrate_readout(
+            graph,
+            data,
+            chip,
+            options,
+            Progress("", 1, quiet=True),
+            evaluate=lambda _, c: curve.append(test_accuracy(c, seed, std)),
+        )
+        return curve, time.perf_counter() - t
+
+    def first_within(curve: list[float]) -> str:
+        hits = [i for i, a in enumerate(curve[:-1]) if a >= reference - 0.005]
+        return str(hits[0]) if hits else f"not in {len(curve) - 2}"
+
+    print(
+        f"\nin the loop: calibrate-chip method=readout, {args.loop_iterations} "
+        f"iterations of 512 samples ({steps} steps); float SNN {reference:.2%}"
+    )
+    curve, seconds = loop(None, 0.0)
+    print(
+        f"ideal chip: compiled {curve[0]:.2%} ({curve[0] - reference:+.2%}), "
+        f"calibrated {curve[-1]:.2%} ({curve[-1] - reference:+.2%}; best iterate "
+        f"{max(curve[:-1]):.2%}), "
+        f"first within 0.5 pt: {first_within(curve)}, {seconds:.0f} s"
+    )
+    config = DYNAPSE2.lower(start)
+    for std in args.loop_mismatch:
+        target = dataclasses.replace(DYNAPSE2, relative_std=std)
+        population = chip_yield(
+            target, config, x, y, chips=args.chips, seed=1, reference=reference
+        )
+        worst = np.argsort(population.accuracy, kind="stable")[: args.loop_chips]
+        print(f"\nsigma {std:.0%}: the {len(worst)} worst of {args.chips} chips")
+        print(
+            "| chip | start | first within 0.5 pt | best seen | final | vs float | s |"
+        )
+        print(
+            "|-----:|------:|--------------------:|----------:|------:|---------:|--:|"
+        )
+        finals = []
+        for k in worst:
+            seed = int(population.seeds[k])
+            curve, seconds = loop(seed, std, start)
+            finals.append(curve[-1])
+            print(
+                f"| {seed:4d} | {curve[0]:6.2%} | {first_within(curve):>19} | "
+                f"{max(curve[:-1]):9.2%} | "
+                f"{curve[-1]:6.2%} | {curve[-1] - reference:+8.2%} | {seconds:.0f} |"
+            )
+        print(f"mean final {np.mean(finals):.2%}, min {np.min(finals):.2%}")
+
+
 def xylo(args: argparse.Namespace) -> None:
     """The Xylo table (``bench/retune_xylo.py``): the example's 32-step window and
     the low-latency window where ``quantize-xylo`` loses accuracy."""
@@ -254,11 +361,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-xylo", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer chips and epochs")
+    parser.add_argument(
+        "--loop", action="store_true", help="only the in-the-loop table (in_the_loop)"
+    )
+    parser.add_argument("--loop-chips", type=int, default=10)
+    parser.add_argument("--loop-iterations", type=int, default=20)
+    parser.add_argument("--loop-retune", type=int, default=10)
+    parser.add_argument("--loop-mismatch", type=float, nargs="+", default=[0.2, 0.1])
     args = parser.parse_args()
     if args.quick:
         args.chips, args.epochs = 10, 2
         args.calibrate_chips, args.iterations = 2, 5
     torch.set_num_threads(1)
+    if args.loop:
+        in_the_loop(args)
+        return
     dynapse(args)
     if not args.skip_xylo:
         xylo(args)

@@ -99,7 +99,8 @@ def _as_array(spikes: Any) -> np.ndarray:
 class EmulatedChip:
     """One emulated chip with a fixed mismatch (seed), reprogrammable: the stand-in
     for a board in ``calibrate-chip``. ``program(config)`` writes a configuration,
-    ``run(spikes)`` returns the output layers' spikes ``(B, T, Nout)``; the chip stays
+    ``run(spikes)`` returns the output layers' spikes ``(B, T, Nout)``, ``record(spikes)``
+    every neuron's ``(B, T, N)``; the chip stays
     the same chip across programs (its mismatch depends only on ``seed``)."""
 
     seed: int = 0
@@ -116,6 +117,14 @@ class EmulatedChip:
         if self._running is None:
             raise RuntimeError("the chip has no configuration: program(config) first")
         return self._running.run(spikes)
+
+    def record(self, spikes: Any, /) -> np.ndarray:
+        """Every neuron's spikes ``(B, T, N)`` for input ``(B, T, Nin)``, in the
+        configuration's neuron order (``decode.output_order`` finds a layer's)."""
+        if self._running is None:
+            raise RuntimeError("the chip has no configuration: program(config) first")
+        x = torch.as_tensor(np.asarray(spikes, np.float32))
+        return self._running.emulator.run(x).spikes[0].numpy()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,17 +254,39 @@ class DynapseTarget:
         return retune_graph(graph, data, options, progress)
 
     def calibrate_chip(
-        self, graph: Graph, data: Any, chip: Any, options: Any, progress: Any
+        self,
+        graph: Graph,
+        data: Any,
+        chip: Any,
+        options: Any,
+        progress: Any,
+        method: str = "auto",
     ) -> Graph:
-        """The ``calibrate-chip`` pass for this target (``backends/dynapse/retune.py``)."""
+        """The ``calibrate-chip`` pass for this target: ``method`` ``readout``
+        (``calibrate.calibrate_readout``, the last layer refitted from the chip's
+        recorded activity), ``gradient`` (``retune.calibrate_graph``) or ``auto``
+        (``readout`` when the chip can ``record`` every neuron or the network has
+        one layer, else ``gradient``)."""
+        from backends.dynapse.calibrate import calibrate_readout, can_record
+        from backends.dynapse.lower import _flatten
         from backends.dynapse.retune import calibrate_graph
 
-        for method in ("program", "run"):
-            if not callable(getattr(chip, method, None)):
+        for name in ("program", "run"):
+            if not callable(getattr(chip, name, None)):
                 raise TypeError(
                     f"calibrate-chip: the chip ({type(chip).__name__}) has no "
-                    f"{method}() method; it needs program(config) and run(spikes)"
+                    f"{name}() method; it needs program(config) and run(spikes)"
                 )
+        if method not in ("auto", "readout", "gradient"):
+            raise ValueError(
+                f"calibrate-chip: unknown method {method!r}; valid: auto, readout, "
+                "gradient"
+            )
+        if method == "auto":
+            single = len(_flatten(graph).layers) == 1
+            method = "readout" if single or can_record(chip) else "gradient"
+        if method == "readout":
+            return calibrate_readout(graph, data, chip, options, progress)
         return calibrate_graph(graph, data, chip, options, progress)
 
     def report(

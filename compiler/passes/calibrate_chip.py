@@ -10,7 +10,10 @@ from compiler.passes.retune import target_with
 from compiler.retune import Progress, RetuneOptions, retune_data
 from ir import Graph
 
-__all__ = ["CalibrateChipPass"]
+__all__ = ["METHODS", "CalibrateChipPass"]
+
+METHODS = ("auto", "readout", "gradient")
+"""``calibrate-chip`` update rules (the pass docstring)."""
 
 
 @dataclass(frozen=True)
@@ -18,10 +21,14 @@ class CalibrateChipPass(Pass):
     """Tune a compiled network for one specific chip, with that chip in the loop.
 
     Each iteration programs the chip with the current (quantized) parameters, runs it
-    on a batch, records its output activity, and updates the parameters with
-    gradients computed in software from the recorded activity (the software model's
-    gradient, evaluated where the chip actually is: Schmitt et al. 2017), the learning
-    rate decaying to 0. The result is the iterate the chip measured best. The accuracy
+    on a batch, records its activity and updates the parameters. ``method=readout``
+    (dynapse2): a damped least-squares (Gauss-Newton) refit of the last layer's
+    weights from the recorded spikes of the layer feeding it, towards one-hot label
+    counts (or the float network's counts); needs a chip that records every neuron
+    (``record``) unless the network has one layer. ``method=gradient``: the software
+    model's gradient evaluated where the chip actually is (Schmitt et al. 2017), the
+    learning rate decaying to 0. ``auto``: ``readout`` where the chip allows it. The
+    result is the iterate the chip measured best on held-out samples. The accuracy
     per iteration goes to stderr and to the last layer's meta
     (``calibration_accuracy``, ``calibration_chosen``).
 
@@ -30,7 +37,8 @@ class CalibrateChipPass(Pass):
         iterations: chip runs.
         lr, batch, seed, temperature, quiet: as for ``retune``.
         chip_seed: the emulated chip's mismatch seed, when no ``chip`` is given.
-        relative_std: the emulated chip's mismatch.
+        relative_std: the emulated chip's mismatch (0: the ideal chip).
+        method: ``auto``, ``readout`` or ``gradient`` (above).
 
     Inputs:
         calibration: ``(N, T, *input)`` spike trains (required).
@@ -52,9 +60,15 @@ class CalibrateChipPass(Pass):
     chip_seed: int = 0
     relative_std: float = 0.1
     quiet: bool = False
+    method: str = "auto"
 
     def __post_init__(self) -> None:
         self.hyperparameters()
+        if self.method not in METHODS:
+            raise ValueError(
+                f"option method must be one of {', '.join(METHODS)}, got "
+                f"{self.method!r}"
+            )
         if self.chip_seed < 0:
             raise ValueError(f"option chip_seed must be >= 0, got {self.chip_seed}")
 
@@ -88,7 +102,9 @@ class CalibrateChipPass(Pass):
             f"calibrate-chip {self.target}", self.iterations, quiet=options.quiet
         )
         try:
-            result: Graph = target.calibrate_chip(graph, data, chip, options, progress)
+            result: Graph = target.calibrate_chip(
+                graph, data, chip, options, progress, method=self.method
+            )
         finally:
             progress.close()
         return result
