@@ -213,6 +213,11 @@ class GraphEmulator:
             return next(iter(results.values()))
         return results
 
+    def chip_raster(self, inputs: Any, *, steps: int | None = None) -> np.ndarray:
+        """The chip's input raster ``(batch, time, chip inputs)`` for ``inputs``
+        (what :meth:`run` feeds the chip, before the alignment padding)."""
+        return self._raster(inputs, steps)
+
     def _raster(self, inputs: Any, steps: int | None) -> np.ndarray:
         ports = self.io.inputs
         names = [p.name for p in ports]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends import Emulator, HardwareConfig, Target, get_target, graph_emulator
 from compiler import fidelity as fidelity_check
+from compiler.energy import EnergyEstimate, check_figures, measure_for_build
 from compiler.errors import CompileError
 from compiler.fidelity import Fidelity
 from compiler.pass_manager import PassManager, PassTiming
@@ -87,6 +88,10 @@ class CompileReport:
     """The ideal chip against the float graph (``compiler.fidelity``), when measured."""
     fidelity_note: str = ""
     """Why fidelity was not measured, when it was not."""
+    energy: EnergyEstimate | None = None
+    """Energy per inference from published figures (``compiler.energy``)."""
+    energy_note: str = ""
+    """Why energy was not estimated, when it was not."""
 
     def __str__(self) -> str:
         lines = [f"target    {self.target}", f"pipeline  {self.pipeline}", "passes:"]
@@ -111,7 +116,57 @@ class CompileReport:
             )
         elif self.fidelity_note:
             lines.append(f"fidelity  {self.fidelity_note}")
+        if self.energy is not None:
+            lines.append(self.energy.header() + ":")
+            lines += [f"  {k:<38} {v}" for k, v in self.energy.lines()]
+        elif self.energy_note:
+            lines.append(f"energy    {self.energy_note}")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        total = sum(t.seconds for t in self.timings)
+        return (
+            f"<CompileReport {self.target}: {self.nodes} nodes, "
+            f"{len(self.timings)} passes in {total:.3g} s>"
+        )
+
+    def _repr_html_(self) -> str:
+        """The report as tables (Jupyter): passes, ops, resources, fidelity, energy."""
+        from html import escape
+
+        def table(title: str, rows: list[tuple[str, str]]) -> str:
+            body = "".join(
+                f"<tr><td style='text-align:left'>{escape(k)}</td>"
+                f"<td style='text-align:left'>{escape(v)}</td></tr>"
+                for k, v in rows
+            )
+            return f"<details open><summary><b>{escape(title)}</b></summary>" + (
+                f"<table>{body}</table></details>"
+            )
+
+        parts = [
+            f"<p><b>{escape(self.target)}</b>: {self.nodes} nodes; pipeline "
+            f"<code>{escape(self.pipeline)}</code></p>",
+            table(
+                "passes",
+                [(t.pass_spec, f"{t.seconds * 1e3:.2f} ms") for t in self.timings],
+            ),
+            table("ops", [(k, str(v)) for k, v in sorted(self.ops.items())]),
+        ]
+        if self.resources:
+            parts.append(table("resources", list(self.resources.items())))
+        elif self.limits:
+            parts.append(table("limits", [(k, str(v)) for k, v in self.limits.items()]))
+        fidelity = (
+            str(self.fidelity) if self.fidelity is not None else self.fidelity_note
+        )
+        if fidelity:
+            parts.append(table("fidelity", [("ideal chip vs float graph", fidelity)]))
+        if self.energy is not None:
+            parts.append(table(self.energy.header(), self.energy.lines()))
+        elif self.energy_note:
+            parts.append(table("energy", [("", self.energy_note)]))
+        return "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -164,6 +219,7 @@ def compile(
     verify: bool = True,
     strict: bool = False,
     fidelity: bool = True,
+    energy: bool | Mapping[str, float] = True,
     **pass_inputs: Any,
 ) -> CompileResult:
     """Compile a graph (or a PyTorch module) for ``target``.
@@ -183,6 +239,11 @@ def compile(
             (accepted for this even when no pass takes them), or else seeded random
             spikes (``compiler.fidelity``); the report shows it, and a low
             agreement warns (``FidelityWarning``). ``False`` skips it.
+        energy: estimate the energy per inference from the target's published
+            per-event figures (``compiler.energy``; the report shows it, with
+            ``no published figure`` where there is none); a mapping supplies your
+            own figures by kind (``{"synaptic_event": 2e-12, "static_power":
+            1e-4, "ann_mac": 0.23e-12}``, SI units); ``False`` skips it.
         **pass_inputs: data for the passes that take it (``calibration=...``).
 
     Warns:
@@ -192,6 +253,7 @@ def compile(
     Raises:
         CompileError, PipelineError, PassError, TargetError: naming what failed.
     """
+    figures = check_figures(energy) if isinstance(energy, Mapping) else {}
     graph = _as_graph(graph_or_module, example_input)
     chosen = get_target(target)
     text = chosen.default_pipeline if pipeline is None else pipeline
@@ -214,6 +276,9 @@ def compile(
     measured, note = None, "not measured (fidelity=False)"
     if fidelity:
         measured, note = _fidelity(graph, chosen, config, pass_inputs)
+    estimated, energy_note = None, "not estimated (energy=False)"
+    if energy is not False:
+        estimated, energy_note = _energy(graph, chosen, config, pass_inputs, figures)
     report = CompileReport(
         target=chosen.name,
         pipeline=text,
@@ -224,6 +289,8 @@ def compile(
         resources=_resources(chosen, config, lowered),
         fidelity=measured,
         fidelity_note=note,
+        energy=estimated,
+        energy_note=energy_note,
     )
     if measured is not None:
         fidelity_check.warn_if_low(measured, chosen.name, stacklevel=2)
@@ -271,6 +338,34 @@ def _fidelity(
             stacklevel=3,
         )
         return None, note
+
+
+def _energy(
+    graph: Graph,
+    target: Target,
+    config: HardwareConfig,
+    pass_inputs: dict[str, Any],
+    figures: Mapping[str, float],
+) -> tuple[EnergyEstimate | None, str]:
+    """The energy estimate on the calibration spikes (else the fidelity probe's
+    seeded random spikes); or why there is none."""
+    if getattr(target, "energy_model", None) is None:
+        return None, f"not estimated ({target.name} declares no energy figures)"
+    if getattr(config, "io", None) is None or not hasattr(target, "graph_emulator"):
+        return None, "not estimated (the build records no graph I/O to run on)"
+    inputs: Any = fidelity_check.calibration_inputs(
+        graph, pass_inputs.get("calibration")
+    )
+    source = "calibration spikes"
+    if inputs is None:
+        inputs = fidelity_check.probe_inputs(graph)
+        source = f"random spikes p={fidelity_check.PROBE_RATE}"
+    try:
+        return measure_for_build(
+            target, config, graph, inputs, figures=figures, source=source
+        ), ""
+    except Exception as err:  # an estimate must not fail a compile: say why
+        return None, f"not estimated: {type(err).__name__}: {err}"
 
 
 def _resources(target: Target, config: HardwareConfig, graph: Graph) -> dict[str, str]:

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from compiler.progress import Progress
 from ir.inputs import check_input
 from ir.serialize import atomic_write
 
@@ -83,7 +84,11 @@ class YieldReport:
         return float(np.mean(self.accuracy >= self.reference - self.tolerance - 1e-12))
 
     def __str__(self) -> str:
-        rows = [
+        return "\n".join(f"{k:<32} {v}" for k, v in self.rows())
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The summary as ``(label, value)`` rows."""
+        return [
             ("chips", f"{len(self.seeds)}"),
             (f"reference ({self.reference_source})", f"{self.reference:.2%}"),
             ("mean accuracy", f"{self.mean:.2%}"),
@@ -94,7 +99,24 @@ class YieldReport:
                 f"{self.within:.1%} of chips",
             ),
         ]
-        return "\n".join(f"{k:<32} {v}" for k, v in rows)
+
+    def __repr__(self) -> str:
+        return (
+            f"<YieldReport {len(self.seeds)} chips: mean {self.mean:.2%}, "
+            f"min {self.minimum:.2%}, {self.within:.1%} within "
+            f"{self.tolerance:.0%} of {self.reference:.2%}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """The summary and a text histogram of the chips' accuracy (Jupyter)."""
+        from html import escape
+
+        body = "".join(
+            f"<tr><td style='text-align:left'>{escape(k)}</td><td>{escape(v)}</td></tr>"
+            for k, v in self.rows()
+        )
+        bars = escape(histogram_text([("chips", self)]))
+        return f"<table>{body}</table><pre>{bars}</pre>"
 
 
 def _accuracy(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -240,7 +262,11 @@ def chip_yield(
         if reference is None:
             reference = float(results.pop())
     else:
-        results = [_batch_accuracy(target, config, x, y, g) for g in groups]
+        results = []
+        with Progress("yield", chips) as bar:
+            for group in groups:
+                results.append(_batch_accuracy(target, config, x, y, group))
+                bar.update(len(group), note="chips")
         if reference is None:
             reference = _ideal_accuracy(target, config, x, y)
     accuracy = np.concatenate([np.asarray(r, np.float64) for r in results])

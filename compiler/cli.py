@@ -28,10 +28,11 @@ by ``compiler/catalog.json``); each command imports what it needs.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -287,6 +288,18 @@ def _parser() -> argparse.ArgumentParser:
         "counts, every output channel, the chip's timing)",
     )
     run.add_argument("-o", "--output", help="write the output to this .npy")
+    run.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw input, hidden and output spike rasters (first sample) into this "
+        "image (needs spikeforge[plot])",
+    )
+    run.add_argument(
+        "--record",
+        action="store_true",
+        help="record the neurons' internal states; with --plot, also draw membrane "
+        "traces",
+    )
 
     comp = add("compile", help="compile a .sfir graph for a target")
     comp.add_argument("input", help=".sfir file")
@@ -309,6 +322,23 @@ def _parser() -> argparse.ArgumentParser:
         "--no-fidelity",
         action="store_true",
         help="skip the check of the ideal chip against the float graph",
+    )
+    comp.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars on stderr"
+    )
+    comp.add_argument(
+        "--energy-figure",
+        action="append",
+        default=[],
+        metavar="KIND=VALUE",
+        help="your own energy figure, replacing the published one (repeatable; SI "
+        "units): synaptic_event, spike, neuron_update (J per event), static_power "
+        "(W), ann_mac (J per MAC of the ANN's reference accelerator)",
+    )
+    comp.add_argument(
+        "--no-energy",
+        action="store_true",
+        help="skip the energy estimate per inference",
     )
     comp.add_argument(
         "--plot-placement",
@@ -337,6 +367,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the float model's accuracy (default: ideal chip)",
     )
     yld.add_argument("--histogram", metavar="PNG", help="write the histogram here")
+    yld.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar on stderr"
+    )
     yld.add_argument(
         "--batch", type=int, default=32, help="chips per batched run (per dask task)"
     )
@@ -609,8 +642,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.chip is not None and args.seed is not None and args.chip != args.seed:
         raise ValueError(f"--chip {args.chip} and --seed {args.seed} disagree")
     chip = args.chip if args.chip is not None else args.seed
+    if args.record and not args.plot:
+        raise ValueError("--record: the recorded states are drawn with --plot PNG")
+    rasters: dict[str, Any] = {}
+    membranes: dict[str, Any] = {}
     if source.is_dir():
         outputs = _run_build(source, inputs, args, chip)
+        if args.plot:
+            rasters, membranes = _build_panels(source, inputs, outputs, args, chip)
     else:
         flags = [
             name
@@ -626,7 +665,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"{', '.join(flags)}: only for a build folder; {args.input} is a "
                 "graph (run by the reference interpreter)"
             )
-        outputs = ir.interpret(_read_graph(args.input), inputs, steps=steps)
+        graph = _read_graph(args.input)
+        if args.plot:
+            outputs, recording = ir.interpret(graph, inputs, steps=steps, record=True)
+            rasters, membranes = _graph_panels(graph, recording, args.record)
+        else:
+            outputs = ir.interpret(graph, inputs, steps=steps)
     arrays = _as_numpy(outputs)
     if args.output:
         from ir.serialize import atomic_write
@@ -642,7 +686,115 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{name}: shape {tuple(arr.shape)}")
         if not args.output:
             print(np.array2string(arr, precision=4, threshold=200, suppress_small=True))
+    if args.plot:
+        _plot_run(rasters, membranes, args.plot)
     return 0
+
+
+def _graph_panels(
+    graph: Any, recording: Any, record: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rasters (inputs, spiking nodes, outputs) and membrane traces (``v`` of each
+    neuron node, with ``--record``) of an interpreted graph, in dependency order."""
+    rasters: dict[str, Any] = {}
+    membranes: dict[str, Any] = {}
+    outputs = set(graph.outputs())
+    for name in graph.topo_order():
+        states = recording.get(name, {})
+        if "output" not in states:
+            continue
+        neuron = "v" in states
+        if name in graph.inputs() or name in outputs or neuron:
+            rasters[name] = states["output"]
+        if record and neuron:
+            membranes[f"{name} v"] = states["v"]
+    return rasters, membranes
+
+
+def _build_panels(
+    source: Path, inputs: Any, outputs: Any, args: argparse.Namespace, chip: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rasters of a build's run: the chip's input channels, its hidden neurons and
+    the outputs; membrane traces with ``--record``. Hidden neurons and states come
+    from the chip emulator's own recording (Xylo ``run(record=True)``, Dynap-SE2
+    ``DynapseEmulator.run(record=True)``); a target without one draws input and
+    output only, and says so."""
+    import numpy as np
+
+    from backends import get_target, graph_emulator
+
+    target = get_target(str(_read_json(source / "config.json").get("target")))
+    config = target.load_config(source)
+    seed = chip if chip is not None or hasattr(target, "graph_emulator") else 0
+    if not args.raw and hasattr(target, "graph_emulator"):
+        shaped: Any = graph_emulator(target, config, chip=chip)
+        raster = shaped.chip_raster(inputs, steps=args.steps)
+        raw = shaped.raw
+    else:
+        raw = target.emulator(config, seed=seed)
+        raster = np.asarray(inputs)
+    rasters: dict[str, Any] = {"chip input": raster}
+    membranes: dict[str, Any] = {}
+    hidden, states = _chip_recording(raw, raster)
+    if hidden is None:
+        print(
+            f"spikeforge: note: the {target.name} emulator records no hidden "
+            "neurons; the picture shows input and output only",
+            file=sys.stderr,
+        )
+    else:
+        rasters["hidden"] = hidden
+        if args.record:
+            membranes.update(states)
+    for name, arr in _as_numpy(outputs).items():
+        rasters[name] = arr
+    return rasters, membranes
+
+
+def _chip_recording(raw: Any, raster: Any) -> tuple[Any, dict[str, Any]]:
+    """``(hidden spikes, {name: states})`` from a chip emulator's recording, or
+    ``(None, {})`` when it has none this CLI knows."""
+    inner = getattr(raw, "emulator", None)  # Dynap-SE2: DynapseChip.emulator
+    if inner is not None and hasattr(inner, "run"):
+        got = inner.run(raster, record=True)
+        if getattr(got, "imem", None) is not None:
+            # (chips, batch, time, neurons): the one chip of this run
+            return got.spikes[0].numpy(), {"imem (A)": got.imem[0].numpy()}
+    import inspect
+
+    if "record" in inspect.signature(raw.run).parameters:
+        result = raw.run(raster, record=True)
+        if isinstance(result, tuple) and len(result) == 2:
+            states = result[1]
+            if isinstance(states, dict) and "Spikes" in states:
+                return states["Spikes"], {
+                    k: states[k] for k in ("Vmem", "Vmem_out") if k in states
+                }
+    return None, {}
+
+
+def _plot_run(rasters: dict[str, Any], membranes: dict[str, Any], path: str) -> None:
+    import numpy as np
+
+    from spikeforge.plot import overview
+
+    drawable: dict[str, Any] = {}
+    for name, value in rasters.items():
+        arr = _as_numpy(value)["output"]
+        if arr.size and (np.any(arr < 0) or np.any(arr != np.round(arr))):
+            print(
+                f"spikeforge: note: '{name}' holds analog values, not spikes; "
+                "not drawn as a raster",
+                file=sys.stderr,
+            )
+            continue
+        drawable[name] = arr
+    traces = {k: _as_numpy(v)["output"] for k, v in membranes.items()}
+    try:
+        overview(drawable, traces, path=path)
+    except ImportError as err:  # no matplotlib: one line naming the extra
+        raise ValueError(f"--plot: {err}") from None
+    print(f"wrote {path}")
 
 
 def _run_build(source: Path, inputs: Any, args: argparse.Namespace, chip: Any) -> Any:
@@ -700,11 +852,32 @@ def _read_json(path: Path) -> dict[str, Any]:
     return read_json_object(path, error=ValueError)
 
 
+def _progress_from_flags(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Run ``command`` with progress bars off under ``--quiet`` (else on a terminal
+    only: ``compiler.progress``)."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from compiler.progress import progress_mode
+
+        with progress_mode("off" if getattr(args, "quiet", False) else "auto"):
+            return command(args)
+
+    return run
+
+
+@_progress_from_flags
 def _cmd_compile(args: argparse.Namespace) -> int:
     from compiler.api import FidelityWarning
     from compiler.api import compile as compile_graph
+    from compiler.energy import parse_figures
     from compiler.errors import AdapterWarning
 
+    figures = parse_figures(args.energy_figure)  # fails before any work
+    if figures and args.no_energy:
+        raise ValueError("--energy-figure and --no-energy: choose one")
     graph = _read_graph(args.input)
     inputs: dict[str, Any] = {}
     if args.calibration:
@@ -725,6 +898,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             pipeline=args.pipeline,
             strict=args.strict,
             fidelity=not args.no_fidelity,
+            energy=False if args.no_energy else (figures or True),
             **inputs,
         )
     for warning in caught:
@@ -748,6 +922,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+@_progress_from_flags
 def _cmd_yield(args: argparse.Namespace) -> int:
     from backends import get_target
     from compiler.chip_yield import chip_yield, histogram, histogram_text

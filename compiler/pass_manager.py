@@ -10,6 +10,7 @@ from typing import Any
 
 from compiler.errors import PassError, PipelineError
 from compiler.pipeline import Pipeline
+from compiler.progress import PROGRESS_DELAY, Progress
 from ir import Graph, IRError, to_text, verify
 
 __all__ = ["PassManager", "PassTiming"]
@@ -74,6 +75,9 @@ class PassManager:
             verify(graph)
         done: list[str] = []
         self.timings = []
+        bar = Progress(  # not between IR dumps on the same stream
+            "passes", len(passes), delay=PROGRESS_DELAY, quiet=self.print_ir_after_all
+        )
         for spec, pass_ in passes:
             if self.print_ir_before_all or pass_.name in self.print_ir_before:
                 self._emit("before", spec, graph)
@@ -81,11 +85,16 @@ class PassManager:
             if "calibration" in kwargs:
                 kwargs["calibration"] = _as_flattened(graph, kwargs["calibration"])
             start = time.perf_counter()
+            bar.update(0, note=pass_.name)
             try:
                 result: object = pass_.run(graph, **kwargs)
             except Exception as err:
+                bar.close()
                 raise _failure(spec, pass_.name, f"failed: {err}", done) from err
             self.timings.append(PassTiming(spec, time.perf_counter() - start))
+            bar.update(1, note=pass_.name)
+            if len(self.timings) == len(passes):
+                bar.close()
             if not isinstance(result, Graph):
                 what = f"returned {type(result).__name__}, not a Graph"
                 raise _failure(spec, pass_.name, what, done)
@@ -93,6 +102,7 @@ class PassManager:
                 try:
                     verify(result)
                 except IRError as err:
+                    bar.close()
                     what = f"produced an invalid graph: {err}"
                     raise _failure(spec, pass_.name, what, done) from err
             done.append(spec)

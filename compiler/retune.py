@@ -12,21 +12,22 @@ what every target's implementation shares:
   labels when given, else the *teacher's* class probabilities, from the pre-retuning
   float network (``teacher_probabilities``: the reference interpreter's output spike
   counts, softened), so unlabeled data is enough.
-* ``Progress``: a progress bar on stderr with the loss and the robust accuracy (the
-  accuracy on the chips of the last step), silent with ``quiet``.
+* ``Progress``: re-exported from ``compiler.progress`` (the one progress helper):
+  a bar on stderr with the loss and the robust accuracy (the accuracy on the chips
+  of the last step) on a terminal, result lines on any stream, silent with
+  ``quiet``.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import torch
 
+from compiler.progress import Progress
 from ir import Graph, interpret
 
 __all__ = [
@@ -206,59 +207,3 @@ def retune_data(
             f"dtype {y.dtype}"
         )
     return RetuneData(x, y.astype(np.int64), None)
-
-
-class Progress:
-    """A progress bar on a stream (stderr): ``label [#####.....] 12/40 loss 0.42
-    robust acc 87.5%``; nothing at all when ``quiet``."""
-
-    def __init__(
-        self,
-        label: str,
-        total: int,
-        *,
-        quiet: bool = False,
-        stream: TextIO | None = None,
-        width: int = 24,
-    ) -> None:
-        self.label = label
-        self.total = max(int(total), 1)
-        self.quiet = quiet
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.done = 0
-        self.start = time.perf_counter()
-        self.history: list[dict[str, float]] = []
-
-    def update(self, n: int = 1, **values: float) -> None:
-        """Advance ``n`` steps and show ``values`` (``loss``, ``acc``...)."""
-        self.done = min(self.done + n, self.total)
-        if values:
-            self.history.append({"step": float(self.done), **values})
-        if self.quiet:
-            return
-        filled = self.width * self.done // self.total
-        bar = "#" * filled + "." * (self.width - filled)
-        shown = " ".join(
-            f"{k.replace('_', ' ')} {v:.1%}"
-            if k.endswith("acc")
-            else f"{k.replace('_', ' ')} {v:.4g}"
-            for k, v in values.items()
-        )
-        elapsed = time.perf_counter() - self.start
-        self.stream.write(
-            f"\r{self.label} [{bar}] {self.done}/{self.total} {shown} {elapsed:.0f}s"
-        )
-        self.stream.flush()
-
-    def line(self, text: str) -> None:
-        """Print a line of its own (a per-epoch or per-iteration result)."""
-        if self.quiet:
-            return
-        self.stream.write(f"\r{text}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if not self.quiet:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -320,6 +320,61 @@ class Graph:
     def __repr__(self) -> str:
         return f"<Graph @{self.name}: {len(self)} nodes, dt={self.dt}>"
 
+    def summary_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """``(node, op, inputs, shape, parameters)`` per node in dependency order:
+        inputs ``prev x`` for a recurrent edge, the output shape (``?`` when it
+        cannot be inferred), the number of values in the op's array fields."""
+        try:
+            shapes: dict[str, Shape] | None = self.shapes()
+        except Exception:  # a summary of a malformed graph still prints
+            shapes = None
+        try:
+            order = self.topo_order()
+        except Exception:
+            order = self.nodes()
+        rows = []
+        for name in order:
+            op = self.op(name)
+            inputs = ", ".join(
+                ("prev " if e.recurrent else "")
+                + e.src
+                + ("" if e.src_port == "output" else f".{e.src_port}")
+                for e in self.in_edges(name)
+            )
+            shape = "?" if shapes is None else "x".join(map(str, shapes[name])) or "()"
+            size = sum(
+                int(getattr(v, "size", 0))
+                for v in vars(op).values()
+                if hasattr(v, "shape") and hasattr(v, "size")
+            )
+            rows.append((name, op.name, inputs, shape, f"{size:,}" if size else ""))
+        return rows
+
+    def __str__(self) -> str:
+        """A compact table of the nodes (``ir.to_text`` gives the full IR)."""
+        head = ("node", "op", "inputs", "shape", "params")
+        rows = [head, *self.summary_rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [f"graph @{self.name}: {len(self)} nodes, dt = {self.dt}"]
+        for row in rows:
+            cells = [row[i].ljust(widths[i]) for i in range(4)]
+            lines.append("  " + "  ".join(cells) + "  " + row[4].rjust(9))
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        """The :meth:`__str__` table as HTML (Jupyter)."""
+        from html import escape
+
+        head = "".join(
+            f"<th>{h}</th>" for h in ("node", "op", "inputs", "shape", "params")
+        )
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+            for row in self.summary_rows()
+        )
+        caption = escape(f"graph @{self.name}: {len(self)} nodes, dt = {self.dt}")
+        return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
+
     # -- internals -------------------------------------------------------------------
     def _require(self, name: str) -> None:
         if name not in self._g:

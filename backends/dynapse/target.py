@@ -23,6 +23,8 @@ from backends.base import TargetError
 from backends.dynapse import decode
 from backends.dynapse.config import DynapseConfig
 from backends.dynapse.emulator import DynapseEmulator
+from backends.dynapse.energy import ENERGY_MODEL
+from backends.dynapse.energy import activity as dynapse_activity
 from backends.dynapse.lower import lower_to_config
 from backends.dynapse.mismatch import DEFAULT_RELATIVE_STD
 from backends.dynapse.passes import (
@@ -31,6 +33,7 @@ from backends.dynapse.passes import (
     QuantizeDynapsePass,
 )
 from backends.dynapse.placement import DynapseSystem
+from backends.energy import Activity, EnergyModel
 from backends.graph_io import (
     GraphEmulator,
     GraphIOError,
@@ -209,6 +212,18 @@ class DynapseTarget:
                 "'spikeforge run --raw'"
             )
         return GraphEmulator(raw, config.io, raw.emulator.n_inputs)
+
+    @property
+    def energy_model(self) -> EnergyModel:
+        """Published energy figures (DYNAP-SE proxies; ``backends/dynapse/energy.py``)."""
+        return ENERGY_MODEL
+
+    def activity(self, config: Any, raster: Any) -> Activity:
+        """Events per inference of ``config`` on a chip input raster, on the ideal
+        chip (``backends/dynapse/energy.py``)."""
+        cfg = self._check(config)
+        emu = decode.emulator(cfg, seed=None, relative_std=self.relative_std)
+        return dynapse_activity(emu, np.asarray(raster))
 
     def population(self, config: Any, seeds: Sequence[int]) -> DynapseChip:
         """``len(seeds)`` mismatched chips simulated in one run."""

@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 
 from backends.base import TargetError
+from backends.energy import Activity, EnergyModel
 from backends.graph_io import GraphEmulator, GraphIOError, graph_input_ports
 from backends.xylo.config import XyloConfig, io_from_neuron_map
 from backends.xylo.cost import estimate_cycles
 from backends.xylo.emulator import XyloEmulator
+from backends.xylo.energy import ENERGY_MODELS
+from backends.xylo.energy import activity as xylo_activity
 from backends.xylo.lower import lower_to_config, quantization_rows
 from backends.xylo.passes import AdaptXyloPass, AllocateXyloPass, QuantizeXyloPass
 from backends.xylo.retune import retune_graph
@@ -135,6 +138,16 @@ class XyloTarget:
             rows.update(quantization_rows(graph))
             rows.update(adapted_rows(graph))
         return rows
+
+    @property
+    def energy_model(self) -> EnergyModel:
+        """This variant's published energy figures (``backends/xylo/energy.py``)."""
+        return ENERGY_MODELS[self.name]
+
+    def activity(self, config: XyloConfig, raster: Any) -> Activity:
+        """Events per inference of ``config`` on a chip input raster (the bit-exact
+        emulator's recording; ``backends/xylo/energy.py``)."""
+        return xylo_activity(config, np.asarray(raster))
 
     def retune(
         self,

@@ -50,6 +50,7 @@ from compiler.allocation.traffic import (
     unique,
     unique_inverse,
 )
+from compiler.progress import PROGRESS_DELAY, Progress
 
 __all__ = [
     "Allocation",
@@ -513,7 +514,9 @@ def allocate(
     base = 0
     src, dst, w_all = _sample(net, metis_degree, seed)
     same = net.group[src] == net.group[dst]
+    bar = Progress("allocate-cores", len(need) + 2, delay=PROGRESS_DELAY)
     for g in sorted(need):
+        bar.update(0, note=f"partition group {g} into {need[g]} cores")
         members = np.flatnonzero(net.group == g)
         k = need[g]
         local = np.full(net.n, -1, np.int64)
@@ -523,6 +526,8 @@ def allocate(
         part = _metis(members.size, k, a, b, w, cap, seed)
         virtual[members] = base + part
         base += k
+        bar.update(1)
+    bar.update(0, note="refine")
     if base > 1:
         # NOTE: METIS minimises the edge cut; on nets whose index order already
         # follows their structure (conv layers in channel-major order) the index-order
@@ -538,7 +543,10 @@ def allocate(
             virtual = ordered
         if refine > 0:
             virtual = _refine(net, virtual, base, cap, (src, dst, w_all), refine)
+    bar.update(1, note="chips")
     chip_of_core = _chips(net, virtual, base, model, seed)
+    bar.update(1)
+    bar.close()
     return _finish(net, model, virtual, chip_of_core, "partition", base, started)
 
 

@@ -221,7 +221,7 @@ def test_adversarial_term_runs_and_changes_the_result(quantized: ir.Graph) -> No
 
 def test_progress_bar_shows_loss_and_robust_accuracy() -> None:
     stream = io.StringIO()
-    bar = Progress("retune", 2, stream=stream)
+    bar = Progress("retune", 2, stream=stream, force=True)  # not a terminal
     bar.update(loss=0.5, robust_acc=0.75)
     bar.line("epoch 1/1")
     bar.close()
