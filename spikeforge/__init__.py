@@ -65,6 +65,8 @@ def __getattr__(name: str) -> Any:
         value: Any = _version()
     elif name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name == "plot":  # the submodule: spikeforge.plot.raster(...)
+        value = importlib.import_module("spikeforge.plot")
     else:
         raise AttributeError(f"module 'spikeforge' has no attribute {name!r}")
     globals()[name] = value  # the next access is a plain lookup

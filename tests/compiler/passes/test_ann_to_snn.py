@@ -231,11 +231,14 @@ def test_passes_before_and_after_keep_meaning(mlp: tuple) -> None:
         ("percentile=100.5", r"option percentile must be in \(0, 100\], got 100.5"),
         (
             "normalization=l2",
-            "option normalization must be one of max, percentile, none",
+            r"option 'normalization': expected str: max \| percentile \| none, got 'l2'",
         ),
-        ("v-init=full", "option v-init must be one of zero, half"),
+        ("v-init=full", r"option 'v-init': expected str: zero \| half, got 'full'"),
         ("max-spikes=0", "option max_spikes must be >= 1, got 0"),
-        ("readout=rate", "option readout must be one of integrate, spikes, spike-tr"),
+        (
+            "readout=rate",
+            r"option 'readout': expected str: integrate \| spikes \| spike-train",
+        ),
     ],
 )
 def test_bad_options_name_the_option(options: str, message: str) -> None:
