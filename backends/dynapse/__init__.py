@@ -4,9 +4,9 @@ The semantics adapter (``adapt``, pass ``adapt-dynapse``), the bias-current
 parameter set (``params``), the per-chip mismatch
 model (``mismatch``), the batched, differentiable analog emulator (``emulator``), the
 bias generator's coarse/fine grid (``biasgen``), the base-weight + bitmask weight
-quantizer (``weights``), parameter translation (``translate``), core placement
-(``placement``), the configuration artifact (``config``), the lowering (``lower``,
-passes ``place-dynapse`` and ``quantize-dynapse``), decoding a configuration into an
+quantizer (``weights``), parameter translation (``translate``), routing
+(``routing``), the configuration artifact (``config``), the lowering (``lower``,
+placement by ``allocate-cores``, pass ``quantize-dynapse``), decoding a configuration into an
 emulator (``decode``), the current-scale calibration (``calibrate``), retuning for
 mismatch and in-the-loop calibration (``retune``) and the ``dynapse2`` target
 (``target``).
@@ -62,10 +62,10 @@ from backends.dynapse.emulator import (
 from backends.dynapse.lower import (
     IF_TAU_MEM,
     TRIMMED_BIASES,
+    allocate_graph,
     bias_trims,
     config_from_graph,
     lower_to_config,
-    place_graph,
     quantize_graph,
 )
 from backends.dynapse.mismatch import (
@@ -93,7 +93,8 @@ from backends.dynapse.params import (
     params_from_lif,
     tau_from_current,
 )
-from backends.dynapse.placement import (
+from backends.dynapse.retune import Chip, calibrate_graph, retune_graph
+from backends.dynapse.routing import (
     DynapseSystem,
     NeuronNames,
     Placement,
@@ -101,12 +102,9 @@ from backends.dynapse.placement import (
     PlacementReport,
     Traffic,
     edges_from_dense,
-    place,
-    place_in_order,
     route,
     traffic,
 )
-from backends.dynapse.retune import Chip, calibrate_graph, retune_graph
 from backends.dynapse.translate import (
     ParameterGroup,
     generator_of,
@@ -138,8 +136,6 @@ __all__ = [
     "PlacementReport",
     "Traffic",
     "edges_from_dense",
-    "place",
-    "place_in_order",
     "route",
     "traffic",
     "BASE_WEIGHT_NAMES",
@@ -165,8 +161,8 @@ __all__ = [
     "calibrate_graph",
     "retune_graph",
     "config_from_graph",
+    "allocate_graph",
     "lower_to_config",
-    "place_graph",
     "quantize_graph",
     "DEFAULT_CANDIDATES",
     "choose_i_scale",
