@@ -1,219 +1,133 @@
 """The Dynap-SE2 target family (SynSense mixed-signal AdExp-I&F neuron chips).
 
-The semantics adapter (``adapt``, pass ``adapt-dynapse``), the bias-current
-parameter set (``params``), the per-chip mismatch
-model (``mismatch``), the batched, differentiable analog emulator (``emulator``), the
-bias generator's coarse/fine grid (``biasgen``), the base-weight + bitmask weight
-quantizer (``weights``), parameter translation (``translate``), core placement
-(``placement``), the configuration artifact (``config``), the lowering (``lower``,
-passes ``place-dynapse`` and ``quantize-dynapse``), decoding a configuration into an
-emulator (``decode``), the current-scale calibration (``calibrate``), retuning for
-mismatch and in-the-loop calibration (``retune``) and the ``dynapse2`` target
-(``target``).
+What a user calls is re-exported here (``__all__``): the ``dynapse2`` target and its
+system limits, the configuration, the emulator and its bias parameters, the mismatch
+model, the semantics adapter, and the current-scale, retune and calibrate entry
+points. Everything else stays importable from its module:
+
+=============  ======================================================================
+``adapt``      the semantics adapter (pass ``adapt-dynapse``)
+``params``     the bias-current parameter set and the circuit's physical constants
+``mismatch``   per-chip mismatch: factors drawn per neuron from a chip's seed
+``emulator``   the batched, differentiable analog emulator
+``biasgen``    the bias generator's coarse/fine grid
+``weights``    the base-weight + bitmask weight quantizer
+``translate``  IR neuron parameters to bias currents; parameter groups
+``routing``    tags, SRAM routes and CAM use of placed neurons (``route``)
+``config``     the configuration artifact (``DynapseConfig``)
+``lower``      placement (``allocate-cores``), quantization (pass
+               ``quantize-dynapse``) and the configuration of a graph
+``decode``     a configuration back into an emulator, one chip or a population
+``calibrate``  the current scale chosen from data (``choose_i_scale``)
+``retune``     retuning for mismatch and in-the-loop calibration
+``target``     the ``dynapse2`` target
+=============  ======================================================================
+
+Importing this package is cheap: the names below load their module (and torch) on
+first use.
 """
 
-from backends.dynapse.adapt import (
-    Adaptation,
-    AdapterError,
-    DynapseAdapterWarning,
-    adapt_graph,
-)
-from backends.dynapse.biasgen import (
-    BASE_WEIGHT,
-    N_COARSE,
-    N_FINE,
-    N_TYPE,
-    N_TYPE_FULL_SCALE,
-    P_TYPE,
-    P_TYPE_FULL_SCALE,
-    SCALE_FACTORS,
-    BiasGenerator,
-    current_of,
-    for_bias,
-    snap,
-)
-from backends.dynapse.calibrate import (
-    DEFAULT_CANDIDATES,
-    ScaleChoice,
-    auto_i_scale,
-    choose_i_scale,
-)
-from backends.dynapse.config import (
-    BASE_WEIGHT_NAMES,
-    BIAS_NAMES,
-    CONFIG_FORMAT,
-    CONFIG_VERSION,
-    DENDRITES,
-    CamEntry,
-    ConfigError,
-    CoreConfig,
-    DynapseConfig,
-    NeuronConfig,
-    SramEntry,
-)
-from backends.dynapse.emulator import (
-    DELIVERIES,
-    MODES,
-    SURROGATE_SLOPE,
-    DynapseEmulator,
-    DynapseRun,
-    simulate,
-)
-from backends.dynapse.lower import (
-    IF_TAU_MEM,
-    TRIMMED_BIASES,
-    bias_trims,
-    config_from_graph,
-    lower_to_config,
-    place_graph,
-    quantize_graph,
-)
-from backends.dynapse.mismatch import (
-    DEFAULT_RELATIVE_STD,
-    MIN_FACTOR,
-    chip_seeds,
-    draw_chip,
-    draw_chips,
-    mismatch_factors,
-    relative_std_from_percent,
-)
-from backends.dynapse.params import (
-    I_0,
-    KAPPA,
-    KAPPA_N,
-    KAPPA_P,
-    SYNAPSE_TYPES,
-    U_T,
-    V_TH,
-    DynapseParams,
-    ParamValue,
-    current_from_duration,
-    current_from_tau,
-    duration_from_current,
-    params_from_lif,
-    tau_from_current,
-)
-from backends.dynapse.placement import (
-    DynapseSystem,
-    NeuronNames,
-    Placement,
-    PlacementError,
-    PlacementReport,
-    Traffic,
-    edges_from_dense,
-    place,
-    place_in_order,
-    route,
-    traffic,
-)
-from backends.dynapse.retune import Chip, calibrate_graph, retune_graph
-from backends.dynapse.translate import (
-    ParameterGroup,
-    generator_of,
-    parameter_groups,
-    snap_params,
-)
-from backends.dynapse.weights import (
-    DEFAULT_I_SCALE,
-    QuantizedWeights,
-    best_masks,
-    fit_bases,
-    initial_bases,
-    quantize_signed,
-    quantize_weights,
-    quantize_weights_baseline,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backends.dynapse.adapt import (
+        AdapterError,
+        DynapseAdapterWarning,
+        adapt_graph,
+    )
+    from backends.dynapse.calibrate import ScaleChoice, auto_i_scale, choose_i_scale
+    from backends.dynapse.config import ConfigError, DynapseConfig
+    from backends.dynapse.emulator import DynapseEmulator, DynapseRun
+    from backends.dynapse.mismatch import (
+        DEFAULT_RELATIVE_STD,
+        chip_seeds,
+        draw_chip,
+        draw_chips,
+        mismatch_factors,
+    )
+    from backends.dynapse.params import DynapseParams
+    from backends.dynapse.retune import Chip, calibrate_graph, retune_graph
+    from backends.dynapse.routing import DynapseSystem
+    from backends.dynapse.target import (
+        DYNAPSE2,
+        DynapseChip,
+        DynapseTarget,
+        EmulatedChip,
+    )
 
 __all__ = [
-    "Adaptation",
-    "AdapterError",
-    "DynapseAdapterWarning",
-    "adapt_graph",
-    "ScaleChoice",
-    "auto_i_scale",
+    # the target and its hardware
+    "DYNAPSE2",
+    "DynapseChip",
     "DynapseSystem",
-    "NeuronNames",
-    "Placement",
-    "PlacementError",
-    "PlacementReport",
-    "Traffic",
-    "edges_from_dense",
-    "place",
-    "place_in_order",
-    "route",
-    "traffic",
-    "BASE_WEIGHT_NAMES",
-    "BIAS_NAMES",
-    "CONFIG_FORMAT",
-    "CONFIG_VERSION",
-    "DENDRITES",
-    "CamEntry",
+    "DynapseTarget",
+    "EmulatedChip",
+    # the configuration
     "ConfigError",
-    "CoreConfig",
     "DynapseConfig",
-    "NeuronConfig",
-    "SramEntry",
-    "ParameterGroup",
-    "generator_of",
-    "parameter_groups",
-    "snap_params",
-    "DEFAULT_I_SCALE",
-    "IF_TAU_MEM",
-    "TRIMMED_BIASES",
-    "bias_trims",
-    "Chip",
-    "calibrate_graph",
-    "retune_graph",
-    "config_from_graph",
-    "lower_to_config",
-    "place_graph",
-    "quantize_graph",
-    "DEFAULT_CANDIDATES",
-    "choose_i_scale",
-    "N_COARSE",
-    "N_FINE",
-    "N_TYPE_FULL_SCALE",
-    "P_TYPE_FULL_SCALE",
-    "SCALE_FACTORS",
-    "BiasGenerator",
-    "N_TYPE",
-    "P_TYPE",
-    "BASE_WEIGHT",
-    "for_bias",
-    "current_of",
-    "snap",
-    "QuantizedWeights",
-    "quantize_weights",
-    "quantize_signed",
-    "quantize_weights_baseline",
-    "best_masks",
-    "fit_bases",
-    "initial_bases",
-    "DEFAULT_RELATIVE_STD",
-    "DELIVERIES",
-    "I_0",
-    "KAPPA",
-    "KAPPA_N",
-    "KAPPA_P",
-    "MIN_FACTOR",
-    "MODES",
-    "SURROGATE_SLOPE",
-    "SYNAPSE_TYPES",
-    "U_T",
-    "V_TH",
+    # the emulator
     "DynapseEmulator",
     "DynapseParams",
     "DynapseRun",
-    "ParamValue",
+    # the mismatch model
+    "DEFAULT_RELATIVE_STD",
     "chip_seeds",
-    "current_from_duration",
-    "current_from_tau",
     "draw_chip",
     "draw_chips",
-    "duration_from_current",
     "mismatch_factors",
-    "params_from_lif",
-    "relative_std_from_percent",
-    "simulate",
-    "tau_from_current",
+    # the semantics adapter
+    "AdapterError",
+    "DynapseAdapterWarning",
+    "adapt_graph",
+    # current scale, retune, calibrate
+    "Chip",
+    "ScaleChoice",
+    "auto_i_scale",
+    "calibrate_graph",
+    "choose_i_scale",
+    "retune_graph",
 ]
+
+_MODULE_OF = {
+    "DYNAPSE2": "target",
+    "DynapseChip": "target",
+    "DynapseSystem": "routing",
+    "DynapseTarget": "target",
+    "EmulatedChip": "target",
+    "ConfigError": "config",
+    "DynapseConfig": "config",
+    "DynapseEmulator": "emulator",
+    "DynapseParams": "params",
+    "DynapseRun": "emulator",
+    "DEFAULT_RELATIVE_STD": "mismatch",
+    "chip_seeds": "mismatch",
+    "draw_chip": "mismatch",
+    "draw_chips": "mismatch",
+    "mismatch_factors": "mismatch",
+    "AdapterError": "adapt",
+    "DynapseAdapterWarning": "adapt",
+    "adapt_graph": "adapt",
+    "Chip": "retune",
+    "ScaleChoice": "calibrate",
+    "auto_i_scale": "calibrate",
+    "calibrate_graph": "retune",
+    "choose_i_scale": "calibrate",
+    "retune_graph": "retune",
+}
+"""Public name -> the module (under ``backends.dynapse``) that defines it."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'backends.dynapse' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"backends.dynapse.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

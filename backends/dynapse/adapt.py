@@ -328,9 +328,8 @@ def merge_groups(
     ``graph`` is changed in place; ``note(node, "groups", text)`` records each
     changed layer.
     """
-    from backends.dynapse.lower import _gain, _weight_node
-    from backends.dynapse.placement import DynapseSystem
-    from backends.dynapse.target import SHARED_PARAMETERS
+    from backends.dynapse.lower import SHARED_PARAMETERS, _gain, _weight_node
+    from backends.dynapse.routing import DynapseSystem
 
     system = DynapseSystem(chips=chips)
     per_core = system.neurons_per_core

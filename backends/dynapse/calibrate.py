@@ -31,8 +31,8 @@ import torch
 
 from backends.dynapse import decode
 from backends.dynapse.config import DynapseConfig
-from backends.dynapse.lower import config_from_graph, place_graph, quantize_graph
-from backends.dynapse.placement import DynapseSystem
+from backends.dynapse.lower import allocate_graph, config_from_graph, quantize_graph
+from backends.dynapse.routing import DynapseSystem
 from ir import Graph, interpret
 
 __all__ = [
@@ -143,7 +143,7 @@ def _evaluate(
     if "placement" in graph.meta(_first_layer(graph)) or not place:
         lowered = quantize_graph(graph, i_scale=i_scale)
     else:
-        lowered = quantize_graph(place_graph(graph, system, i_scale=i_scale))
+        lowered = quantize_graph(allocate_graph(graph, system), i_scale=i_scale)
     config = config_from_graph(lowered, system)
     outputs = decode.output_columns(config)
     run = decode.emulator(config, seed=None).run(torch.from_numpy(x))
@@ -209,7 +209,7 @@ def auto_i_scale(
 ) -> ScaleChoice:
     """``choose_i_scale`` over ``DEFAULT_CANDIDATES``, searched coarse to fine.
 
-    ``graph`` must be placed (``allocate-cores`` or ``place-dynapse``). One
+    ``graph`` must be placed (``allocate-cores``). One
     candidate per decade (``DECADES``) first, then the candidates within a decade
     of the best of those (about 7 compiles instead of 12), on the first
     ``AUTO_SAMPLES`` samples of ``spikes``. Without ``spikes``, the

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from backends.dynapse.biasgen import N_COARSE, N_FINE
-from backends.dynapse.placement import DynapseSystem, Placement
+from backends.dynapse.routing import DynapseSystem, Placement
 from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
 from backends.jsonfile import read_json_object
 from ir.serialize import atomic_write

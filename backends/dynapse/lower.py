@@ -5,12 +5,11 @@ Accepted graphs: ``backends.chain`` chains of ``snn.lif``, ``snn.cubalif`` or
 one synapse per layer. Three stages, each a pass of the target's pipeline, each
 writing documented ``meta`` (printed in ``.sfir``, so a lowered graph round-trips):
 
-1. ``place_graph`` (``place-dynapse``): every layer's neurons are grouped by their
-   parameters (a core shares all biases, ``translate.parameter_groups``) and placed
-   on (chip, core, slot) by ``placement.place``, which keeps connected neurons on one
-   core and respects the CAM (64 fan-in), SRAM (4 destinations) and tag limits. Neuron
-   meta: ``placement`` ``(n, 3)`` (chip, core, slot), ``param_group`` ``(n,)``,
-   ``i_scale`` (amperes per unit, below).
+1. ``allocate-cores`` (``compiler/allocation``; ``allocate_graph`` here, with the
+   system's ``core_model``): neurons on (chip, core, slot), one parameter group per
+   core (neurons that agree on ``SHARED_PARAMETERS``), within the CAM (64 fan-in),
+   SRAM (4 destinations) and tag limits, minimising spikes between cores. Neuron
+   meta: ``placement`` ``(n, 3)`` (chip, core, slot).
 2. ``quantize_graph`` (``quantize-dynapse``): per core, the signed weights into its
    neurons (every layer and source) are fitted with the core's 4 base weight currents
    and a 4-bit mask per connection (``weights.quantize_signed``; positive weights to
@@ -44,9 +43,10 @@ import numpy as np
 
 from backends.chain import Layer, layer_chain
 from backends.dynapse.config import CoreConfig, DynapseConfig
-from backends.dynapse.placement import DynapseSystem, place, route
+from backends.dynapse.routing import DynapseSystem, route
 from backends.dynapse.translate import ParameterGroup, parameter_groups, snap_params
 from backends.dynapse.weights import quantize_signed
+from compiler.allocation import CoreModel, allocate, from_graph
 from ir import Graph, verify
 from ir.op import Op
 from ir.ops.nn import Affine, Linear
@@ -54,19 +54,24 @@ from ir.ops.snn import IF, LIF, CubaLIF
 
 __all__ = [
     "DEFAULT_I_SCALE",
+    "SHARED_PARAMETERS",
     "TRIMMED_BIASES",
     "bias_trims",
     "trimmed_codes",
     "IF_TAU_MEM",
     "REFRACTORY_STEPS",
+    "allocate_graph",
     "config_from_graph",
+    "core_model",
     "lower_to_config",
-    "place_graph",
     "quantize_graph",
 ]
 
 DEFAULT_I_SCALE = 1e-8
 """Amperes per unit of threshold-scaled input (Rockpool's ``Iscale``, 10 nA)."""
+
+SHARED_PARAMETERS = ("tau", "tau_mem", "tau_syn", "r", "w_in", "v_leak", "v_threshold")
+"""Neuron fields that set a core's biases: neurons on one core must agree on them."""
 
 IF_TAU_MEM = 0.2
 """Membrane time constant (s) standing in for an IF neuron's missing leak."""
@@ -316,58 +321,42 @@ def _param_groups(graph: Graph, flat: _Flat, i_scale: float) -> np.ndarray:
     return group_of
 
 
-def place_graph(
+def core_model(system: DynapseSystem) -> CoreModel:
+    """The cores of ``system`` as ``allocate-cores`` sees them (limits as data)."""
+    return CoreModel(
+        neurons_per_core=system.neurons_per_core,
+        cores_per_chip=system.cores_per_chip,
+        chips=system.chips,
+        mesh=(system.chips, 1),
+        fan_in=system.cam_entries,
+        fan_out=system.sram_entries - system.reserved_sram_entries,
+        tags=system.tags,
+        shared_parameters=SHARED_PARAMETERS,
+    )
+
+
+def allocate_graph(
     graph: Graph,
     system: DynapseSystem | None = None,
     *,
-    i_scale: float = DEFAULT_I_SCALE,
+    seed: int = 0,
+    refine: int = 2,
 ) -> Graph:
-    """Group neurons by parameters and place them on cores (stage 1 above).
+    """Place neurons on ``system``'s cores with ``allocate-cores`` (stage 1 above):
+    the pass's defaults, on this system rather than the registered target's.
 
     Raises:
-        ValueError: an unsupported graph, or ``PlacementError`` (a ``ValueError``)
-            naming the neuron or group, the limit and the value.
+        ValueError: an unsupported graph, or ``AllocationError`` (a ``ValueError``)
+            naming the limit that binds.
     """
-    if not (np.isfinite(i_scale) and i_scale > 0):
-        raise ValueError(f"i_scale must be a positive current, got {i_scale!r}")
+    # NOTE: imported here: compiler.passes imports every pass, some of them backends.
+    from compiler.passes.allocate_cores import annotate
+
     system = system or DynapseSystem()
-    flat = _flatten(graph)
-    n = int(flat.offsets[-1])
-    group_of = _param_groups(graph, flat, i_scale)
-    src, dst, in_src, in_dst = [], [], [], []
-    for node, kind in zip(flat.weight_nodes, flat.kinds, strict=True):
-        _, _, s, d, _ = _connections(graph, flat, node)
-        if kind == "input":
-            in_src.append(s)
-            in_dst.append(d)
-        else:
-            src.append(s)
-            dst.append(d)
-
-    def cat(parts: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-    placement = place(
-        n,
-        group_of,
-        cat(src),
-        cat(dst),
-        system=system,
-        n_inputs=flat.n_inputs,
-        input_src=cat(in_src),
-        input_dst=cat(in_dst),
-        names=_names(flat),
-    )
-    result = graph.copy()
-    where = np.stack([placement.chip, placement.core, placement.slot], axis=1)
-    for k, layer in enumerate(flat.layers):
-        rows = slice(flat.offsets[k], flat.offsets[k + 1])
-        meta = result.meta(layer.node)
-        meta["placement"] = where[rows].astype(np.int64)
-        meta["param_group"] = group_of[rows].astype(np.int64)
-        meta["i_scale"] = float(i_scale)
-    meta = result.meta(flat.input_node)
-    meta["chips"] = int(system.chips)
+    net = from_graph(graph, SHARED_PARAMETERS)
+    placed = allocate(net, core_model(system), seed=seed, refine=refine)
+    result = annotate(graph, placed, [name for name, _ in net.layers])
+    result.meta(_flatten(graph).input_node)["chips"] = int(system.chips)
     return result
 
 
@@ -377,7 +366,7 @@ def _placement_of(graph: Graph, flat: _Flat) -> np.ndarray:
         meta = graph.meta(layer.node)
         if "placement" not in meta:
             raise ValueError(
-                f"node '{layer.node}' has no placement; run place-dynapse first"
+                f"node '{layer.node}' has no placement; run allocate-cores first"
             )
         parts.append(np.asarray(meta["placement"], np.int64))
     return np.concatenate(parts)
@@ -386,10 +375,9 @@ def _placement_of(graph: Graph, flat: _Flat) -> np.ndarray:
 def quantize_graph(graph: Graph, *, i_scale: float | None = None) -> Graph:
     """Fit each core's base weights and masks; realise the weights (stage 2 above).
 
-    The placement comes from ``place-dynapse`` or ``allocate-cores`` (``placement``
-    meta). ``i_scale`` (amperes per unit) defaults to the one ``place-dynapse``
-    recorded, else ``DEFAULT_I_SCALE``; parameter groups are recorded here when the
-    placement came from elsewhere.
+    The placement comes from ``allocate-cores`` (``placement`` meta). ``i_scale``
+    (amperes per unit) defaults to the one recorded in the first layer's meta, else
+    ``DEFAULT_I_SCALE``; parameter groups (``param_group`` meta) are recorded here.
     """
     flat = _flatten(graph)
     where = _placement_of(graph, flat)
@@ -593,12 +581,14 @@ def lower_to_config(
     *,
     i_scale: float = DEFAULT_I_SCALE,
 ) -> DynapseConfig:
-    """Place, quantize (when the pipeline has not) and build the configuration."""
+    """Place (``allocate_graph``), quantize (when the pipeline has not; at
+    ``i_scale`` when placed here) and build the configuration."""
     flat = _flatten(graph)
+    scale = None
     if "placement" not in graph.meta(flat.layers[0].node):
-        graph = place_graph(graph, system, i_scale=i_scale)
+        graph, scale = allocate_graph(graph, system), i_scale
     if "masks" not in graph.meta(flat.weight_nodes[0]):
-        graph = quantize_graph(graph)
+        graph = quantize_graph(graph, i_scale=scale)
     config = config_from_graph(graph, system)
     config.check()
     return config

@@ -397,7 +397,7 @@ def retune_graph(
 ) -> Graph:
     """Mismatch-robust retuning (module docstring); returns the quantized graph.
 
-    ``graph`` is placed (``allocate-cores`` or ``place-dynapse``), quantized or not.
+    ``graph`` is placed (``allocate-cores``), quantized or not.
     The result is the best of the start, the quantization-aware epochs and the last
     epoch, scored as deployed: each candidate's configuration on ``VALIDATION_SEEDS`` chips, so
     retuning never lowers the measured robust accuracy. Last layer meta:

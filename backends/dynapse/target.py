@@ -1,7 +1,7 @@
 """The ``dynapse2`` target: Dynap-SE2-style mixed-signal chips, emulated with mismatch.
 
 ``lower`` is ``lower_to_config`` (after the default pipeline's ``allocate-cores`` and
-``quantize-dynapse``; ``place-dynapse`` is the target's own greedy placement), the
+``quantize-dynapse``), the
 configuration a ``DynapseConfig`` and the emulator the analog ``DynapseEmulator`` of
 the decoded configuration: ``emulator(config, seed)``
 is chip instance ``seed`` (per-neuron mismatch drawn from it, ``seed=None`` the ideal
@@ -25,14 +25,10 @@ from backends.dynapse.config import DynapseConfig
 from backends.dynapse.emulator import DynapseEmulator
 from backends.dynapse.energy import ENERGY_MODEL
 from backends.dynapse.energy import activity as dynapse_activity
-from backends.dynapse.lower import lower_to_config
+from backends.dynapse.lower import SHARED_PARAMETERS, core_model, lower_to_config
 from backends.dynapse.mismatch import DEFAULT_RELATIVE_STD
-from backends.dynapse.passes import (
-    AdaptDynapsePass,
-    PlaceDynapsePass,
-    QuantizeDynapsePass,
-)
-from backends.dynapse.placement import DynapseSystem
+from backends.dynapse.passes import AdaptDynapsePass, QuantizeDynapsePass
+from backends.dynapse.routing import DynapseSystem
 from backends.energy import Activity, EnergyModel
 from backends.graph_io import (
     GraphEmulator,
@@ -49,9 +45,6 @@ __all__ = [
     "DynapseTarget",
     "EmulatedChip",
 ]
-
-SHARED_PARAMETERS = ("tau", "tau_mem", "tau_syn", "r", "w_in", "v_leak", "v_threshold")
-"""Neuron fields that set a core's biases: neurons on one core must agree on them."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +138,6 @@ class DynapseTarget:
     passes: Mapping[str, Any] = field(
         default_factory=lambda: {
             AdaptDynapsePass.name: AdaptDynapsePass,
-            PlaceDynapsePass.name: PlaceDynapsePass,
             QuantizeDynapsePass.name: QuantizeDynapsePass,
         }
     )
@@ -154,17 +146,7 @@ class DynapseTarget:
     @property
     def core_model(self) -> CoreModel:
         """The cores ``allocate-cores`` places neurons on (limits as data)."""
-        s = self.system
-        return CoreModel(
-            neurons_per_core=s.neurons_per_core,
-            cores_per_chip=s.cores_per_chip,
-            chips=s.chips,
-            mesh=(s.chips, 1),
-            fan_in=s.cam_entries,
-            fan_out=s.sram_entries - s.reserved_sram_entries,
-            tags=s.tags,
-            shared_parameters=SHARED_PARAMETERS,
-        )
+        return core_model(self.system)
 
     @property
     def limits(self) -> dict[str, int | float]:

@@ -22,10 +22,11 @@ import ir
 from backends import TargetError, get_target
 from backends.dynapse.config import ConfigError as DynapseConfigError
 from backends.dynapse.config import DynapseConfig
-from backends.dynapse.placement import DynapseSystem, place
+from backends.dynapse.routing import DynapseSystem
 from backends.dynapse.target import DYNAPSE2
 from backends.xylo import ConfigError, XyloConfig
 from ir.ops import io, nn
+from tests.backends.dynapse.test_routing import place_in_order
 
 
 def xylo(seed: int) -> XyloConfig:
@@ -223,7 +224,9 @@ def test_reference_disk_full_keeps_the_old_build(
 def test_dynapse_limits_in_the_file_must_be_the_targets(tmp_path: Path) -> None:
     system = DynapseSystem()
     n = 2
-    p = place(n, np.zeros(n, int), np.zeros(0, int), np.zeros(0, int), system=system)
+    p = place_in_order(
+        n, np.zeros(n, int), np.zeros(0, int), np.zeros(0, int), system=system
+    )
     config = DynapseConfig.from_placement(
         p,
         src=[0] * 100,

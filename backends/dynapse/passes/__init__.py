@@ -1,7 +1,6 @@
 """The Dynap-SE2 target's passes (registered through ``DynapseTarget.passes``)."""
 
 from backends.dynapse.passes.adapt_dynapse import AdaptDynapsePass
-from backends.dynapse.passes.place_dynapse import PlaceDynapsePass
 from backends.dynapse.passes.quantize_dynapse import QuantizeDynapsePass
 
-__all__ = ["AdaptDynapsePass", "PlaceDynapsePass", "QuantizeDynapsePass"]
+__all__ = ["AdaptDynapsePass", "QuantizeDynapsePass"]

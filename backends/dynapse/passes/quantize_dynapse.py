@@ -30,7 +30,7 @@ class QuantizeDynapsePass(Pass):
     (alternating optimisation with an exhaustive 16-mask search per weight,
     ``backends/dynapse/weights.py``). The weight ops take the realised values; masks,
     dendrites, base-weight codes and per-layer errors go to ``meta``. Needs a
-    placement first (``allocate-cores`` or ``place-dynapse``).
+    placement first (``allocate-cores``).
 
     Options:
         i_scale: amperes per unit of threshold-scaled input: ``auto`` (default)
@@ -38,8 +38,8 @@ class QuantizeDynapsePass(Pass):
             one whose ideal chip agrees best with the float graph
             (``calibrate.auto_i_scale``, on the ``calibration`` spikes when given,
             else on seeded random input; the candidates' scores go to the input
-            node's ``i_scale_choice`` meta); ``none`` is the one ``place-dynapse``
-            recorded, else 10 nA; a number is that current.
+            node's ``i_scale_choice`` meta); ``none`` is the one the graph records
+            (``i_scale`` meta), else 10 nA; a number is that current.
     """
 
     name = "quantize-dynapse"

@@ -18,7 +18,8 @@ from backends.dynapse.config import (
     NeuronConfig,
     SramEntry,
 )
-from backends.dynapse.placement import DynapseSystem, PlacementError, place
+from backends.dynapse.routing import DynapseSystem, PlacementError
+from tests.backends.dynapse.test_routing import place_in_order
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -56,12 +57,12 @@ def placed_config(seed: int) -> DynapseConfig:
 
     group = rng.integers(0, 2, n) if n <= system.neurons_per_core else np.zeros(n, int)
     try:
-        p = place(
+        p = place_in_order(
             n, group, src, dst, system=system, n_inputs=n_in, input_src=isrc,
             input_dst=idst,
         )  # fmt: skip
     except PlacementError:
-        p = place(1, np.zeros(1, int), src[:0], dst[:0], system=system)
+        p = place_in_order(1, np.zeros(1, int), src[:0], dst[:0], system=system)
         src, dst, isrc, idst, n_in = src[:0], dst[:0], isrc[:0], idst[:0], 0
     return DynapseConfig.from_placement(
         p,
@@ -99,7 +100,7 @@ def test_placed_config_is_valid_and_round_trips(seed, tmp_path_factory):
 
 def test_cam_and_sram_come_from_the_placement():
     system = DynapseSystem(neurons_per_core=2, cores_per_chip=2, chips=2)
-    p = place(
+    p = place_in_order(
         5, np.array([0, 0, 1, 1, 2]), np.array([0, 0, 4]), np.array([2, 3, 0]),
         system=system, n_inputs=1, input_src=np.array([0]), input_dst=np.array([4]),
     )  # fmt: skip

@@ -23,7 +23,7 @@ from backends.dynapse.decode import (
     population,
 )
 from backends.dynapse.params import DynapseParams
-from backends.dynapse.placement import place
+from tests.backends.dynapse.test_routing import place_in_order
 
 # The dynapse2 pipeline adapts subtract resets and LIF synapses (adapt-dynapse) and
 # warns; these tests are about other things (tests/backends/dynapse/test_adapt.py).
@@ -213,8 +213,8 @@ def test_placed_network_round_trips_its_connections() -> None:
     den = [dendrites[k] for k in rng.integers(0, 4, 20)]
     mask = rng.integers(1, 16, 20)
     imask = rng.integers(1, 16, 8)
-    p = place(n, np.arange(n) % 2, src, dst, n_inputs=n_in, input_src=isrc,
-              input_dst=idst)  # fmt: skip
+    p = place_in_order(n, np.arange(n) % 2, src, dst, n_inputs=n_in,
+                       input_src=isrc, input_dst=idst)  # fmt: skip
     codes = {
         core: tuple((int(rng.integers(1, 5)), int(rng.integers(256))) for _ in "0123")
         for core in range(4)

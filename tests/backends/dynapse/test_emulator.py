@@ -9,15 +9,17 @@ import pytest
 import torch
 
 from backends.dynapse import (
-    SYNAPSE_TYPES,
     DynapseEmulator,
     DynapseParams,
     chip_seeds,
-    current_from_duration,
-    current_from_tau,
     draw_chip,
     draw_chips,
-    simulate,
+)
+from backends.dynapse.emulator import simulate
+from backends.dynapse.params import (
+    SYNAPSE_TYPES,
+    current_from_duration,
+    current_from_tau,
 )
 
 KAPPA = (0.75 + 0.66) / 2  # reference §2.3, written out independently of params.py

@@ -1,4 +1,4 @@
-"""Dynap-SE2 lowering: place-dynapse, quantize-dynapse, the config, the target."""
+"""Dynap-SE2 lowering: allocate-cores, quantize-dynapse, the config, the target."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def test_limits_and_settings_fail_with_names() -> None:
     needs = r"needs 6 cores of 256 neurons \(largest: layer\(s\) 'h'.*the system has 4"
     with pytest.raises(PassError, match=needs):
         compiler.compile(big, target="dynapse2")
-    with pytest.raises(Exception, match="run place-dynapse first"):
+    with pytest.raises(Exception, match="run allocate-cores first"):
         compiler.run_pipeline(chain(0), "quantize-dynapse")
 
 

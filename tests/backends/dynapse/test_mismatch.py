@@ -8,13 +8,12 @@ import torch
 
 from backends.dynapse import (
     DEFAULT_RELATIVE_STD,
-    MIN_FACTOR,
     DynapseParams,
     chip_seeds,
     draw_chip,
     draw_chips,
-    relative_std_from_percent,
 )
+from backends.dynapse.mismatch import MIN_FACTOR, relative_std_from_percent
 
 
 def relative_deviation(chip: DynapseParams, nominal: DynapseParams, name: str):

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.dynapse import (
+from backends.dynapse.params import (
     SYNAPSE_TYPES,
     DynapseParams,
     current_from_duration,

@@ -1,4 +1,4 @@
-"""Dynap-SE2 core placement: which chip, core and slot each neuron gets.
+"""Dynap-SE2 routing: tags, SRAM routes and CAM use of neurons placed on cores.
 
 A Dynap-SE2 system is chips of 4 cores x 256 neurons. Every bias of a core, the 4
 base weights included, is shared by all its neurons, so only neurons of one
@@ -25,33 +25,9 @@ that reach no common core may share a tag (a greedy colouring), which lifts the
 once per distinct destination chip other than its own (``inter_chip``). Input spikes
 are counted apart (``input_core``, ``input_chip``: every destination counts).
 
-**Algorithm** (``place``); Rockpool's mapper instead cuts the neuron index range into
-contiguous blocks with no regard to connectivity (§5.1 "Clustering into cores"), which
-is ``place_in_order`` here.
-
-1. Feasibility, before any search: fan-in per neuron against the CAM, sources against
-   the tags (unique tags), and the cores each group needs, ``ceil(n_g / 256)``, against
-   the system; a failure raises :class:`PlacementError` with the numbers.
-2. Per group, in ascending key order, exactly that many cores are grown greedily: a
-   core is seeded with the unplaced neuron of largest rate-weighted connection strength
-   and grown, up to capacity, by the unplaced neuron with the largest rate-weighted
-   connection to the neurons already in it (ties: the largest connection to all
-   neurons placed so far, so a cluster that outgrows a core continues in the next;
-   then strength; then the lower index).
-3. Refinement with the exact objective: the change in inter-core traffic of moving
-   each neuron to each other core of its group is computed for all pairs at once from
-   per-source destination counts; the best moves are applied when the target core has
-   room, otherwise the best swap with a neuron of the target core, each only if its
-   exactly evaluated change is negative. Passes repeat until none improves (or
-   ``max_passes``). Traffic never increases.
-4. Cores go to chips (the fewest chips that hold them) by the same greedy growth on
-   a core-to-core affinity (rate-weighted co-membership of a source's cores), then
-   pairwise swaps of cores between chips while the exact inter-chip traffic (inputs'
-   chip events included) falls.
-5. Slots are given in ascending neuron index within a core; SRAM destinations are
-   checked against the SRAM entries (raising :class:`PlacementError` naming the neuron).
-
-Everything is deterministic: no randomness, ties broken by index.
+Where neurons go is decided by ``allocate-cores`` (``compiler/allocation``); ``route``
+turns that assignment into tags, SRAM routes and CAM counts for the configuration
+(``DynapseConfig.from_placement``), checking every limit above. Deterministic.
 """
 
 from __future__ import annotations
@@ -70,8 +46,6 @@ __all__ = [
     "PlacementReport",
     "Traffic",
     "edges_from_dense",
-    "place",
-    "place_in_order",
     "route",
     "traffic",
 ]
@@ -79,8 +53,6 @@ __all__ = [
 NeuronNames = Callable[[int], str] | Sequence[tuple[str, int]]
 """How error messages name neuron ``i``: a function, or ``(layer name, size)`` pairs
 in index order (neuron 17 with layers ``[("h0", 14), ("h1", 10)]`` is ``h1`` index 3)."""
-
-_EPS = 1e-12
 
 
 class PlacementError(ValueError):
@@ -329,55 +301,6 @@ def _count_traffic(
     )
 
 
-def place(
-    n_neurons: int,
-    group: ArrayLike,
-    src: ArrayLike,
-    dst: ArrayLike,
-    *,
-    system: DynapseSystem | None = None,
-    n_inputs: int = 0,
-    input_src: ArrayLike = (),
-    input_dst: ArrayLike = (),
-    rates: ArrayLike | None = None,
-    input_rates: ArrayLike | None = None,
-    names: NeuronNames | None = None,
-    tag_reuse: bool = False,
-    max_passes: int = 20,
-) -> Placement:
-    """Connectivity-aware placement (see the module docstring for the algorithm).
-
-    Args:
-        n_neurons: neurons ``0..N-1``.
-        group: ``(N,)`` int parameter-group key; only neurons of one key share a core.
-        src, dst: neuron-to-neuron connections, one per CAM entry (repeat a pair for
-            two dendrites).
-        system: the hardware limits (default: one chip).
-        n_inputs: external input channels ``0..n_inputs-1``.
-        input_src, input_dst: input channel -> neuron connections.
-        rates, input_rates: spikes per inference of each neuron / input channel
-            (default 1).
-        names: how messages name neurons.
-        tag_reuse: share tags between sources that reach no common core.
-        max_passes: refinement passes at most (0: greedy growth only).
-
-    Raises:
-        PlacementError: no placement fits the limits (the message names the neuron,
-            group or core, the limit and the value).
-        ValueError: malformed arguments.
-    """
-    net = _Network.build(
-        n_neurons, group, src, dst, system, n_inputs, input_src, input_dst,
-        rates, input_rates, names,
-    )  # fmt: skip
-    net.check_feasible(tag_reuse)
-    where, core_group = _grow(net)
-    if max_passes > 0:
-        _refine(net, where, core_group, max_passes)
-    slot_of_vcore = _pack_chips(net, where, core_group.size)
-    return net.finish(where, slot_of_vcore, tag_reuse)
-
-
 def route(
     n_neurons: int,
     group: ArrayLike,
@@ -401,7 +324,7 @@ def route(
 
     Raises:
         PlacementError: a core over capacity or holding two parameter groups, or any
-            limit ``place`` checks.
+            limit of the system (CAM, SRAM, tags).
     """
     net = _Network.build(
         n_neurons, group, src, dst, system, n_inputs, input_src, input_dst,
@@ -444,45 +367,8 @@ def route(
     return net.finish(gcore, np.arange(sysm.cores, dtype=np.int64), tag_reuse)
 
 
-def place_in_order(
-    n_neurons: int,
-    group: ArrayLike,
-    src: ArrayLike,
-    dst: ArrayLike,
-    *,
-    system: DynapseSystem | None = None,
-    n_inputs: int = 0,
-    input_src: ArrayLike = (),
-    input_dst: ArrayLike = (),
-    rates: ArrayLike | None = None,
-    input_rates: ArrayLike | None = None,
-    names: NeuronNames | None = None,
-    tag_reuse: bool = False,
-) -> Placement:
-    """The naive baseline, Rockpool's style (§5.1): neurons in index order fill cores
-    as they come (a group's next neuron goes to the group's open core, or opens the
-    next free core, chip 0 core 0 first). Same arguments and errors as ``place``.
-    """
-    net = _Network.build(
-        n_neurons, group, src, dst, system, n_inputs, input_src, input_dst,
-        rates, input_rates, names,
-    )  # fmt: skip
-    net.check_feasible(tag_reuse)
-    cap = net.system.neurons_per_core
-    where = np.empty(net.n, np.int64)
-    open_core: dict[int, tuple[int, int]] = {}
-    next_core = 0
-    for i, g in enumerate(net.group.tolist()):
-        core, load = open_core.get(g, (-1, cap))
-        if load == cap:
-            core, load, next_core = next_core, 0, next_core + 1
-        where[i] = core
-        open_core[g] = (core, load + 1)
-    return net.finish(where, np.arange(next_core, dtype=np.int64), tag_reuse)
-
-
 # --------------------------------------------------------------------------------------
-# The network, its checks, and turning core assignments into a Placement
+# The network, its checks, and turning a core assignment into a Placement
 
 
 @dataclass(kw_only=True, eq=False)
@@ -497,19 +383,6 @@ class _Network:
     dst: np.ndarray
     rate: np.ndarray  # (S,)
     names: NeuronNames | None
-    # Unique (source, target) pairs with multiplicity, sorted by target.
-    pair_s: np.ndarray = field(init=False)
-    pair_d: np.ndarray = field(init=False)
-    pair_m: np.ndarray = field(init=False)
-    in_ptr: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        s_count = self.n + self.n_inputs
-        key = self.dst * s_count + self.src
-        uniq, mult = np.unique(key, return_counts=True)
-        self.pair_d, self.pair_s = np.divmod(uniq, max(s_count, 1))
-        self.pair_m = mult.astype(np.int64)
-        self.in_ptr = np.searchsorted(self.pair_d, np.arange(self.n + 1))
 
     @classmethod
     def build(
@@ -727,248 +600,6 @@ class _Network:
             for c in dest_cores[s]:
                 heard[c].add(tag)
         return tags
-
-
-# --------------------------------------------------------------------------------------
-# Step 2: greedy growth of cores within each group
-
-
-def _grow(net: _Network) -> tuple[np.ndarray, np.ndarray]:
-    """Virtual core of each neuron and the group key of each virtual core."""
-    n, cap = net.n, net.system.neurons_per_core
-    neuron_edge = net.pair_s < n
-    u = net.pair_s[neuron_edge]
-    v = net.pair_d[neuron_edge]
-    w = net.rate[u] * net.pair_m[neuron_edge]
-    keep = u != v
-    # Symmetric affinity: a spike u -> v is as local whichever of the two moves.
-    a = np.concatenate([u[keep], v[keep]])
-    b = np.concatenate([v[keep], u[keep]])
-    wt = np.concatenate([w[keep], w[keep]])
-    order = np.argsort(a, kind="stable")
-    a, b, wt = a[order], b[order], wt[order]
-    ptr = np.searchsorted(a, np.arange(n + 1))
-    strength = np.bincount(a, weights=wt, minlength=n)
-
-    where = np.full(n, -1, np.int64)
-    core_group: list[int] = []
-    gain = np.zeros(n)
-    # Connection to every neuron placed so far: keeps a cluster that outgrew one core
-    # going into the next core, so consecutive cores (hence chips) stay related.
-    placed_gain = np.zeros(n)
-    for key, n_cores in net.cores_needed().items():
-        members = np.flatnonzero(net.group == key)
-        free = np.ones(members.size, bool)
-        for _ in range(n_cores):
-            core_id = len(core_group)
-            core_group.append(key)
-            gain[members] = 0.0
-            for _ in range(min(cap, int(free.sum()))):
-                cand = members[free]
-                g = gain[cand]
-                best = cand[g == g.max()]
-                pg = placed_gain[best]
-                best = best[pg == pg.max()]
-                pick = int(best[np.argmax(strength[best])])
-                where[pick] = core_id
-                free[np.searchsorted(members, pick)] = False
-                lo, hi = ptr[pick], ptr[pick + 1]
-                np.add.at(gain, b[lo:hi], wt[lo:hi])
-                np.add.at(placed_gain, b[lo:hi], wt[lo:hi])
-    return where, np.asarray(core_group, np.int64)
-
-
-# --------------------------------------------------------------------------------------
-# Step 3: refinement with the exact inter-core objective
-
-
-class _CoreState:
-    """Per-source destination counts over virtual cores, for exact move deltas."""
-
-    def __init__(self, net: _Network, where: np.ndarray, n_cores: int) -> None:
-        self.net = net
-        self.where = where
-        self.own = np.concatenate([where, np.full(net.n_inputs, -1, np.int64)])
-        self.cnt = np.zeros((net.n + net.n_inputs, n_cores), np.int64)
-        np.add.at(self.cnt, (net.pair_s, where[net.pair_d]), net.pair_m)
-        self.load = np.bincount(where, minlength=n_cores)
-        self.self_m = np.zeros(net.n, np.int64)
-        loops = net.pair_s == net.pair_d
-        self.self_m[net.pair_d[loops]] = net.pair_m[loops]
-
-    def cost(self, sources: np.ndarray) -> float:
-        """Inter-core traffic of ``sources`` (input sources: all their cores)."""
-        c = self.cnt[sources] > 0
-        own = self.own[sources]
-        at_home = np.zeros(sources.size, bool)
-        mine = own >= 0
-        at_home[mine] = c[mine, own[mine]]
-        return float(self.net.rate[sources] @ (c.sum(axis=1) - at_home))
-
-    def move_deltas(self) -> np.ndarray:
-        """``(N, K)`` change in traffic when neuron ``v`` alone moves to core ``k``."""
-        net, cnt = self.net, self.cnt
-        n, k = net.n, cnt.shape[1]
-        a = self.where
-        rate = net.rate
-        rows = np.arange(n)
-        # v as a source: its home core changes.
-        delta = rate[:n, None] * (
-            (cnt[rows, a] - self.self_m > 0)[:, None].astype(float) - (cnt[:n] > 0)
-        )
-        other = net.pair_s != net.pair_d
-        ps, pd, pm = net.pair_s[other], net.pair_d[other], net.pair_m[other]
-        home = self.own[ps]
-        cores = np.arange(k)
-        gained = (cnt[ps] == 0) & (cores[None, :] != home[:, None])
-        ad = a[pd]
-        lost = (cnt[ps, ad] == pm) & (ad != home)
-        contrib = rate[ps, None] * (gained.astype(float) - lost[:, None])
-        np.add.at(delta, pd, contrib)
-        return delta
-
-    def apply(self, v: int, b: int) -> None:
-        net = self.net
-        a = int(self.where[v])
-        lo, hi = net.in_ptr[v], net.in_ptr[v + 1]
-        ps, pm = net.pair_s[lo:hi], net.pair_m[lo:hi]
-        self.cnt[ps, a] -= pm
-        self.cnt[ps, b] += pm
-        self.where[v] = b
-        self.own[v] = b
-        self.load[a] -= 1
-        self.load[b] += 1
-
-    def try_moves(self, moves: list[tuple[int, int]]) -> float:
-        """Apply ``moves`` if they lower the traffic; return the (applied) change."""
-        net = self.net
-        touched = [np.asarray([v for v, _ in moves])]
-        for v, _ in moves:
-            touched.append(net.pair_s[net.in_ptr[v] : net.in_ptr[v + 1]])
-        sources = np.unique(np.concatenate(touched))
-        before = self.cost(sources)
-        undo = [(v, int(self.where[v])) for v, _ in moves]
-        for v, b in moves:
-            self.apply(v, b)
-        change = self.cost(sources) - before
-        if change < -_EPS * (1.0 + abs(before)):
-            return change
-        for v, a in reversed(undo):
-            self.apply(v, a)
-        return 0.0
-
-
-def _refine(
-    net: _Network, where: np.ndarray, core_group: np.ndarray, max_passes: int
-) -> None:
-    cap = net.system.neurons_per_core
-    state = _CoreState(net, where, core_group.size)
-    allowed = net.group[:, None] == core_group[None, :]
-    for _ in range(max_passes):
-        delta = state.move_deltas()
-        delta[~allowed] = np.inf
-        delta[np.arange(net.n), where] = np.inf
-        vs, bs = np.nonzero(delta < 0)
-        if vs.size == 0:
-            return
-        order = np.lexsort((bs, vs, delta[vs, bs]))
-        locked = np.zeros(net.n, bool)
-        improved = False
-        for v, b in zip(vs[order].tolist(), bs[order].tolist(), strict=True):
-            if locked[v] or where[v] == b:
-                continue
-            a = int(where[v])
-            if state.load[b] < cap and state.try_moves([(v, b)]) < 0:
-                locked[v] = improved = True
-                continue
-            partners = np.flatnonzero((where == b) & ~locked)
-            if partners.size == 0:
-                continue
-            best = partners[np.argsort(delta[partners, a], kind="stable")[:3]]
-            for u in best.tolist():
-                if delta[v, b] + delta[u, a] >= _EPS * 1e3 * (1 + abs(delta[v, b])):
-                    break
-                if state.try_moves([(v, b), (u, a)]) < 0:
-                    locked[v] = locked[u] = improved = True
-                    break
-        if not improved:
-            return
-
-
-# --------------------------------------------------------------------------------------
-# Step 4: cores onto chips
-
-
-def _pack_chips(net: _Network, where: np.ndarray, n_cores: int) -> np.ndarray:
-    """Physical global core of each virtual core, on the fewest chips."""
-    cpc = net.system.cores_per_chip
-    n_chips = -(-n_cores // cpc)
-    if n_chips <= 1:
-        return np.arange(n_cores, dtype=np.int64)
-    state = _CoreState(net, where, n_cores)
-    present = state.cnt > 0
-    has_home = state.own >= 0
-    present[np.flatnonzero(has_home), state.own[has_home]] = True
-    weighted = present * net.rate[:, None]
-    affinity = weighted.T @ present.astype(float)
-    np.fill_diagonal(affinity, 0.0)
-    total = affinity.sum(axis=1)
-
-    # Greedy growth: slot j of chip c holds virtual core slots[c * cpc + j] (-1: empty).
-    slots = np.full(n_chips * cpc, -1, np.int64)
-    free = np.ones(n_cores, bool)
-    for c in range(n_chips):
-        members: list[int] = []
-        for j in range(cpc):
-            cand = np.flatnonzero(free)
-            if cand.size == 0:
-                break
-            if members:
-                g = affinity[np.ix_(cand, np.asarray(members))].sum(axis=1)
-                best = cand[g == g.max()]
-            else:
-                best = cand
-            pick = int(best[np.argmax(total[best])])
-            members.append(pick)
-            free[pick] = False
-            slots[c * cpc + j] = pick
-
-    src_idx, core_idx = np.nonzero(state.cnt)
-
-    def chip_cost(slots: np.ndarray) -> float:
-        chip_of = np.empty(n_cores, np.int64)
-        filled = slots >= 0
-        chip_of[slots[filled]] = np.flatnonzero(filled) // cpc
-        on_chip = np.zeros((present.shape[0], n_chips), bool)
-        on_chip[src_idx, chip_of[core_idx]] = True
-        home = np.full(present.shape[0], -1)
-        home[has_home] = chip_of[state.own[has_home]]
-        at_home = np.zeros(present.shape[0], bool)
-        at_home[has_home] = on_chip[np.flatnonzero(has_home), home[has_home]]
-        return float(net.rate @ (on_chip.sum(axis=1) - at_home))
-
-    best_cost = chip_cost(slots)
-    for _ in range(10):
-        improved = False
-        for i in range(slots.size):
-            for j in range(i + 1, slots.size):
-                if i // cpc == j // cpc or (slots[i] < 0 and slots[j] < 0):
-                    continue
-                slots[[i, j]] = slots[[j, i]]
-                cost = chip_cost(slots)
-                if cost < best_cost - _EPS * (1.0 + best_cost):
-                    best_cost, improved = cost, True
-                else:
-                    slots[[i, j]] = slots[[j, i]]
-        if not improved:
-            break
-    # Within a chip, cores keep their virtual order (deterministic numbering).
-    out = np.empty(n_cores, np.int64)
-    for c in range(n_chips):
-        chip_slots = slots[c * cpc : (c + 1) * cpc]
-        held = np.sort(chip_slots[chip_slots >= 0])
-        out[held] = c * cpc + np.arange(held.size)
-    return out
 
 
 # --------------------------------------------------------------------------------------
