@@ -882,8 +882,8 @@ class _FastRun(torch.autograd.Function):
         def run(seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             window = slice(int(seqs[0]), int(seqs[-1]) + 1)
             g_k = np.zeros(k_all.shape)
-            g_win = np.zeros(ctx.shapes[0])
-            g_wrec = np.zeros(ctx.shapes[1])
+            g_win = np.zeros(ctx.shapes[0][::-1])  # by source (kernel.backward)
+            g_wrec = np.zeros(ctx.shapes[1][::-1])
             kernel.backward(
                 seqs,
                 plan.n_batch,
@@ -912,6 +912,7 @@ class _FastRun(torch.autograd.Function):
 
         parts = _map(run, ctx.tasks, plan.threads)
         total = [sum(p[i] for p in parts[1:]) + parts[0][i] for i in range(3)]
+        total[1], total[2] = total[1].T, total[2].T
         # NOTE: the float64 sums may exceed float32 for a constant no leaf depends
         # on (e.g. I_0's, through every clamp); torch's float32 graph would hold inf
         # there too, and only the constants that need a gradient pass theirs on.

@@ -353,6 +353,189 @@ def forward(
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _reverse_step(
+    k: np.ndarray,
+    gk: np.ndarray,
+    ns: int,
+    rows: np.ndarray,
+    dynapsim: bool,
+    sl: float,
+    isyn_prev: np.ndarray,
+    isyn: np.ndarray,
+    iw: np.ndarray,
+    iahp_prev: np.ndarray,
+    spk_prev: np.ndarray,
+    imem_prev: np.ndarray,
+    logm_prev: np.ndarray,
+    timer_prev: np.ndarray,
+    logm: np.ndarray,
+    spk: np.ndarray,
+    gs: np.ndarray,
+    ga: np.ndarray,
+    gm: np.ndarray,
+    gl: np.ndarray,
+    gn: np.ndarray,
+    gs_p: np.ndarray,
+    ga_p: np.ndarray,
+    gm_p: np.ndarray,
+    gl_p: np.ndarray,
+    gn_p: np.ndarray,
+    giw: np.ndarray,
+    scratch: np.ndarray,
+) -> None:
+    """Adjoints of one substep (``_step``'s reverse): from those of the state after
+    it (``gs`` ... ``gn``; ``gs`` is added to) to those of the state before it
+    (``*_p``, overwritten) and of the weighted input (``giw``); constants' into
+    ``gk``. Branch-free loops over neurons (they vectorize); float32 like the torch
+    path's autograd."""
+    n = imem_prev.shape[0]
+    i0 = k[_I0]
+    zero = scratch[4]
+    zero[:] = _ZERO
+    if dynapsim:
+        ampa, nmda, gaba, shunt = isyn[0], i0, zero, zero
+        g_ampa, g_nmda, g_gaba, g_shunt = gs[0], scratch[1], scratch[2], scratch[3]
+    else:
+        ampa = isyn[rows[0]] if rows[0] >= 0 else zero
+        nmda = isyn[rows[1]] if rows[1] >= 0 else i0
+        gaba = isyn[rows[2]] if rows[2] >= 0 else zero
+        shunt = isyn[rows[3]] if rows[3] >= 0 else zero
+        g_ampa = gs[rows[0]] if rows[0] >= 0 else scratch[0]
+        g_nmda = gs[rows[1]] if rows[1] >= 0 else scratch[1]
+        g_gaba = gs[rows[2]] if rows[2] >= 0 else scratch[2]
+        g_shunt = gs[rows[3]] if rows[3] >= 0 else scratch[3]
+    nmda_absent = dynapsim or rows[1] < 0
+    ad, ac, lc, dc = k[_AD], k[_AC], k[_LC], k[_DC]
+    iit, igm, gmk, ifn = k[_IIT], k[_IGM], k[_GM], k[_IFN]
+    eu, fo, fs, lsp = k[_EU], k[_FO], k[_FS], k[_LSP]
+    g_i0, g_ad, g_ac, g_lc = gk[_I0], gk[_AD], gk[_AC], gk[_LC]
+    g_dc, g_iit, g_igm, g_gm = gk[_DC], gk[_IIT], gk[_IGM], gk[_GM]
+    g_ifn, g_eu, g_fo, g_fs, g_lsp = gk[_IFN], gk[_EU], gk[_FO], gk[_FS], gk[_LSP]
+    for j in range(n):
+        # --- recompute the forward of neuron j (as in _step) ---
+        a_prev = iahp_prev[j]
+        n_prev = spk_prev[j]
+        m = imem_prev[j]
+        ua = ad[j] * a_prev + ac[j] * n_prev
+        a_on = ua >= i0[j]
+        a = ua if a_on else i0[j]
+        leak = lc[j] + a
+        den = m + ifn[j]
+        if dynapsim:
+            drive = ampa[j] - leak + dc[j]
+        else:
+            leak = leak + gaba[j]
+            drive = dc[j] + nmda[j] * m / den
+            drive = drive + ampa[j]
+            drive = drive - shunt[j]
+        gate = max(_ONE - timer_prev[j], _ZERO)
+        pre = drive * gate
+        in_on = pre >= i0[j]
+        i_in = pre if in_on else i0[j]
+        i_inf = gmk[j] * (i_in - leak)
+        fb = _exp(fo[j] + fs[j] * logm_prev[j])
+        r1 = _ONE + a * iit[j]
+        relax = m * r1
+        den2 = m + igm[j]
+        num = leak * (i_inf - relax)
+        rate = num / den2 + fb
+        f = _ONE + eu[j] * rate
+        um = m * f
+        m_on = um >= i0[j]
+        m1 = um if m_on else i0[j]
+        xs = logm[j] - lsp[j]
+        fired = spk[j] > _ZERO
+        # --- reverse ---
+        gmj = gm[j]
+        g_m1 = _ZERO if fired else gmj
+        gi0 = gmj if fired else _ZERO
+        sg = _ONE + sl * abs(xs)
+        gx = gn[j] / (sg * sg)
+        g_lsp[j] -= gx
+        g_m1 = g_m1 + (gl[j] + gx) / m1
+        g_um = g_m1 if m_on else _ZERO
+        gi0 += _ZERO if m_on else g_m1
+        g_m = f * g_um
+        g_f = m * g_um
+        g_eu[j] += rate * g_f
+        g_rate = eu[j] * g_f
+        g_num = g_rate / den2
+        g_den2 = -(num / den2) / den2 * g_rate
+        g_m += g_den2
+        g_igm[j] += g_den2
+        g_leak = (i_inf - relax) * g_num
+        g_iinf = leak * g_num
+        g_relax = -leak * g_num
+        g_m += r1 * g_relax
+        g_r1 = m * g_relax
+        g_a = ga[j] + iit[j] * g_r1
+        g_iit[j] += a * g_r1
+        g_e = fb * g_rate
+        g_fo[j] += g_e
+        g_fs[j] += logm_prev[j] * g_e
+        gl_p[j] = fs[j] * g_e
+        g_gm[j] += (i_in - leak) * g_iinf
+        g_iin = gmk[j] * g_iinf
+        g_leak -= gmk[j] * g_iinf
+        g_drive = gate * g_iin if in_on else _ZERO
+        gi0 += _ZERO if in_on else g_iin
+        g_dc[j] += g_drive
+        g_ampa[j] += g_drive
+        if dynapsim:
+            g_leak -= g_drive
+        else:
+            g_shunt[j] -= g_drive
+            g_nm = m / den * g_drive
+            g_nmda[j] += g_nm
+            gi0 += g_nm if nmda_absent else _ZERO
+            g_den = -(nmda[j] * m) / (den * den) * g_drive
+            g_m += nmda[j] / den * g_drive + g_den
+            g_ifn[j] += g_den
+            g_gaba[j] += g_leak
+        g_lc[j] += g_leak
+        g_a += g_leak
+        g_ua = g_a if a_on else _ZERO
+        gi0 += _ZERO if a_on else g_a
+        ga_p[j] = ad[j] * g_ua
+        g_ad[j] += a_prev * g_ua
+        g_ac[j] += n_prev * g_ua
+        gn_p[j] = ac[j] * g_ua
+        gm_p[j] = g_m
+        g_i0[j] += gi0
+    # --- synapses ---
+    for s in range(ns):
+        base = _NF + 4 * s
+        decay, pulse, charge, gain = k[base], k[base + 1], k[base + 2], k[base + 3]
+        g_decay, g_pulse = gk[base], gk[base + 1]
+        g_charge, g_gain = gk[base + 2], gk[base + 3]
+        s_prev, w, g_out, g_prev, g_w = isyn_prev[s], iw[s], gs[s], gs_p[s], giw[s]
+        if dynapsim:
+            for j in range(n):
+                v = gain[j] * w[j]
+                on = v >= i0[j]
+                tgt = v if on else i0[j]
+                go = g_out[j]
+                g_prev[j] = decay[j] * go
+                g_decay[j] += s_prev[j] * go
+                g_pulse[j] += tgt * go
+                g_t = pulse[j] * go
+                g_gain[j] += w[j] * g_t if on else _ZERO
+                g_w[j] = gain[j] * g_t if on else _ZERO
+                g_i0[j] += _ZERO if on else g_t
+        else:
+            for j in range(n):
+                uu = decay[j] * s_prev[j] + charge[j] * w[j]
+                on = uu >= i0[j]
+                go = g_out[j]
+                g_u = go if on else _ZERO
+                g_i0[j] += _ZERO if on else go
+                g_prev[j] = decay[j] * g_u
+                g_decay[j] += s_prev[j] * g_u
+                g_charge[j] += w[j] * g_u
+                g_w[j] = charge[j] * g_u
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def backward(
     seqs: np.ndarray,
     n_batch: int,
@@ -386,32 +569,35 @@ def backward(
 
     ``g_*`` (outputs' gradients) as ``forward``'s outputs (``g_isyn`` ``(C, B, T, N,
     S)`` in simulated-type order; read only with ``record``); ``g_k``
-    ``(C, F, N)`` float64, ``g_win`` ``(S N, N_in)`` and ``g_wrec`` ``(S N, N)``
-    float64 are added to.
+    ``(C, F, N)`` float64, ``g_win`` ``(N_in, S N)`` and ``g_wrec`` ``(N, S N)``
+    float64 (transposed: by source) are added to.
     """
     n = k_all.shape[2]
     steps = x.shape[2]
     c_in = x.shape[0]
     ns = n_syn
-    ia, inm, ig, ish = rows[0], rows[1], rows[2], rows[3]
-    gs = np.zeros((ns, n))  # adjoint of the state after the substep
-    ga = np.zeros(n)
-    gm = np.zeros(n)
-    gl = np.zeros(n)
-    gn = np.zeros(n)
-    gs_p = np.zeros((ns, n))  # adjoint of the state before it
-    ga_p = np.zeros(n)
-    gm_p = np.zeros(n)
-    gl_p = np.zeros(n)
-    gn_p = np.zeros(n)
-    giw = np.zeros((ns, n))
-    sl = np.float64(slope)
+    f32 = np.float32
+    gs = np.zeros((ns, n), f32)  # adjoint of the state after the substep
+    ga = np.zeros(n, f32)
+    gm = np.zeros(n, f32)
+    gl = np.zeros(n, f32)
+    gn = np.zeros(n, f32)
+    gs_p = np.zeros((ns, n), f32)  # adjoint of the state before it
+    ga_p = np.zeros(n, f32)
+    gm_p = np.zeros(n, f32)
+    gl_p = np.zeros(n, f32)
+    gn_p = np.zeros(n, f32)
+    giw = np.zeros((ns, n), f32)
+    scratch = np.zeros((5, n), f32)  # rows for absent synapse types
+    gk32 = np.zeros((k_all.shape[1], n), f32)
+    sl = np.float32(slope)
     for p in range(seqs.shape[0]):
         q = seqs[p]
         c, b = q // n_batch, q % n_batch
         xc = c if c_in > 1 else 0
         k = k_all[c]
-        gk = g_k[c]
+        gk = gk32
+        gk[:] = 0.0
         gs[:] = 0.0
         ga[:] = 0.0
         gm[:] = 0.0
@@ -428,166 +614,55 @@ def backward(
                         ga[j] += g_iahp[c, b, t, j]
                         for s in range(ns):
                             gs[s, j] += g_isyn[c, b, t, j, s]
-                gs_p[:] = 0.0
-                gn_p[:] = 0.0
-                for j in range(n):
-                    i0 = k[_I0, j]
-                    # --- recompute the forward of neuron j (as in _step) ---
-                    a_prev = tr_iahp[p, u - 1, j]
-                    n_prev = tr_spk[p, u - 1, j]
-                    m = tr_imem[p, u - 1, j]
-                    l_prev = tr_logm[p, u - 1, j]
-                    tm = tr_timer[p, u - 1, j]
-                    ua = k[_AD, j] * a_prev + k[_AC, j] * n_prev
-                    a = ua if ua >= i0 else i0
-                    leak = k[_LC, j] + a
-                    if not dynapsim and ig >= 0:
-                        leak = leak + tr_isyn[p, u, ig, j]
-                    if dynapsim:
-                        drive = tr_isyn[p, u, 0, j] - leak + k[_DC, j]
-                        nm = i0
-                        den = _ONE
-                    else:
-                        nm = tr_isyn[p, u, inm, j] if inm >= 0 else i0
-                        den = m + k[_IFN, j]
-                        drive = k[_DC, j] + nm * m / den
-                        if ia >= 0:
-                            drive = drive + tr_isyn[p, u, ia, j]
-                        if ish >= 0:
-                            drive = drive - tr_isyn[p, u, ish, j]
-                    gate = _ONE - tm
-                    if gate < _ZERO:
-                        gate = _ZERO
-                    pre = drive * gate
-                    i_in = pre if pre >= i0 else i0
-                    i_inf = k[_GM, j] * (i_in - leak)
-                    fb = _exp(k[_FO, j] + k[_FS, j] * l_prev)
-                    r1 = _ONE + a * k[_IIT, j]
-                    relax = m * r1
-                    den2 = m + k[_IGM, j]
-                    num = leak * (i_inf - relax)
-                    rate = num / den2 + fb
-                    f = _ONE + k[_EU, j] * rate
-                    um = m * f
-                    m1 = um if um >= i0 else i0
-                    lm = tr_logm[p, u, j]
-                    xs = np.float64(lm - k[_LSP, j])
-                    fired = tr_spk[p, u, j] > _ZERO
-                    # --- reverse ---
-                    g_m1 = 0.0 if fired else gm[j]
-                    if fired:
-                        gk[_I0, j] += gm[j]
-                    gx = gn[j] / (1.0 + sl * abs(xs)) ** 2
-                    gk[_LSP, j] -= gx
-                    g_m1 += (gl[j] + gx) / np.float64(m1)
-                    if um >= i0:
-                        g_um = g_m1
-                    else:
-                        g_um = 0.0
-                        gk[_I0, j] += g_m1
-                    g_m = np.float64(f) * g_um
-                    g_f = np.float64(m) * g_um
-                    gk[_EU, j] += np.float64(rate) * g_f
-                    g_rate = np.float64(k[_EU, j]) * g_f
-                    g_num = g_rate / np.float64(den2)
-                    g_den2 = -np.float64(num) / np.float64(den2) ** 2 * g_rate
-                    g_m += g_den2
-                    gk[_IGM, j] += g_den2
-                    g_leak = np.float64(i_inf - relax) * g_num
-                    g_iinf = np.float64(leak) * g_num
-                    g_relax = -np.float64(leak) * g_num
-                    g_m += np.float64(r1) * g_relax
-                    g_r1 = np.float64(m) * g_relax
-                    g_a = ga[j] + np.float64(k[_IIT, j]) * g_r1
-                    gk[_IIT, j] += np.float64(a) * g_r1
-                    g_e = np.float64(fb) * g_rate
-                    gk[_FO, j] += g_e
-                    gk[_FS, j] += np.float64(l_prev) * g_e
-                    gl_p[j] = np.float64(k[_FS, j]) * g_e
-                    gk[_GM, j] += np.float64(i_in - leak) * g_iinf
-                    g_iin = np.float64(k[_GM, j]) * g_iinf
-                    g_leak -= np.float64(k[_GM, j]) * g_iinf
-                    if pre >= i0:
-                        g_drive = np.float64(gate) * g_iin
-                    else:
-                        g_drive = 0.0
-                        gk[_I0, j] += g_iin
-                    gk[_DC, j] += g_drive
-                    if dynapsim:
-                        gs[0, j] += g_drive
-                        g_leak -= g_drive
-                    else:
-                        if ia >= 0:
-                            gs[ia, j] += g_drive
-                        if ish >= 0:
-                            gs[ish, j] -= g_drive
-                        g_nm = np.float64(m) / np.float64(den) * g_drive
-                        if inm >= 0:
-                            gs[inm, j] += g_nm
-                        else:
-                            gk[_I0, j] += g_nm
-                        g_den = -np.float64(nm * m) / np.float64(den) ** 2 * g_drive
-                        g_m += np.float64(nm) / np.float64(den) * g_drive + g_den
-                        gk[_IFN, j] += g_den
-                        if ig >= 0:
-                            gs[ig, j] += g_leak
-                    gk[_LC, j] += g_leak
-                    g_a += g_leak
-                    if ua >= i0:
-                        g_ua = g_a
-                    else:
-                        g_ua = 0.0
-                        gk[_I0, j] += g_a
-                    ga_p[j] = np.float64(k[_AD, j]) * g_ua
-                    gk[_AD, j] += np.float64(a_prev) * g_ua
-                    gk[_AC, j] += np.float64(n_prev) * g_ua
-                    gn_p[j] += np.float64(k[_AC, j]) * g_ua
-                    gm_p[j] = g_m
-                    # --- synapses ---
-                    for s in range(ns):
-                        base = _NF + 4 * s
-                        s_prev = tr_isyn[p, u - 1, s, j]
-                        w = tr_iw[p, u, s, j]
-                        g_out = gs[s, j]
-                        if dynapsim:
-                            v = k[base + 3, j] * w
-                            tgt = v if v >= i0 else i0
-                            gs_p[s, j] = np.float64(k[base, j]) * g_out
-                            gk[base, j] += np.float64(s_prev) * g_out
-                            gk[base + 1, j] += np.float64(tgt) * g_out
-                            g_t = np.float64(k[base + 1, j]) * g_out
-                            if v >= i0:
-                                gk[base + 3, j] += np.float64(w) * g_t
-                                giw[s, j] = np.float64(k[base + 3, j]) * g_t
-                            else:
-                                gk[_I0, j] += g_t
-                                giw[s, j] = 0.0
-                        else:
-                            uu = k[base, j] * s_prev + k[base + 2, j] * w
-                            if uu >= i0:
-                                g_u = g_out
-                            else:
-                                g_u = 0.0
-                                gk[_I0, j] += g_out
-                            gs_p[s, j] = np.float64(k[base, j]) * g_u
-                            gk[base, j] += np.float64(s_prev) * g_u
-                            gk[base + 2, j] += np.float64(w) * g_u
-                            giw[s, j] = np.float64(k[base + 2, j]) * g_u
+                _reverse_step(
+                    k,
+                    gk,
+                    ns,
+                    rows,
+                    dynapsim,
+                    sl,
+                    tr_isyn[p, u - 1],
+                    tr_isyn[p, u],
+                    tr_iw[p, u],
+                    tr_iahp[p, u - 1],
+                    tr_spk[p, u - 1],
+                    tr_imem[p, u - 1],
+                    tr_logm[p, u - 1],
+                    tr_timer[p, u - 1],
+                    tr_logm[p, u],
+                    tr_spk[p, u],
+                    gs,
+                    ga,
+                    gm,
+                    gl,
+                    gn,
+                    gs_p,
+                    ga_p,
+                    gm_p,
+                    gl_p,
+                    gn_p,
+                    giw,
+                    scratch,
+                )
                 # --- delivery: recurrent from the previous spikes, input at sub 0 ---
                 gflat = giw.reshape(-1)
                 for i in range(n):
-                    acc = 0.0
+                    acc = _ZERO
                     for e in range(rec_ptr[i], rec_ptr[i + 1]):
-                        acc += np.float64(rec_val[e]) * gflat[rec_idx[e]]
+                        acc += rec_val[e] * gflat[rec_idx[e]]
                     gn_p[i] += acc
-                    n_src = tr_spk[p, u - 1, i]
-                    if n_src != _ZERO:
-                        g_wrec[:, i] += gflat * np.float64(n_src)
+                    n_src = np.float64(tr_spk[p, u - 1, i])
+                    if n_src != 0.0:
+                        row = g_wrec[i]
+                        for r in range(gflat.shape[0]):
+                            row[r] += gflat[r] * n_src
                 if sub == 0:
                     xt = x[xc, b, t]
                     for ch in range(xt.shape[0]):
                         if xt[ch] != _ZERO:
-                            g_win[:, ch] += gflat * np.float64(xt[ch])
+                            row = g_win[ch]
+                            for r in range(gflat.shape[0]):
+                                row[r] += gflat[r] * np.float64(xt[ch])
                 gs, gs_p = gs_p, gs
                 ga, ga_p = ga_p, ga
                 gm, gm_p = gm_p, gm
@@ -595,7 +670,8 @@ def backward(
                 gn, gn_p = gn_p, gn
         # the initial state: every current at I_0, V_mem = ln(I_0)
         for j in range(n):
-            total = ga[j] + gm[j] + gl[j] / np.float64(k[_I0, j])
+            total = ga[j] + gm[j] + gl[j] / k[_I0, j]
             for s in range(ns):
                 total += gs[s, j]
             gk[_I0, j] += total
+        g_k[c] += gk
