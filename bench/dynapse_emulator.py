@@ -231,7 +231,7 @@ def main() -> None:
         neuron_steps = chips * batch * args.steps * N_NEURONS
 
         def rate(name: str, got: Any = got, neuron_steps: int = neuron_steps) -> str:
-            return f"{neuron_steps / got['median'][name] / 1e6:.1f} M/s"
+            return f"{neuron_steps / got['median'][name] / 1e6:.3g} M/s"
 
         row = f"| {chips} x {batch} | {rate('dynapsim')} | {rate('dynapse2')} | "
         if reference:

@@ -74,12 +74,19 @@ released ``DynapSim`` (reference §2.2) with its simplifications (§2.4):
 are large (they scale as ``1 / A``, and the exponential membrane can amplify them
 through time): parametrize trainable currents in nA or in log space, and clip.
 
-**Inference path.** Without any tensor requiring grad (or under ``torch.no_grad``) a
-run builds no autograd graph, delivers recurrent spikes by a sparse (COO) matrix
-product, and updates the neurons in cache-sized blocks written into preallocated state
-and output buffers (the same step function as the gradient path, on row slices), on
-one thread: it sets ``torch.set_num_threads(1)`` and restores the previous count when
-it returns.
+**Engines.** ``engine="fast"`` (default) runs the compiled kernels of
+``backends.dynapse.kernel`` (the same equations, float32; event-driven delivery; a
+compiled reverse pass for gradients; threads over the (chip, sample) sequences, see
+``DynapseEmulator``'s ``threads``); an input raster that requires grad takes the
+reference engine. ``engine="reference"`` is the torch step below, the straightforward
+implementation the tests compare the fast engine with.
+
+**Inference path** (reference engine). Without any tensor requiring grad (or under
+``torch.no_grad``) a run builds no autograd graph, delivers recurrent spikes by a
+sparse (COO) matrix product, and updates the neurons in cache-sized blocks written
+into preallocated state and output buffers (the same step function as the gradient
+path, on row slices), on one thread: it sets ``torch.set_num_threads(1)`` and restores
+the previous count when it returns.
 
 **Layout.** States are stored neuron-major ``(N, C, B)``; outputs are returned as
 ``(C, B, T, N)`` views of ``(T, N, C, B)`` buffers (call ``.contiguous()`` if needed).

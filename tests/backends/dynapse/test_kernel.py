@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from backends.dynapse import DynapseEmulator, DynapseParams, draw_chips
-from backends.dynapse import kernel
+from backends.dynapse import DynapseEmulator, DynapseParams, draw_chips, kernel
 
 
 def network(
@@ -112,7 +111,8 @@ def test_fast_gradients_equal_the_reference(mode: str) -> None:
         run = DynapseEmulator(
             params, w_in_na * 1e-9, w_rec_na * 1e-9, mode=mode, engine=engine
         ).run(x, record=True)
-        assert run.isyn is not None and run.imem is not None
+        assert run.isyn is not None
+        assert run.imem is not None
         weights = torch.linspace(-1, 1, run.isyn[0, 0, 0].numel()).view(
             run.isyn.shape[-2:]
         )
