@@ -88,7 +88,7 @@ into preallocated state and output buffers (the same step function as the gradie
 path, on row slices), on one thread: it sets ``torch.set_num_threads(1)`` and restores
 the previous count when it returns.
 
-**Layout.** States are stored neuron-major ``(N, C, B)``; outputs are returned as
+**Layout** (reference engine). States are stored neuron-major ``(N, C, B)``; outputs are returned as
 ``(C, B, T, N)`` views of ``(T, N, C, B)`` buffers (call ``.contiguous()`` if needed).
 """
 
