@@ -74,21 +74,30 @@ released ``DynapSim`` (reference §2.2) with its simplifications (§2.4):
 are large (they scale as ``1 / A``, and the exponential membrane can amplify them
 through time): parametrize trainable currents in nA or in log space, and clip.
 
-**Inference path.** Without any tensor requiring grad (or under ``torch.no_grad``) a
-run builds no autograd graph, delivers recurrent spikes by a sparse (COO) matrix
-product, and updates the neurons in cache-sized blocks written into preallocated state
-and output buffers (the same step function as the gradient path, on row slices), on
-one thread: it sets ``torch.set_num_threads(1)`` and restores the previous count when
-it returns.
+**Engines.** ``engine="fast"`` (default) runs the compiled kernels of
+``backends.dynapse.kernel`` (the same equations, float32; event-driven delivery; a
+compiled reverse pass for gradients; threads over the (chip, sample) sequences, see
+``DynapseEmulator``'s ``threads``); an input raster that requires grad takes the
+reference engine. ``engine="reference"`` is the torch step below, the straightforward
+implementation the tests compare the fast engine with.
 
-**Layout.** States are stored neuron-major ``(N, C, B)``; outputs are returned as
+**Inference path** (reference engine). Without any tensor requiring grad (or under
+``torch.no_grad``) a run builds no autograd graph, delivers recurrent spikes by a
+sparse (COO) matrix product, and updates the neurons in cache-sized blocks written
+into preallocated state and output buffers (the same step function as the gradient
+path, on row slices), on one thread: it sets ``torch.set_num_threads(1)`` and restores
+the previous count when it returns.
+
+**Layout** (reference engine). States are stored neuron-major ``(N, C, B)``; outputs are returned as
 ``(C, B, T, N)`` views of ``(T, N, C, B)`` buffers (call ``.contiguous()`` if needed).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -101,6 +110,7 @@ from backends.dynapse.params import SYNAPSE_TYPES, DynapseParams
 __all__ = [
     "MODES",
     "DELIVERIES",
+    "ENGINES",
     "SURROGATE_SLOPE",
     "DynapseRun",
     "DynapseEmulator",
@@ -109,8 +119,10 @@ __all__ = [
 
 Mode = Literal["dynapse2", "dynapsim"]
 Delivery = Literal["auto", "dense", "sparse"]
+Engine = Literal["fast", "reference"]
 MODES: tuple[str, ...] = ("dynapse2", "dynapsim")
 DELIVERIES: tuple[str, ...] = ("auto", "dense", "sparse")
+ENGINES: tuple[str, ...] = ("fast", "reference")
 SURROGATE_SLOPE = 1.0
 """Default slope ``k`` of the fast-sigmoid surrogate in ``ln(I_mem / I_spkthr)``."""
 
@@ -248,6 +260,12 @@ class DynapseEmulator:
             ``"sparse"`` (COO matrix; inference only, the gradient path is dense) or
             ``"auto"`` (sparse when the recurrent matrix is at most 25 % dense).
         surrogate_slope: slope ``k`` of the surrogate gradient.
+        engine: ``"fast"`` (default; the compiled kernels of ``kernel``, both for
+            inference and gradients) or ``"reference"`` (the torch step, one tensor
+            program per step: the straightforward implementation the tests compare
+            the fast engine with; ``delivery`` applies to it only).
+        threads: threads the fast engine splits the (chip, sample) sequences over;
+            ``None``: the CPUs this process may use, at most one per sequence.
     """
 
     def __init__(
@@ -261,6 +279,8 @@ class DynapseEmulator:
         mode: Mode = "dynapse2",
         delivery: Delivery = "auto",
         surrogate_slope: float = SURROGATE_SLOPE,
+        engine: Engine = "fast",
+        threads: int | None = None,
     ) -> None:
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be finite and > 0 seconds; got {dt!r}")
@@ -274,6 +294,12 @@ class DynapseEmulator:
             )
         if not (math.isfinite(surrogate_slope) and surrogate_slope >= 0):
             raise ValueError(f"surrogate_slope must be >= 0; got {surrogate_slope!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; valid: {list(ENGINES)}")
+        if threads is not None and not (isinstance(threads, int) and threads >= 1):
+            raise ValueError(
+                f"threads must be an integer >= 1 or None; got {threads!r}"
+            )
         self.weights_in = _as_weights("weights_in", weights_in, None)
         n_neurons = self.weights_in.shape[1]
         self.weights_rec = (
@@ -288,6 +314,9 @@ class DynapseEmulator:
         self.mode: Mode = mode
         self.delivery: Delivery = delivery
         self.surrogate_slope = surrogate_slope
+        self.engine: Engine = engine
+        self.threads = threads
+        self._csr_cache: tuple[Any, Any] | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -325,6 +354,12 @@ class DynapseEmulator:
         grad = torch.is_grad_enabled() and any(
             isinstance(v, torch.Tensor) and v.requires_grad for v in tensors
         )
+        fast = self.engine == "fast" and not x.requires_grad
+        if fast and grad:
+            return self._run_fast(x, n_chips, grad=True, record=record)
+        if fast:
+            with torch.no_grad():
+                return self._run_fast(x, n_chips, grad=False, record=record)
         if grad:
             return self._run(x, n_chips, grad=True, record=record)
         with torch.no_grad(), _single_thread():
@@ -392,6 +427,74 @@ class DynapseEmulator:
                         )
                         out.add(t, sub, view, lo, hi)
         return out.result(k)
+
+    def _run_fast(
+        self, x: torch.Tensor, n_chips: int, *, grad: bool, record: bool
+    ) -> DynapseRun:
+        """The fast engine (``kernel``); differentiable when ``grad``."""
+        n = self.n_neurons
+        csr = None
+        if grad:
+            types = self._types(grad)
+        else:
+            # NOTE: inference never builds the dense (S N, N) projection: the event
+            # lists come straight from the weights' nonzeros, once per weights.
+            types, *lists = self._event_lists()
+            csr = (lists[0], lists[1])
+        k = _constants(
+            self.params, n, n_chips, self.dt / self.substeps, types, self.mode
+        )
+        if grad:
+            w_in = self._projection(self.weights_in, k.types)  # (S N, N_in)
+            w_rec = (
+                self._projection(self.weights_rec, k.types)
+                if self.weights_rec is not None
+                else w_in.new_zeros((w_in.shape[0], n))
+            )
+        else:
+            w_in = w_rec = torch.zeros(0)
+        rows = [-1] * len(SYNAPSE_TYPES)
+        for r, syn in enumerate(k.types):
+            rows[syn] = r
+        plan = _Plan(
+            x=np.ascontiguousarray(x.detach().numpy()),
+            n_batch=int(x.shape[1]),
+            n_chips=n_chips,
+            n_syn=len(k.types),
+            rows=np.asarray([0, -1, -1, -1] if k.dynapsim else rows, np.int64),
+            dynapsim=k.dynapsim,
+            substeps=self.substeps,
+            record=record,
+            slope=self.surrogate_slope,
+            threads=_thread_count(self.threads, n_chips * int(x.shape[1])),
+            csr=csr,
+        )
+        table = _kernel_table(k)
+        outputs = _FastRun.apply(table, w_in, w_rec, plan)
+        spikes, imem, isyn, iahp = outputs
+        return DynapseRun(
+            spikes=spikes,
+            imem=imem if record else None,
+            isyn=isyn if record else None,
+            iahp=iahp if record else None,
+        )
+
+    def _event_lists(self) -> tuple[tuple[int, ...], _Csr, _Csr]:
+        """Synapse types to simulate (``_types``) and the input and recurrent fan-out
+        lists (``_csr``) of the current weights, cached while they are unchanged."""
+        key = tuple(
+            (id(w), w._version) if w is not None else None
+            for w in (self.weights_in, self.weights_rec)
+        )
+        if self._csr_cache is None or self._csr_cache[0] != key:
+            types = self._types(False)
+            w_in, w_rec = (
+                _fanout(w, types, self.mode == "dynapsim", self.n_neurons)
+                for w in (self.weights_in, self.weights_rec)
+            )
+            self._csr_cache = (key, (types, w_in, w_rec))
+        cached: tuple[tuple[int, ...], _Csr, _Csr] = self._csr_cache[1]
+        return cached
 
     def _step(
         self,
@@ -607,6 +710,224 @@ def _membrane_step(
     return torch.clamp_min(imem * torch.addcmul(k.one, k.euler, rate), k.i0)
 
 
+# --- the fast engine ---------------------------------------------------------------
+
+
+_Csr = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What a fast run needs besides the differentiable tensors."""
+
+    x: np.ndarray  # (C_in, B, T, N_in) float32
+    n_batch: int
+    n_chips: int
+    n_syn: int
+    rows: np.ndarray  # row of AMPA, NMDA, GABA, SHUNT in the state's isyn, or -1
+    dynapsim: bool
+    substeps: int
+    record: bool
+    slope: float
+    threads: int
+    csr: tuple[_Csr, _Csr] | None  # input and recurrent fan-out; None: from w_in/w_rec
+
+
+def _fanout(
+    w: torch.Tensor | None, types: tuple[int, ...], dynapsim: bool, n: int
+) -> _Csr:
+    """``_csr`` of the projection of weights ``(sources, N, 4)``, from its nonzeros."""
+    if w is None:  # no recurrent weights: N sources without fan-out
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    values = w.detach().numpy()
+    if dynapsim:
+        net = values[..., _AMPA] + values[..., _NMDA]
+        net = net - values[..., _GABA] - values[..., _SHUNT]
+        src, dst = np.nonzero(net)
+        target, val = dst, net[src, dst]
+    else:
+        row = np.full(len(SYNAPSE_TYPES), -1, np.int64)
+        row[list(types)] = np.arange(len(types))
+        src, dst, syn = np.nonzero(values)
+        keep = row[syn] >= 0
+        src, dst, syn = src[keep], dst[keep], syn[keep]
+        target, val = row[syn] * n + dst, values[src, dst, syn]
+    ptr = np.zeros(values.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=values.shape[0]), out=ptr[1:])
+    return ptr, target.astype(np.int64), val.astype(np.float32)
+
+
+def _kernel_table(k: _Constants) -> torch.Tensor:
+    """The constants as the kernels read them: ``(C, F, N)`` float32 (differentiable)."""
+    from backends.dynapse import kernel
+
+    rows = [getattr(k, name)[..., 0].t() for name in kernel.FIELDS]
+    for s in range(len(k.types)):
+        rows += [getattr(k, name)[s, ..., 0].t() for name in kernel.SYN_FIELDS]
+    return torch.stack(rows, dim=1).to(torch.float32).contiguous()
+
+
+def _csr(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows by source of ``w`` ``(targets, sources)``: ``ptr``, target ``idx``, ``val``."""
+    by_source = np.ascontiguousarray(w.T)
+    src, idx = np.nonzero(by_source)
+    ptr = np.zeros(by_source.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=by_source.shape[0]), out=ptr[1:])
+    return ptr, idx.astype(np.int64), by_source[src, idx].astype(np.float32)
+
+
+def _thread_count(requested: int | None, sequences: int) -> int:
+    """Threads for a fast run (``DynapseEmulator``'s ``threads``)."""
+    if requested is None:
+        # NOTE: sequences share nothing within a run, so threads never wait on each
+        # other per step (the cost torch's per-op thread pool paid on this shared
+        # 2-core machine); a thread that loses its core only delays its own share.
+        try:
+            requested = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not on Linux
+            requested = os.cpu_count() or 1
+    return max(1, min(requested, sequences))
+
+
+def _chunks(total: int, parts: int) -> list[np.ndarray]:
+    return [c for c in np.array_split(np.arange(total), parts) if c.size]
+
+
+def _map(fn: Any, tasks: list[Any], threads: int) -> list[Any]:
+    """``fn`` over ``tasks``, on ``threads`` threads (the kernels release the GIL)."""
+    if threads == 1 or len(tasks) == 1:
+        return [fn(task) for task in tasks]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, tasks))
+
+
+class _FastRun(torch.autograd.Function):
+    """One fast run: forward by ``kernel.forward``, gradients by ``kernel.backward``."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        table: torch.Tensor,
+        w_in: torch.Tensor,
+        w_rec: torch.Tensor,
+        plan: _Plan,
+    ) -> tuple[torch.Tensor, ...]:
+        from backends.dynapse import kernel as compiled
+
+        kernel: Any = compiled
+        k_all = table.detach().numpy()
+        win, wrec = w_in.detach().numpy(), w_rec.detach().numpy()
+        in_csr, rec_csr = plan.csr if plan.csr else (_csr(win), _csr(wrec))
+        c, b, steps = plan.n_chips, plan.n_batch, int(plan.x.shape[2])
+        n, ns = int(k_all.shape[2]), plan.n_syn
+        spikes = np.empty((c, b, steps, n), np.float32)
+        shape = (c, b, steps, n) if plan.record else (1, 1, 1, 1)
+        imem, iahp = np.empty(shape, np.float32), np.empty(shape, np.float32)
+        n_out = (1 if plan.dynapsim else len(SYNAPSE_TYPES)) if plan.record else 1
+        isyn = np.empty((*shape, n_out), np.float32)
+        save = ctx.needs_input_grad[0] or any(ctx.needs_input_grad[1:3])
+        u = steps * plan.substeps + 1 if save else 1
+        q = c * b if save else 1
+        tr = {
+            "isyn": np.empty((q, u, max(ns, 1), n), np.float32),
+            "iw": np.zeros((q, u, max(ns, 1), n), np.float32),
+            **{
+                name: np.empty((q, u, n), np.float32)
+                for name in ("iahp", "imem", "logm", "timer", "spk")
+            },
+        }
+        # Gradient runs keep one chunk per thread (each owns its slice of the
+        # trajectories); inference takes sequences from a queue of small chunks.
+        parts = plan.threads if save else min(c * b, 4 * plan.threads)
+        tasks = _chunks(c * b, parts)
+
+        def run(seqs: np.ndarray) -> None:
+            window = slice(int(seqs[0]), int(seqs[-1]) + 1) if save else slice(0, 1)
+            kernel.forward(
+                seqs,
+                b,
+                k_all,
+                plan.x,
+                *in_csr,
+                *rec_csr,
+                ns,
+                plan.rows,
+                plan.dynapsim,
+                plan.substeps,
+                spikes,
+                plan.record,
+                imem,
+                isyn,
+                iahp,
+                save,
+                *(
+                    tr[name][window]
+                    for name in ("isyn", "iahp", "imem", "logm", "timer", "spk", "iw")
+                ),
+            )
+
+        _map(run, tasks, plan.threads)
+        if save:
+            ctx.plan, ctx.tasks, ctx.tr = plan, tasks, tr
+            ctx.k_all, ctx.rec_csr = k_all, rec_csr
+            ctx.shapes = (tuple(win.shape), tuple(wrec.shape))
+        return tuple(torch.from_numpy(v) for v in (spikes, imem, isyn, iahp))
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        from backends.dynapse import kernel as compiled
+
+        kernel: Any = compiled
+        plan: _Plan = ctx.plan
+        k_all = ctx.k_all
+        g = [np.ascontiguousarray(v.detach().numpy(), np.float32) for v in grads]
+        g_spikes, g_imem, g_isyn, g_iahp = g
+        if not plan.record:
+            g_imem = g_iahp = np.zeros((1, 1, 1, 1), np.float32)
+            g_isyn = np.zeros((1, 1, 1, 1, 1), np.float32)
+
+        def run(seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            window = slice(int(seqs[0]), int(seqs[-1]) + 1)
+            g_k = np.zeros(k_all.shape)
+            g_win = np.zeros(ctx.shapes[0][::-1])  # by source (kernel.backward)
+            g_wrec = np.zeros(ctx.shapes[1][::-1])
+            kernel.backward(
+                seqs,
+                plan.n_batch,
+                k_all,
+                plan.x,
+                *ctx.rec_csr,
+                plan.n_syn,
+                plan.rows,
+                plan.dynapsim,
+                plan.substeps,
+                plan.slope,
+                plan.record,
+                g_spikes,
+                g_imem,
+                g_isyn,
+                g_iahp,
+                *(
+                    ctx.tr[name][window]
+                    for name in ("isyn", "iahp", "imem", "logm", "timer", "spk", "iw")
+                ),
+                g_k,
+                g_win,
+                g_wrec,
+            )
+            return g_k, g_win, g_wrec
+
+        parts = _map(run, ctx.tasks, plan.threads)
+        total = [sum(p[i] for p in parts[1:]) + parts[0][i] for i in range(3)]
+        total[1], total[2] = total[1].T, total[2].T
+        # NOTE: the float64 sums may exceed float32 for a constant no leaf depends
+        # on (e.g. I_0's, through every clamp); torch's float32 graph would hold inf
+        # there too, and only the constants that need a gradient pass theirs on.
+        with np.errstate(over="ignore"):
+            cast = [torch.from_numpy(v.astype(np.float32)) for v in total]
+        return (*cast, None)
+
+
 # --- inputs and constants ----------------------------------------------------------
 
 
@@ -674,6 +995,10 @@ def _as_input(spikes: torch.Tensor | np.ndarray, n_inputs: int) -> torch.Tensor:
         raise ValueError(
             f"spikes_in has an empty chip, sample or time axis: {tuple(x.shape)}"
         )
+    if x.numel():
+        lo, hi = torch.aminmax(x.detach())  # NaN fails both comparisons
+        if bool(lo >= 0) and bool(hi < math.inf):
+            return x
     bad = ~(torch.isfinite(x.detach()) & (x.detach() >= 0))
     if bool(bad.any()):
         where = tuple(int(v) for v in bad.nonzero()[0])
