@@ -63,6 +63,7 @@ class DynapseChip:
     emulator: DynapseEmulator
     outputs: np.ndarray
     chips: int = 1
+    copies: int = 1  # population readout: channel c is the mean of copies j n + c
 
     def run(self, spikes: Any, /) -> np.ndarray:
         if not isinstance(spikes, (np.ndarray, torch.Tensor)):
@@ -73,6 +74,8 @@ class DynapseChip:
         if single:
             x = x[None]
         out = self.emulator.run(x).spikes[..., self.outputs].numpy()
+        if self.copies > 1:
+            out = out.reshape(*out.shape[:-1], self.copies, -1).mean(axis=-2)
         if self.chips == 1:
             out = out[0]
             return out[0] if single else out
@@ -106,7 +109,9 @@ class EmulatedChip:
 
     def program(self, config: DynapseConfig, /) -> None:
         emu = decode.emulator(config, seed=self.seed, relative_std=self.relative_std)
-        self._running = DynapseChip(emu, DynapseTarget._outputs(config))
+        self._running = DynapseChip(
+            emu, DynapseTarget._outputs(config), copies=config.output_copies
+        )
         self.programs += 1
 
     def run(self, spikes: Any, /) -> np.ndarray:
@@ -190,7 +195,7 @@ class DynapseTarget:
         """Chip instance ``seed`` (mismatch drawn from it; ``None``: the ideal chip)."""
         cfg = self._check(config)
         emu = decode.emulator(cfg, seed=seed, relative_std=self.relative_std)
-        return DynapseChip(emu, self._outputs(cfg))
+        return DynapseChip(emu, self._outputs(cfg), copies=cfg.output_copies)
 
     def graph_emulator(self, config: Any, *, chip: int | None = None) -> GraphEmulator:
         """The emulator on the graph's own I/O (``backends.graph_io``): ``chip=None``
@@ -214,7 +219,9 @@ class DynapseTarget:
         """``len(seeds)`` mismatched chips simulated in one run."""
         cfg = self._check(config)
         emu = decode.population(cfg, list(seeds), relative_std=self.relative_std)
-        return DynapseChip(emu, self._outputs(cfg), chips=len(seeds))
+        return DynapseChip(
+            emu, self._outputs(cfg), chips=len(seeds), copies=cfg.output_copies
+        )
 
     def chip(self, *, seed: int = 0, relative_std: float | None = None) -> EmulatedChip:
         """Chip instance ``seed`` as ``calibrate-chip`` drives one: ``program`` it with
