@@ -166,3 +166,18 @@ def test_config_round_trips_its_copies(tmp_path: object) -> None:
     assert '"output_copies"' not in _lowered(feedforward()).to_json()
     bad = dataclasses.replace(config, output_copies=4)
     assert any("output_copies" in e for e in bad.validate())
+
+
+def test_compile_with_replicate_in_the_default_pipeline() -> None:
+    g = feedforward()
+    pipeline = DYNAPSE2.default_pipeline.replace(
+        "allocate-cores", "replicate{copies=2},allocate-cores"
+    )
+    x = spikes(n=4, steps=60)
+    result = compiler.compile(
+        g, target="dynapse2", pipeline=pipeline, calibration=x.numpy()
+    )
+    assert result.config.output_copies == 2
+    out = result.emulator(seed=None).run(x.numpy())
+    assert out.shape == (4, 60, 3)
+    assert "i_scale_choice" in result.graph.meta("x")
