@@ -270,6 +270,7 @@ class DynapseTarget:
             "max SRAM entries per neuron": f"{sram} / {s.sram_entries}",
             "tags": f"{len(tags)} / {s.tags}",
         }
+        rows["redundancy"] = _redundancy_row(config, s.neurons)
         if graph is not None:
             for node in graph.inputs():
                 summary = dict(graph.meta(node).get("allocation", ()))
@@ -307,6 +308,26 @@ class DynapseTarget:
         if not config.outputs:
             raise TargetError("the configuration names no output layer")
         return decode.output_columns(config)
+
+
+def _redundancy_row(config: DynapseConfig, capacity: int) -> str:
+    """The ``redundancy`` report row: the population readout's copies, or how many
+    copies of the network the idle neurons would hold (``replicate``)."""
+    copies = config.output_copies
+    per_copy = max(len(config.neurons) // copies, 1)
+    if copies > 1:
+        return (
+            f"{copies} copies of every neuron, population readout (replicate): "
+            f"about 1/{copies**0.5:.1f} of one neuron's spread across chips"
+        )
+    fits = capacity // per_copy
+    if fits < 2:
+        return "none (no room for a second copy)"
+    return (
+        f"none; the idle neurons hold up to {fits} copies: replicate{{copies=k}} "
+        "before allocate-cores averages out per-neuron mismatch "
+        "(docs/robustness.md)"
+    )
 
 
 def _short(change: str, node: str) -> str:

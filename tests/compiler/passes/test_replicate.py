@@ -181,3 +181,7 @@ def test_compile_with_replicate_in_the_default_pipeline() -> None:
     out = result.emulator(seed=None).run(x.numpy())
     assert out.shape == (4, 60, 3)
     assert "i_scale_choice" in result.graph.meta("x")
+    assert result.report.resources["redundancy"].startswith("2 copies of every neuron")
+    plain = compiler.compile(g, target="dynapse2", pipeline=DYNAPSE2.default_pipeline)
+    # 13 neurons of 1,024: 78 copies would fit.
+    assert "hold up to 78 copies" in plain.report.resources["redundancy"]
