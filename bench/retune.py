@@ -297,7 +297,11 @@ def _robust(args: argparse.Namespace) -> _Robust:
     digits = spiking_classifier(hidden=args.hidden, seed=args.seed)
     steps = digits.test.shape[1]
     i_scale, _ = choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))
-    return _Robust(digits, i_scale, spikes(digits.xtr, TRAIN_STEPS, 7))
+    train = spikes(digits.xtr, TRAIN_STEPS, 7)
+    if args.train_samples:
+        digits = dataclasses.replace(digits, ytr=digits.ytr[: args.train_samples])
+        train = train[: args.train_samples]
+    return _Robust(digits, i_scale, train)
 
 
 def _pct(value: float) -> str:
@@ -431,12 +435,16 @@ def main() -> None:
     parser.add_argument("--train-chips", type=int, default=8)
     parser.add_argument("--ablation-sigma", type=float, default=0.1)
     parser.add_argument("--sweep", default="1,2,4,8")
+    parser.add_argument(
+        "--train-samples", type=int, default=0, help="retune on the first N (0: all)"
+    )
     args = parser.parse_args()
     args.sigmas = [float(v) for v in args.sigmas.split(",")]
     args.sweep = [int(v) for v in args.sweep.split(",")]
     tables = set(args.tables.split(","))
     if args.quick:
         args.chips, args.epochs = min(args.chips, 20), 2
+        args.train_samples = args.train_samples or 320
         args.calibrate_chips, args.iterations = 2, 5
     torch.set_num_threads(1)
     if tables & {"goals", "ablation", "sweep"}:
