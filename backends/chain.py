@@ -19,7 +19,10 @@ from ir.ops.io import Input, Output
 from ir.ops.nn import Affine, Linear
 from ir.ops.snn import LI
 
-__all__ = ["Layer", "Synapse", "layer_chain"]
+__all__ = ["READOUT_META", "Layer", "Synapse", "layer_chain", "readout_copies"]
+
+READOUT_META = "readout_copies"
+"""Meta of a population readout (``replicate`` pass): the copies it averages."""
 
 _WEIGHTS = (Linear, Affine)
 
@@ -70,6 +73,8 @@ def layer_chain(
     graph: Graph,
     neurons: tuple[type[Op], ...],
     filtered: tuple[type[Op], ...] = (),
+    *,
+    readout: bool = False,
 ) -> tuple[str, list[Layer]]:
     """The input node and the neuron layers of a chain, in order.
 
@@ -77,6 +82,10 @@ def layer_chain(
         graph: the SNN graph.
         neurons: neuron op types a layer may end in.
         filtered: those of ``neurons`` that may read two ``snn.li`` synapse filters.
+        readout: whether the caller takes a population readout (an ``nn.linear``
+            with ``READOUT_META``, from the ``replicate`` pass) between the last
+            layer and ``io.output``; it is not one of the layers returned (see
+            ``readout_copies``). Without it such a readout is an error.
 
     Raises:
         ValueError: any other structure, naming the node.
@@ -96,6 +105,15 @@ def layer_chain(
                     f"node '{forward[0]}': io.output reads the input directly"
                 )
             return inputs[0], layers
+        if layers and len(forward) == 1 and READOUT_META in graph.meta(forward[0]):
+            users = graph.users(forward[0])
+            if not readout:
+                raise ValueError(
+                    f"node '{forward[0]}': a population readout (replicate pass) "
+                    "that this target does not take; compile without replicate"
+                )
+            if len(users) == 1 and isinstance(graph.op(users[0]), Output):
+                return inputs[0], layers
         layer = _next_layer(graph, node, forward, neurons, filtered)
         layers.append(layer)
         node = layer.node
@@ -182,3 +200,13 @@ def _recurrent_into(
         )
     assert isinstance(op, Linear)
     return op
+
+
+def readout_copies(graph: Graph) -> int:
+    """Copies the population readout before ``io.output`` averages (1: none)."""
+    for output in graph.outputs():
+        for producer in graph.producers(output):
+            copies = graph.meta(producer).get(READOUT_META)
+            if copies is not None:
+                return int(copies)
+    return 1

@@ -78,6 +78,22 @@ class YieldReport:
     def minimum(self) -> float:
         return float(self.accuracy.min())
 
+    def p5_interval(
+        self, confidence: float = 0.95, *, resamples: int = 2000, seed: int = 0
+    ) -> tuple[float, float]:
+        """Bootstrap interval of the 5th percentile: the chips resampled with
+        replacement ``resamples`` times (seeded: deterministic), the central
+        ``confidence`` of the resampled 5th percentiles. It says how far the
+        population's 5th percentile may lie from this sample's, given its size."""
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be within (0, 1), got {confidence}")
+        rng = np.random.default_rng(seed)
+        picks = rng.integers(0, self.accuracy.size, (resamples, self.accuracy.size))
+        p5 = np.percentile(self.accuracy[picks], 5, axis=1)
+        tail = (1 - confidence) / 2 * 100
+        low, high = np.percentile(p5, [tail, 100 - tail])
+        return float(low), float(high)
+
     @property
     def within(self) -> float:
         """Fraction of chips at most ``tolerance`` below the reference."""

@@ -41,6 +41,7 @@ PASSES: dict[str, str] = {
         "compiler.passes.fold_recurrent_bias:FoldRecurrentBiasPass"
     ),
     "infer-shapes": "compiler.passes.infer_shapes:InferShapesPass",
+    "replicate": "compiler.passes.replicate:ReplicatePass",
     "retune": "compiler.passes.retune:RetunePass",
 }
 

@@ -88,6 +88,13 @@ def main() -> None:
         f"{y.p5:.2%}, min {y.minimum:.2%}; {y.within:.0%} of chips within "
         f"{y.tolerance:.0%} of the float SNN"
     )
+    w = dyn.replicated_yield
+    if w is not None:
+        print(
+            f"   replicate{{copies={dyn.copies}}} (idle neurons, no training): mean "
+            f"{w.mean:.2%}, 5th percentile {w.p5:.2%}, min {w.minimum:.2%}; "
+            f"{w.within:.0%} of chips within {w.tolerance:.0%} of the float SNN"
+        )
     r = dyn.retuned_yield
     if r is not None:
         print(

@@ -59,6 +59,8 @@ class DynapseDigits:
     chip_yield: YieldReport
     retuned_yield: YieldReport | None = None
     retune_seconds: float = 0.0
+    replicated_yield: YieldReport | None = None
+    copies: int = 1
 
 
 def _data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -137,10 +139,13 @@ def run(
     chips: int = 20,
     seed: int = 0,
     retune_epochs: int = 4,
+    copies: int = 4,
 ) -> DynapseDigits:
     """Train, convert, compile and emulate; return the accuracies. With
     ``retune_epochs``, also retune the compiled network for mismatch (``retune``, on
-    the training digits, 100 steps each) and measure the same chips again."""
+    the training digits, 100 steps each) and measure the same chips again; with
+    ``copies > 1``, also compile it with ``replicate{copies=...}`` (every neuron
+    copied onto idle neurons, population readout) and measure the same chips."""
     digits = spiking_classifier(hidden=hidden, steps=steps, epochs=epochs, seed=seed)
     snn, test, yte = digits.snn, digits.test, digits.yte
     i_scale, _ = choose_i_scale(snn, spikes(digits.xtr[:200], steps, seed + 2))
@@ -174,9 +179,29 @@ def run(
             seed=1,
             reference=snn_accuracy,
         )
+    replicated = None
+    if copies > 1:
+        wide = compiler.compile(
+            snn,
+            target="dynapse2",
+            pipeline=pipeline.replace(
+                "allocate-cores", f"replicate{{copies={copies}}},allocate-cores"
+            ),
+        )
+        replicated = chip_yield(
+            DYNAPSE2,
+            wide.config,
+            test,
+            yte,
+            chips=chips,
+            seed=1,
+            reference=snn_accuracy,
+        )
     return DynapseDigits(
         retuned_yield=retuned,
         retune_seconds=seconds,
+        replicated_yield=replicated,
+        copies=copies,
         n_test=len(yte),
         i_scale=i_scale,
         ann=digits.ann,

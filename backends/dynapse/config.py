@@ -158,6 +158,9 @@ class DynapseConfig:
         input_routes: input channel -> destinations ``(chip, core_mask)``.
         neuron_map: ``"layer:index"`` -> ``(chip, core, slot)``.
         outputs: the layers whose spikes are the network's output.
+        output_copies: copies of each output neuron (``replicate`` pass): output
+            channel ``c`` is the mean of the output layer's neurons ``j n + c``,
+            ``j < output_copies`` (``n`` channels); 1: every neuron is a channel.
         dt: time step, seconds.
         io: the graph's I/O (input names and shapes, output names and columns of
             the output layers' spikes, hop delay), for running the build on the
@@ -176,6 +179,8 @@ class DynapseConfig:
     outputs: tuple[str, ...] = ()
     """The graph's output layers (``neuron_map`` layer names), in output order."""
     io: GraphIO | None = None
+    output_copies: int = 1
+    """Population readout: copies averaged per output channel (``replicate``)."""
 
     @property
     def target(self) -> str:
@@ -314,6 +319,16 @@ class DynapseConfig:
         for name in self.outputs:
             if name not in layers:
                 errors.append(f"outputs: layer {name!r} is not in neuron_map")
+        n_out = sum(
+            1 for key in self.neuron_map if str(key).rpartition(":")[0] in self.outputs
+        )
+        if not (isinstance(self.output_copies, int) and self.output_copies >= 1):
+            errors.append(f"output_copies: {self.output_copies!r} is not an int >= 1")
+        elif n_out % self.output_copies:
+            errors.append(
+                f"output_copies: {n_out} output neurons are not {self.output_copies} "
+                "equal copies"
+            )
         return errors
 
     def _core_errors(
@@ -479,6 +494,8 @@ class DynapseConfig:
             "neuron_map": {str(k): list(v) for k, v in self.neuron_map.items()},
             "outputs": list(self.outputs),
         }
+        if self.output_copies != 1:  # absent: 1 (files without replicas unchanged)
+            meta["output_copies"] = self.output_copies
         if self.io is not None:
             meta["io"] = self.io.to_json()
         lines = ["{"]
@@ -553,6 +570,7 @@ class DynapseConfig:
                 },
                 neuron_map={str(k): _triple(v) for k, v in meta["neuron_map"].items()},
                 outputs=tuple(str(v) for v in meta.get("outputs", [])),
+                output_copies=meta.get("output_copies", 1),
             )
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
             raise ConfigError(f"{file}: bad field {err!r}") from None
@@ -592,7 +610,8 @@ class DynapseConfig:
             inputs=inputs,
             outputs=(
                 OutputPort(
-                    output_name or "+".join(self.outputs), tuple(range(len(out)))
+                    output_name or "+".join(self.outputs),
+                    tuple(range(len(out) // max(self.output_copies, 1))),
                 ),
             ),
             hop_delay=max(len(layers) - 1, 0),

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.chain import Layer, layer_chain
+from backends.chain import Layer, layer_chain, readout_copies
 from backends.dynapse.config import CoreConfig, DynapseConfig
 from backends.dynapse.routing import DynapseSystem, route
 from backends.dynapse.translate import ParameterGroup, parameter_groups, snap_params
@@ -125,7 +125,7 @@ def _gain(op: Op, n: int, dt: float) -> np.ndarray:
 
 def _flatten(graph: Graph) -> _Flat:
     verify(graph)
-    inp, layers = layer_chain(graph, _NEURONS)
+    inp, layers = layer_chain(graph, _NEURONS, readout=True)
     sizes = [graph.shape(layer.node)[0] for layer in layers]
     offsets = np.cumsum([0, *sizes])
     weight_nodes: list[str] = []
@@ -572,7 +572,11 @@ def config_from_graph(
         neuron_names=names,
         dt=float(graph.dt) if graph.dt is not None else 1e-3,
     )
-    return dataclasses.replace(config, outputs=(flat.layers[-1].node,))
+    return dataclasses.replace(
+        config,
+        outputs=(flat.layers[-1].node,),
+        output_copies=readout_copies(graph),
+    )
 
 
 def lower_to_config(

@@ -57,6 +57,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from backends.chain import readout_copies
 from backends.dynapse import decode
 from backends.dynapse.biasgen import BASE_WEIGHT
 from backends.dynapse.config import DynapseConfig
@@ -140,6 +141,7 @@ class _Model:
     # quantization-aware phase: the achievable magnitudes (nA) of each connection's
     # core, (connections, 16), from the core's fitted base weights; None: float
     levels: torch.Tensor | None = None
+    copies: int = 1  # population readout (``replicate``): copies per output channel
 
     @property
     def signs(self) -> np.ndarray:
@@ -241,10 +243,10 @@ class _Model:
         run = DynapseEmulator(params, w_in, w_rec, dt=self.dt).run(x, record=True)
         assert run.isyn is not None
         isyn = run.isyn[..., self.outputs, :]
-        net = (isyn[..., 0] - isyn[..., 2]).mean(dim=2)
+        net = _population((isyn[..., 0] - isyn[..., 2]).mean(dim=2), self.copies)
         logits = net.float() * (temperature / self.amperes_per_logit)
-        counts = run.spikes[..., self.outputs].sum(dim=2).detach().numpy()
-        return logits, counts
+        counts = run.spikes[..., self.outputs].sum(dim=2).detach()
+        return logits, _population(counts, self.copies).numpy()
 
     def to_graph(self) -> Graph:
         """The graph with the trained weights and trims, re-quantized."""
@@ -327,7 +329,16 @@ def _model(graph: Graph) -> _Model:
         log_w=log_w,
         log_trim=log_trim,
         dt=_dt(graph),
+        copies=readout_copies(graph),
     )
+
+
+def _population(values: torch.Tensor, copies: int) -> torch.Tensor:
+    """``(..., copies * n)`` per output neuron -> ``(..., n)``: the mean of each
+    channel's copies (the population readout of ``replicate``)."""
+    if copies == 1:
+        return values
+    return values.reshape(*values.shape[:-1], copies, -1).mean(dim=-2)
 
 
 def _scale_readout(model: _Model, x: np.ndarray) -> None:
@@ -374,7 +385,7 @@ def _attacked_kl(
         assert run.isyn is not None
         isyn = run.isyn[..., model.outputs, :]
         attacked = torch.log_softmax(
-            (isyn[..., 0] - isyn[..., 2]).mean(2).float()
+            _population((isyn[..., 0] - isyn[..., 2]).mean(2), model.copies).float()
             * (options.temperature / model.amperes_per_logit),
             -1,
         )
@@ -502,8 +513,8 @@ def _validator(data: RetuneData, options: RetuneOptions) -> Callable[[Graph], fl
         chips = decode.population(
             config, list(VALIDATION_SEEDS), relative_std=options.relative_std
         )
-        counts = chips.run(x).spikes[..., out].sum(dim=2).numpy()
-        return data.accuracy(counts, index)
+        counts = chips.run(x).spikes[..., out].sum(dim=2)
+        return data.accuracy(_population(counts, config.output_copies).numpy(), index)
 
     return score
 

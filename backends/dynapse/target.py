@@ -59,6 +59,7 @@ class DynapseChip:
     emulator: DynapseEmulator
     outputs: np.ndarray
     chips: int = 1
+    copies: int = 1  # population readout: channel c is the mean of copies j n + c
 
     def run(self, spikes: Any, /) -> np.ndarray:
         if not isinstance(spikes, (np.ndarray, torch.Tensor)):
@@ -69,6 +70,8 @@ class DynapseChip:
         if single:
             x = x[None]
         out = self.emulator.run(x).spikes[..., self.outputs].numpy()
+        if self.copies > 1:
+            out = out.reshape(*out.shape[:-1], self.copies, -1).mean(axis=-2)
         if self.chips == 1:
             out = out[0]
             return out[0] if single else out
@@ -103,7 +106,9 @@ class EmulatedChip:
 
     def program(self, config: DynapseConfig, /) -> None:
         emu = decode.emulator(config, seed=self.seed, relative_std=self.relative_std)
-        self._running = DynapseChip(emu, DynapseTarget._outputs(config))
+        self._running = DynapseChip(
+            emu, DynapseTarget._outputs(config), copies=config.output_copies
+        )
         self.programs += 1
 
     def run(self, spikes: Any, /) -> np.ndarray:
@@ -184,7 +189,7 @@ class DynapseTarget:
         """Chip instance ``seed`` (mismatch drawn from it; ``None``: the ideal chip)."""
         cfg = self._check(config)
         emu = decode.emulator(cfg, seed=seed, relative_std=self.relative_std)
-        return DynapseChip(emu, self._outputs(cfg))
+        return DynapseChip(emu, self._outputs(cfg), copies=cfg.output_copies)
 
     def graph_emulator(self, config: Any, *, chip: int | None = None) -> GraphEmulator:
         """The emulator on the graph's own I/O (``backends.graph_io``): ``chip=None``
@@ -220,7 +225,9 @@ class DynapseTarget:
         """``len(seeds)`` mismatched chips simulated in one run."""
         cfg = self._check(config)
         emu = decode.population(cfg, list(seeds), relative_std=self.relative_std)
-        return DynapseChip(emu, self._outputs(cfg), chips=len(seeds))
+        return DynapseChip(
+            emu, self._outputs(cfg), chips=len(seeds), copies=cfg.output_copies
+        )
 
     def chip(self, *, seed: int = 0, relative_std: float | None = None) -> EmulatedChip:
         """Chip instance ``seed`` as ``calibrate-chip`` drives one: ``program`` it with
@@ -291,6 +298,7 @@ class DynapseTarget:
             "max SRAM entries per neuron": f"{sram} / {s.sram_entries}",
             "tags": f"{len(tags)} / {s.tags}",
         }
+        rows["redundancy"] = _redundancy_row(config, s.neurons)
         if graph is not None:
             for node in graph.inputs():
                 summary = dict(graph.meta(node).get("allocation", ()))
@@ -328,6 +336,26 @@ class DynapseTarget:
         if not config.outputs:
             raise TargetError("the configuration names no output layer")
         return decode.output_columns(config)
+
+
+def _redundancy_row(config: DynapseConfig, capacity: int) -> str:
+    """The ``redundancy`` report row: the population readout's copies, or how many
+    copies of the network the idle neurons would hold (``replicate``)."""
+    copies = config.output_copies
+    per_copy = max(len(config.neurons) // copies, 1)
+    if copies > 1:
+        return (
+            f"{copies} copies of every neuron, population readout (replicate): "
+            f"about 1/{copies**0.5:.1f} of one neuron's spread across chips"
+        )
+    fits = capacity // per_copy
+    if fits < 2:
+        return "none (no room for a second copy)"
+    return (
+        f"none; the idle neurons hold up to {fits} copies: replicate{{copies=k}} "
+        "before allocate-cores averages out per-neuron mismatch "
+        "(docs/robustness.md)"
+    )
 
 
 def _short(change: str, node: str) -> str:

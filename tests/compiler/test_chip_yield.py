@@ -186,3 +186,24 @@ def test_text_histogram_counts_every_chip() -> None:
     ]
     assert sum(counts) == 7  # every chip in one bin, 1.0 in the last
     assert lines[-1].split()[-1] == "1"  # 1.0 counts in the top bin (93-100 %)
+
+
+def test_p5_interval_brackets_the_percentile_and_narrows_with_chips() -> None:
+    rng = np.random.default_rng(0)
+
+    def report(n: int) -> YieldReport:
+        acc = np.clip(rng.normal(0.9, 0.03, n), 0, 1)
+        return YieldReport(tuple(range(n)), acc, 0.95, "float model", 0.02)
+
+    small, large = report(20), report(2000)
+    for r in (small, large):
+        low, high = r.p5_interval()
+        assert low <= r.p5 <= high
+        assert r.p5_interval() == (low, high)  # seeded
+    width = [r.p5_interval()[1] - r.p5_interval()[0] for r in (small, large)]
+    assert width[1] < width[0] / 3, width
+    # The population's 5th percentile (0.9 - 1.645 * 0.03) lies in the large interval.
+    low, high = large.p5_interval(0.99)
+    assert low <= 0.9 - 1.645 * 0.03 <= high
+    with pytest.raises(ValueError, match="confidence"):
+        small.p5_interval(1.0)

@@ -81,7 +81,7 @@ class QuantizeDynapsePass(Pass):
             )
             if spikes.ndim == 2:
                 spikes = spikes[None]
-        choice = auto_i_scale(graph, spikes)
+        choice = auto_i_scale(_one_copy(graph), spikes)
         result = quantize_graph(graph, i_scale=choice.best)
         (inp,) = result.inputs()
         scales = sorted(choice.agreement)
@@ -103,3 +103,18 @@ class QuantizeDynapsePass(Pass):
                 stacklevel=2,
             )
         return result
+
+
+def _one_copy(graph: Graph) -> Graph:
+    """The graph the current scale is chosen on: a replicated graph's first copy,
+    placed on its own (the copies are alike on the ideal chip, so they share the best
+    scale; the chooser compares the chip's outputs with the graph's, channel by
+    channel), else ``graph`` itself."""
+    from backends.chain import readout_copies
+
+    if readout_copies(graph) == 1:
+        return graph
+    from backends.dynapse.lower import place_graph
+    from compiler.passes.replicate import single_copy
+
+    return place_graph(single_copy(graph))

@@ -1,0 +1,219 @@
+"""The ``replicate`` pass: redundancy on idle neurons, read out as a population.
+
+An analog chip's neurons differ (mismatch), and an output neuron's own deviation
+(its threshold, its gains) cannot be trimmed away per core. Averaging ``k``
+independent copies of a neuron cuts the spread of that average by ``sqrt(k)``.
+``replicate{copies=k}`` puts ``k`` copies of a neuron chain side by side and reads
+the output as the mean of the copies:
+
+* the first layer's weights are stacked: every copy reads the same inputs;
+* every later weight (forward and recurrent) is block-diagonal: copy ``j`` of a
+  layer reads only copy ``j`` of the layer before, so each neuron keeps its fan-in
+  (a Dynap-SE2 neuron has 64 CAM entries: copies do not add to it);
+* per-neuron parameters are tiled; copies are copy-major (copy ``j`` of neuron ``i``
+  of a layer of ``n`` is neuron ``j n + i``);
+* a ``population readout`` ``nn.linear`` (weight ``[I/k, I/k, ...]``, meta
+  ``readout_copies = k``) averages the copies of each output channel before
+  ``io.output``.
+
+On the ideal chip (and in the reference interpreter) every copy computes what the
+original neuron did, so the graph's output is the original's, exactly for
+``k`` a power of two (the mean of ``k`` equal floats), within rounding otherwise. On a
+mismatched chip each copy has its own deviations and the mean's spread falls.
+Resources: ``k`` times the neurons and connections; the fan-in per neuron is
+unchanged, an input channel's fan-out grows ``k`` times.
+
+Targets that lower neuron chains recognise the readout by its meta; it must stay the
+output's only producer (run ``replicate`` after the float-level passes and before
+placement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compiler.pass_base import Pass
+from ir import Graph
+from ir.ops.io import Output
+from ir.ops.nn import Affine, Linear
+from ir.ops.snn import IF, LIF, CubaLIF
+
+__all__ = ["READOUT_META", "ReplicatePass", "replicate_graph", "single_copy"]
+
+READOUT_META = "readout_copies"
+"""Meta key of the population readout node: the copies it averages (the same key
+as ``backends.chain.READOUT_META``, which lowerings read)."""
+
+_NEURONS = (LIF, CubaLIF, IF)
+
+
+@dataclass(frozen=True)
+class ReplicatePass(Pass):
+    """Replicate a neuron chain ``copies`` times with a population readout (module
+    docstring): ``k`` times the neurons, the same function, a smaller spread across
+    mismatched chips.
+
+    Options:
+        copies: copies of every neuron (``1``: the graph unchanged).
+    """
+
+    name = "replicate"
+
+    copies: int = 2
+
+    def __post_init__(self) -> None:
+        if self.copies < 1:
+            raise ValueError(f"option copies must be >= 1, got {self.copies}")
+
+    def run(self, graph: Graph, /, **inputs: Any) -> Graph:
+        return replicate_graph(graph, self.copies)
+
+
+def replicate_graph(graph: Graph, copies: int) -> Graph:
+    """``graph`` with every neuron replicated ``copies`` times (module docstring).
+
+    Raises:
+        ValueError: a graph that is not a chain of ``snn.lif``/``snn.cubalif``/
+            ``snn.if`` layers with one synapse each, one already replicated, or one
+            already placed (naming the node).
+    """
+    from backends.chain import layer_chain
+
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}")
+    out = graph.copy()
+    if copies == 1:
+        return out
+    for node in out.nodes():
+        if READOUT_META in out.meta(node):
+            raise ValueError(
+                f"node '{node}': the graph is already replicated "
+                f"({out.meta(node)[READOUT_META]} copies); replicate once"
+            )
+    _, layers = layer_chain(out, _NEURONS)
+    for k, layer in enumerate(layers):
+        if "placement" in out.meta(layer.node):
+            raise ValueError(
+                f"node '{layer.node}' is already placed on cores; run replicate "
+                "before allocate-cores / place-dynapse"
+            )
+        if len(layer.synapses) != 1 or layer.synapses[0].filter is not None:
+            raise ValueError(f"node '{layer.node}': replicate takes one-synapse layers")
+        n = int(graph.shape(layer.node)[0])
+        for weight in out.producers(layer.node):
+            op = out.op(weight)
+            if not isinstance(op, (Linear, Affine)):
+                raise ValueError(
+                    f"node '{weight}': expected nn.linear or nn.affine, got {op.name}"
+                )
+            recurrent = out.producers(weight) == [layer.node]
+            w = np.asarray(op.weight)
+            # The first layer's inputs are shared; every other source is replicated.
+            shared = k == 0 and not recurrent
+            big = np.tile(w, (copies, 1)) if shared else _block_diagonal(w, copies)
+            changes: dict[str, Any] = {"weight": big.astype(w.dtype)}
+            if isinstance(op, Affine):
+                changes["bias"] = np.tile(np.asarray(op.bias), copies).astype(
+                    op.bias.dtype
+                )
+            out.replace(weight, op.replace(**changes))
+        out.replace(layer.node, _tiled(layer.neuron, n, copies))
+    (output,) = out.outputs()
+    (edge,) = out.in_edges(output)
+    if not isinstance(out.op(output), Output):
+        raise ValueError(f"node '{output}': expected io.output")
+    classes = int(graph.shape(edge.src)[0])
+    eye = np.eye(classes, dtype=np.float32)
+    readout = np.tile(eye / np.float32(copies), (1, copies))
+    name = out.fresh_name(f"{edge.src}_readout")
+    out.add(name, Linear(weight=readout), [edge.src], meta={READOUT_META: copies})
+    out.disconnect(edge.src, output)
+    out.connect(name, output, dst_port=edge.dst_port)
+    return out
+
+
+def _block_diagonal(w: np.ndarray, copies: int) -> np.ndarray:
+    """``copies`` copies of ``w`` on the diagonal."""
+    return np.kron(np.eye(copies, dtype=w.dtype), w)
+
+
+def _tiled(op: Any, n: int, copies: int) -> Any:
+    """A neuron op with its per-neuron ``(n,)`` parameters tiled ``copies`` times."""
+    changes = {}
+    for name in op._arrays:
+        value = getattr(op, name)
+        if value is None:
+            continue
+        array = np.asarray(value)
+        if array.ndim == 1 and array.shape[0] == n:
+            changes[name] = np.tile(array, copies).astype(array.dtype)
+    return op.replace(**changes) if changes else op
+
+
+def single_copy(graph: Graph) -> Graph:
+    """Copy 0 of a replicated graph, without its readout and without any meta
+    (placement, quantization, shapes: run ``infer-shapes``): the network
+    ``replicate`` started from, with the weights it has now. A graph that is not
+    replicated comes back as a copy.
+    """
+    from backends.chain import layer_chain, readout_copies
+
+    copies = readout_copies(graph)
+    if copies == 1:
+        return graph.copy()
+    _, layers = layer_chain(graph, _NEURONS, readout=True)
+    out = Graph(graph.name, dt=graph.dt)
+    sizes = {}
+    for node in graph.nodes():
+        if READOUT_META not in graph.meta(node):
+            out.add(node, graph.op(node))
+    for layer in layers:
+        n = int(graph.shape(layer.node)[0]) // copies
+        sizes[layer.node] = n
+        out.replace(layer.node, _sliced(layer.neuron, n))
+    for layer_index, layer in enumerate(layers):
+        n = sizes[layer.node]
+        for weight in graph.producers(layer.node):
+            op = graph.op(weight)
+            assert isinstance(op, (Linear, Affine))
+            source = graph.producers(weight)[0]
+            m = sizes.get(source, op.weight.shape[1])
+            if layer_index == 0 and source not in sizes:
+                m = op.weight.shape[1]
+            changes: dict[str, Any] = {"weight": np.asarray(op.weight)[:n, :m]}
+            if isinstance(op, Affine):
+                changes["bias"] = np.asarray(op.bias)[:n]
+            out.replace(weight, op.replace(**changes))
+    for edge in graph.edges():
+        src, dst = edge.src, edge.dst
+        if READOUT_META in graph.meta(src):
+            continue
+        if READOUT_META in graph.meta(dst):
+            (output,) = graph.users(dst)
+            (last,) = graph.in_edges(output)
+            out.connect(src, output, dst_port=last.dst_port)
+            continue
+        out.connect(
+            src,
+            dst,
+            src_port=edge.src_port,
+            dst_port=edge.dst_port,
+            recurrent=edge.recurrent,
+        )
+    return out
+
+
+def _sliced(op: Any, n: int) -> Any:
+    """A neuron op with its per-neuron parameters cut to the first ``n``."""
+    changes = {}
+    for name in op._arrays:
+        value = getattr(op, name)
+        if value is None:
+            continue
+        array = np.asarray(value)
+        if array.ndim == 1 and array.shape[0] > 1:
+            changes[name] = array[:n]
+    return op.replace(**changes) if changes else op
