@@ -114,7 +114,7 @@ def _one_copy(graph: Graph) -> Graph:
 
     if readout_copies(graph) == 1:
         return graph
-    from backends.dynapse.lower import place_graph
+    from backends.dynapse.lower import allocate_graph
     from compiler.passes.replicate import single_copy
 
-    return place_graph(single_copy(graph))
+    return allocate_graph(single_copy(graph))
