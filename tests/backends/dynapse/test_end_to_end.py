@@ -26,8 +26,11 @@ def test_choose_i_scale_keeps_the_best_agreement() -> None:
     assert all(0.0 <= v <= 1.0 for v in table.values())
 
 
+@pytest.mark.filterwarnings("ignore::compiler.fidelity.FidelityWarning")
 def test_digits_on_ideal_and_mismatched_chips() -> None:
     # Shorter than the demo (fewer epochs, steps and chips) to keep the test quick.
+    # The compile's fidelity check runs on random spikes and may warn on this short
+    # training; the accuracies below on the digits themselves are what is checked.
     r = run(epochs=15, steps=100, chips=3, retune_epochs=0)
     assert r.ann > 0.9
     assert r.snn > 0.85
