@@ -13,58 +13,16 @@ from backends.dynapse import decode
 from backends.dynapse.calibrate import readout_step
 from backends.dynapse.target import DYNAPSE2, EmulatedChip
 from compiler.errors import PassError, PipelineError
-from ir.ops.io import Input, Output
-from ir.ops.nn import Linear
-from ir.ops.snn import IF
+from tests.backends.dynapse.test_retune import classifier, samples
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
 )
 
 
-def classifier(
-    seed: int = 0, n_in: int = 16, hidden: int = 24, out: int = 4
-) -> ir.Graph:
-    """A random IF classifier: class ``c`` is driven by input block ``c``."""
-    rng = np.random.default_rng(seed)
-    g = ir.Graph("clf", dt=1e-3)
-    g.add("x", Input(shape=(n_in,)))
-    block = n_in // out
-    w1 = np.abs(rng.normal(0, 0.15, (hidden, n_in)))
-    for h in range(hidden):
-        w1[h, (h % out) * block : (h % out + 1) * block] += 0.5
-    g.add("fc1", Linear(weight=w1.astype(np.float32)), ["x"])
-    g.add("h", _if(hidden), ["fc1"])
-    w2 = np.full((out, hidden), -0.15)
-    for h in range(hidden):
-        w2[h % out, h] = 0.6
-    g.add("fc2", Linear(weight=w2.astype(np.float32)), ["h"])
-    g.add("o", _if(out), ["fc2"])
-    g.add("y", Output(), ["o"])
-    return compiler.run_pipeline(g, "infer-shapes")
-
-
-def _if(n: int) -> IF:
-    return IF(
-        r=np.full(n, 800.0, np.float32),
-        v_threshold=np.ones(n, np.float32),
-        reset="subtract",
-    )
-
-
-def samples(n: int, seed: int, steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson spikes: class ``c`` makes input block ``c`` busier."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 4, n)
-    rate = np.full((n, 16), 0.05)
-    for i, c in enumerate(labels):
-        rate[i, c * 4 : (c + 1) * 4] = 0.3
-    x = (rng.random((n, steps, 16)) < rate[:, None, :]).astype(np.float32)
-    return x, labels
-
-
 @pytest.fixture(scope="module")
 def quantized() -> ir.Graph:
+    """``test_retune``'s classifier, placed and quantized as there."""
     return compiler.run_pipeline(
         classifier(), "allocate-cores{target=dynapse2},quantize-dynapse{i-scale=1e-08}"
     )

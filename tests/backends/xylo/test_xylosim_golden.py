@@ -16,25 +16,12 @@ import numpy as np
 import pytest
 
 from backends.xylo import XyloConfig, XyloEmulator
+from backends.xylo.config import ARRAY_NAMES, SHIFT_NAMES
 from tests.backends.xylo.scalar_reference import scalar_run
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "xylo" / "xylosim_golden.npz"
-REGISTERS = (
-    "weights_in",
-    "weights_rec",
-    "weights_out",
-    "dash_mem",
-    "dash_syn",
-    "dash_syn_2",
-    "dash_mem_out",
-    "dash_syn_out",
-    "threshold",
-    "threshold_out",
-    "bias",
-    "bias_out",
-    "aliases",
-)
-SHIFTS = ("weight_shift_in", "weight_shift_rec", "weight_shift_out")
+REGISTERS = ARRAY_NAMES
+SHIFTS = SHIFT_NAMES
 STATES = ("Vmem", "Isyn", "Isyn2", "Spikes", "Vmem_out", "Isyn_out")
 
 with np.load(FIXTURE) as _data:
