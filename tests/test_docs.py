@@ -37,6 +37,7 @@ repository root runs as written.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
@@ -220,12 +221,17 @@ def run_doc(path: Path, folder: Path, *, doc: str | None = None) -> Outcome:
     cwd, path_before, passes_before = Path.cwd(), list(sys.path), dict(PASSES)
     modules_before = set(sys.modules)
     os.chdir(folder)
+    # A page before may have put "." on sys.path: its cached finder lists the old
+    # folder, and would miss this one's files when both folders share an mtime.
+    sys.path_importer_cache.pop(".", None)
+    importlib.invalidate_caches()
     try:
         for block in blocks(path.read_text(encoding="utf-8"), name):
             _run_block(block, path.resolve(), folder, namespace, env, outcome)
     finally:
         os.chdir(cwd)
         sys.path[:] = path_before
+        sys.path_importer_cache.pop(".", None)
         PASSES.clear()
         PASSES.update(passes_before)
         for module in set(sys.modules) - modules_before:
