@@ -1,7 +1,16 @@
 """Compilation targets: one sub-package per target, found through a registry.
 
-Names are imported on first use (PEP 562), so listing the targets
-(``backends.base.available_targets``) does not import any target.
+Public names (``__all__``), by group:
+
+* the registry: ``available_targets``, ``get_target``, ``TargetError``;
+* what a target is and makes: ``Target``, ``HardwareConfig``, ``Emulator``;
+* a build run as the graph it came from: ``graph_emulator``, ``GraphEmulator``,
+  ``GraphIO``, ``GraphIOError``.
+
+The rest (``TARGETS``, ``ENTRY_POINT_GROUP``, ``backends.chain``, ``backends.energy``,
+each target's modules) stays importable from its module. Names are imported on first
+use (PEP 562), so listing the targets (``backends.base.available_targets``) does not
+import any target.
 """
 
 from __future__ import annotations
@@ -11,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from backends.base import (
-        ENTRY_POINT_GROUP,
         Emulator,
         HardwareConfig,
         Target,
@@ -23,7 +31,6 @@ if TYPE_CHECKING:
     from backends.graph_io import GraphEmulator, GraphIO, GraphIOError
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "Emulator",
     "GraphEmulator",
     "GraphIO",
@@ -40,7 +47,6 @@ __all__ = [
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         (
-            "ENTRY_POINT_GROUP",
             "Emulator",
             "HardwareConfig",
             "Target",

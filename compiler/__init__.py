@@ -1,5 +1,17 @@
 """spikeforge's compiler: passes, the pass manager, pipelines, the API and the CLI.
 
+Public names (``__all__``), by group:
+
+* compiling: ``compile``, ``run_pipeline``, ``CompileResult``, ``CompileReport``;
+* passes and pipelines: ``Pass``, ``Pipeline``, ``PassSpec``, ``PassManager``,
+  ``PassTiming``, ``available_passes``, ``get_pass``;
+* errors and warnings: ``CompileError``, ``PassError``, ``PipelineError``,
+  ``AdapterWarning``, ``FidelityWarning``.
+
+Submodules hold the rest: ``compiler.chip_yield``, ``compiler.energy``,
+``compiler.fidelity``, ``compiler.progress``, ``compiler.retune``,
+``compiler.allocation``, ``compiler.catalog``, ``compiler.cli``.
+
 Names are imported on first use (PEP 562): ``compiler.cli`` and ``compiler.registry``
 start without PyTorch, so ``spikeforge --help`` stays fast.
 """

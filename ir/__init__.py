@@ -3,6 +3,19 @@
 The graph (:class:`Graph`), the op dialects (``io``, ``nn``, ``snn``), the verifier,
 shape inference, the textual format ``.sfir`` and the reference interpreter that
 defines what every op means.
+
+Public names (``__all__``), by group:
+
+* the graph: ``Graph``, ``Edge``, ``ops`` (the dialects), ``verify``, ``infer_shapes``;
+* the text format and files: ``parse``, ``to_text``, ``FORMAT_VERSION``, ``load``,
+  ``save``;
+* running a graph: ``interpret``, ``check_input``;
+* defining ops: ``Op``, ``Params``, ``register_op``, ``get_op``, ``registered_ops``,
+  ``dialect_ops``, the field kinds ``FloatTensor``, ``IntTensor``, ``AnyTensor``;
+* errors: ``IRError`` and its kinds ``ParseError``, ``VerifyError``, ``InputError``.
+
+The rest (``ir.literals``, ``ir.plugins``, ``ir.serialize.atomic_write``, ...) stays
+importable from its module.
 """
 
 from ir import ops

@@ -11,7 +11,15 @@ used::
     result = spikeforge.compile(graph, target="xylo-audio2", calibration=x)
     spikeforge.save(result.graph, "model.sfir")
 
-``python -m spikeforge`` is the ``spikeforge`` command line.
+Public names (``__all__``), by group:
+
+* building: ``from_module``, ``from_nir``, ``compile``, ``run_pipeline``,
+  ``get_target``;
+* graphs: ``load``, ``save``, ``interpret``;
+* ``__version__``; the submodule ``spikeforge.plot`` (rasters, traces).
+
+Everything else is in the four packages. ``python -m spikeforge`` is the
+``spikeforge`` command line.
 """
 
 from __future__ import annotations

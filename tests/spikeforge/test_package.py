@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -83,3 +85,27 @@ def test_python_dash_m_spikeforge_is_the_cli() -> None:
     targets = python("", "-m", "spikeforge", "targets")
     assert targets.returncode == 0, targets.stderr
     assert "xylo-audio2" in targets.stdout
+
+
+PACKAGES = (
+    "spikeforge",
+    "ir",
+    "frontends",
+    "compiler",
+    "backends",
+    "backends.xylo",
+    "backends.dynapse",
+)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_public_names_resolve_and_are_documented(package: str) -> None:
+    module = importlib.import_module(package)
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    row = next(
+        line for line in page.splitlines() if line.startswith(f"| `{package}` |")
+    )
+    documented = set(re.findall(r"`([A-Za-z_0-9]+)`", row.split("|")[2]))
+    for name in module.__all__:
+        getattr(module, name)  # raises if the name does not resolve
+    assert set(module.__all__) <= documented, package
