@@ -171,12 +171,21 @@ def _reference(graph: Graph, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return x, interpret(graph, torch.from_numpy(x)).numpy().sum(1)
 
 
-def _best(scores: dict[float, tuple[float, float, float]], samples: int) -> float:
+def _best(
+    scores: dict[float, tuple[float, float, float]], reference: np.ndarray
+) -> float:
     """Among the candidates whose agreement is within one standard error of the
     best (``sqrt(p (1 - p) / samples)``: closer is sampling noise), the best
-    ``_score``, then the smallest current."""
+    ``_score``, then the smallest current.
+
+    With one output neuron there is no decision to agree on (only silent or not),
+    so every candidate is ranked by ``_score``, the count pattern and level.
+    """
+    samples, outputs = reference.shape
     top = max(v[0] for v in scores.values())
     margin = np.sqrt(top * (1 - top) / samples) + 1e-12
+    if outputs < 2:
+        margin = np.inf
     near = [s for s, v in scores.items() if v[0] >= top - margin]
     return max(near, key=lambda s: (_score(*scores[s]), -s))
 
@@ -219,14 +228,14 @@ def choose_i_scale(
     scores = {
         float(s): _evaluate(graph, x, reference, float(s), system) for s in candidates
     }
-    best = _best(scores, len(x))
+    best = _best(scores, reference)
     if refine:
         ladder = sorted(scores)
         at = ladder.index(best)
         for near in ladder[max(at - 1, 0) : at] + ladder[at + 1 : at + 2]:
             mid = float(f"{np.sqrt(best * near):.3g}")
             scores.setdefault(mid, _evaluate(graph, x, reference, mid, system))
-        best = _best(scores, len(x))
+        best = _best(scores, reference)
     return best, {s: v[0] for s, v in scores.items()}
 
 
@@ -258,10 +267,10 @@ def auto_i_scale(
                 scores[s] = _evaluate(graph, x, reference, s, system, place=False)
 
     tryout(DECADES)
-    coarse = _best(scores, len(x))
+    coarse = _best(scores, reference)
     tryout([s for s in DEFAULT_CANDIDATES if coarse / 10 < s < coarse * 10])
     return ScaleChoice(
-        _best(scores, len(x)),
+        _best(scores, reference),
         {s: v[0] for s, v in scores.items()},
         {s: v[1] for s, v in scores.items()},
         {s: v[2] for s, v in scores.items()},
