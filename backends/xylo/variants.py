@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["VARIANTS", "XyloVariant"]
+__all__ = ["VARIANTS", "XyloVariant", "check_variant"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,3 +142,9 @@ VARIANTS: dict[str, XyloVariant] = {
     for row in _ROWS
 }
 """Every supported variant by target name (reference §1)."""
+
+
+def check_variant(name: str) -> None:
+    """Raise ``ValueError`` listing the known variants unless ``name`` is one."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant '{name}'; known: {', '.join(VARIANTS)}")
