@@ -582,11 +582,7 @@ class DynapseConfig:
         except ConfigError as err:
             raise ConfigError(f"{file}: {err}") from None
         try:
-            io: GraphIO | None
-            if "io" in meta:
-                io = GraphIO.from_json(meta["io"], where=str(file))
-            else:  # version 1 predates "io"; a version-2 file without it has none
-                io = config.derived_io() if meta["version"] == 1 else None
+            io = GraphIO.from_saved(meta, where=str(file), legacy=config.derived_io)
         except GraphIOError as err:
             raise ConfigError(str(err)) from None
         return dataclasses.replace(config, io=io)

@@ -540,13 +540,11 @@ class XyloConfig:
         except ConfigError as err:
             raise ConfigError(f"{folder / 'config.json'}: {err}") from None
         try:
-            ports: GraphIO | None
-            if "io" in meta:
-                ports = GraphIO.from_json(meta["io"], where=str(folder / "config.json"))
-            elif meta["version"] == 1:  # predates "io": derived from the neuron map
-                ports = io_from_neuron_map(config.neuron_map)
-            else:
-                ports = None
+            ports = GraphIO.from_saved(
+                meta,
+                where=str(folder / "config.json"),
+                legacy=lambda: io_from_neuron_map(config.neuron_map),
+            )
         except GraphIOError as err:
             raise ConfigError(str(err)) from None
         return dataclasses.replace(config, io=ports)
