@@ -37,6 +37,7 @@ from backends.dynapse.biasgen import N_COARSE, N_FINE
 from backends.dynapse.routing import DynapseSystem, Placement
 from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
 from backends.jsonfile import read_json_object
+from backends.problems import problem_list
 from ir.serialize import atomic_write
 
 __all__ = [
@@ -455,10 +456,7 @@ class DynapseConfig:
         """Raise ``ConfigError`` listing every violation, if there is any."""
         errors = self.validate()
         if errors:
-            raise ConfigError(
-                f"invalid Dynap-SE2 configuration ({len(errors)} problem"
-                f"{'s' if len(errors) != 1 else ''}):\n  - " + "\n  - ".join(errors)
-            )
+            raise ConfigError(problem_list("Dynap-SE2", errors))
 
     # ----------------------------------------------------------------------------------
     # Serialization

@@ -24,6 +24,7 @@ import numpy as np
 
 from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
 from backends.jsonfile import read_json_object
+from backends.problems import problem_list
 from backends.xylo.variants import VARIANTS, XyloVariant
 from ir.serialize import (
     CompanionFileError,
@@ -436,10 +437,7 @@ class XyloConfig:
         """Raise ``ConfigError`` listing every violation, if there is any."""
         errors = self.validate()
         if errors:
-            raise ConfigError(
-                f"invalid {self.variant} configuration ({len(errors)} problem"
-                f"{'s' if len(errors) != 1 else ''}):\n  - " + "\n  - ".join(errors)
-            )
+            raise ConfigError(problem_list(self.variant, errors))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``config.json`` and ``registers.npz`` into folder ``path``.
