@@ -27,7 +27,7 @@ emulator to run it:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -112,6 +112,14 @@ class GraphIO:
         def fail(what: str) -> GraphIOError:
             return GraphIOError(f"{where}: io: {what}")
 
+        def named(entry_at: str, entry: Any, key: str) -> tuple[str, list[Any]]:
+            """A port entry's ``name`` and its list ``key``."""
+            values = entry.get(key) if isinstance(entry, Mapping) else None
+            name = entry.get("name") if isinstance(entry, Mapping) else None
+            if not isinstance(name, str) or not isinstance(values, list):
+                raise fail(f"{entry_at} needs a 'name' and a '{key}' list")
+            return name, values
+
         if not isinstance(value, Mapping):
             raise fail(f"expected an object, got {type(value).__name__}")
         hop = value.get("hop_delay")
@@ -122,23 +130,37 @@ class GraphIO:
             raise fail("needs lists 'inputs' and 'outputs' (at least one output)")
         ins = []
         for k, entry in enumerate(inputs):
-            shape = entry.get("shape") if isinstance(entry, Mapping) else None
-            name = entry.get("name") if isinstance(entry, Mapping) else None
-            if not isinstance(name, str) or not isinstance(shape, list):
-                raise fail(f"inputs[{k}] needs a 'name' and a 'shape' list")
+            name, shape = named(f"inputs[{k}]", entry, "shape")
             if not all(_is_count(d) and d > 0 for d in shape):
                 raise fail(f"inputs[{k}] ('{name}'): shape {shape!r} is not positive")
             ins.append(InputPort(name, tuple(int(d) for d in shape)))
         outs = []
         for k, entry in enumerate(outputs):
-            chans = entry.get("channels") if isinstance(entry, Mapping) else None
-            name = entry.get("name") if isinstance(entry, Mapping) else None
-            if not isinstance(name, str) or not isinstance(chans, list):
-                raise fail(f"outputs[{k}] needs a 'name' and a 'channels' list")
+            name, chans = named(f"outputs[{k}]", entry, "channels")
             if not chans or not all(_is_count(c) for c in chans):
                 raise fail(f"outputs[{k}] ('{name}'): channels {chans!r} are not ids")
             outs.append(OutputPort(name, tuple(int(c) for c in chans)))
         return cls(tuple(ins), tuple(outs), int(cast(int, hop)))
+
+    @classmethod
+    def from_saved(
+        cls,
+        meta: Mapping[str, Any],
+        *,
+        where: str,
+        legacy: Callable[[], GraphIO | None],
+    ) -> GraphIO | None:
+        """The I/O of a saved ``config.json`` whose fields are ``meta``.
+
+        Its ``"io"`` record when there is one; a version-1 file predates ``"io"``, so
+        ``legacy()`` derives it from the config; a later file without it has none.
+
+        Raises:
+            GraphIOError: a malformed ``"io"`` record, naming the field.
+        """
+        if "io" in meta:
+            return cls.from_json(meta["io"], where=where)
+        return legacy() if meta["version"] == 1 else None
 
 
 def _is_count(value: Any) -> bool:

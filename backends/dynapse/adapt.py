@@ -115,6 +115,21 @@ def _span(values: np.ndarray) -> str:
     return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
 
 
+def _clipped(
+    which: str, tau: np.ndarray, lo: float, hi: float
+) -> tuple[np.ndarray, str]:
+    """``tau`` clipped to the chip's range ``lo..hi``, and what that changed (``""``
+    when nothing); ``which`` names the time constant in it."""
+    clipped = np.clip(tau, lo, hi)
+    changed = clipped != tau
+    if not np.any(changed):
+        return clipped, ""
+    return clipped, (
+        f"{which} {_span(tau[changed])} s -> {_span(clipped[changed])} s: outside the "
+        f"chip's range {lo:.3g}..{hi:.3g} s"
+    )
+
+
 def adapt_graph(
     graph: Graph, *, strict: bool = False, warn: bool = True, chips: int = 1
 ) -> tuple[Graph, list[Adaptation]]:
@@ -243,15 +258,9 @@ def adapt_graph(
         tau_name = "tau_mem" if isinstance(op, CubaLIF) else "tau"
         if not isinstance(op, IF):
             tau = _arr(getattr(op, tau_name), n)
-            clipped = np.clip(tau, mem_lo, mem_hi)
-            if np.any(clipped != tau):
-                note(
-                    node,
-                    "tau",
-                    f"membrane {_span(tau[clipped != tau])} s -> "
-                    f"{_span(clipped[clipped != tau])} s: outside the chip's range "
-                    f"{mem_lo:.3g}..{mem_hi:.3g} s",
-                )
+            clipped, detail = _clipped("membrane", tau, mem_lo, mem_hi)
+            if detail:
+                note(node, "tau", detail)
                 fields[tau_name] = _like(clipped, getattr(op, tau_name))
                 tau = clipped
             if isinstance(op, LIF):
@@ -264,15 +273,9 @@ def adapt_graph(
                 )
             elif isinstance(op, CubaLIF):
                 ts = _arr(op.tau_syn, n)
-                clipped = np.clip(ts, syn_lo, syn_hi)
-                if np.any(clipped != ts):
-                    note(
-                        node,
-                        "tau",
-                        f"synapse {_span(ts[clipped != ts])} s -> "
-                        f"{_span(clipped[clipped != ts])} s: outside the chip's range "
-                        f"{syn_lo:.3g}..{syn_hi:.3g} s",
-                    )
+                clipped, detail = _clipped("synapse", ts, syn_lo, syn_hi)
+                if detail:
+                    note(node, "tau", detail)
                     fields["tau_syn"] = _like(clipped, op.tau_syn)
         new = op.replace(**fields) if fields else op
         if isinstance(op, LIF):

@@ -38,6 +38,7 @@ import torch
 
 from backends.dynapse import decode
 from backends.dynapse.config import DynapseConfig
+from backends.dynapse.iterates import Iterates
 from backends.dynapse.lower import allocate_graph, config_from_graph, quantize_graph
 from backends.dynapse.routing import DynapseSystem
 from ir import Graph, interpret
@@ -459,21 +460,15 @@ def calibrate_readout(
         np.ones(weight.shape, bool) if fan_in <= 64 else weight != 0
     )  # NOTE: 64 CAM entries per neuron (dynapse2.md §1): a dense row must fit.
     targets = readout_targets(graph, data.inputs, data.labels)
-    rng = np.random.default_rng(options.seed)
-    held = np.arange(min(READOUT_HELD, max(data.size // 3, 1)))
-    pool = np.arange(held.size, data.size) if data.size > 1 else held
+    loop = Iterates.holding_out(
+        chip, data, most=READOUT_HELD, fraction=3, seed=options.seed, evaluate=evaluate
+    )
     progress.total = options.epochs + 1
-    history: list[float] = []
-    iterates: list[Graph] = []
+    history = loop.history
     current = graph
 
     def on_chip(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        iterates.append(current)
-        config = config_from_graph(current)
-        if evaluate is not None:
-            evaluate(len(iterates) - 1, config)
-        chip.program(config)
-        both = np.concatenate([index, held])
+        config, both = loop.program(current, index)
         x = data.inputs[both]
         if source is None:
             counts = np.asarray(chip.run(x)).sum(axis=1)
@@ -482,14 +477,13 @@ def calibrate_readout(
             spikes = np.asarray(chip.record(x)).sum(axis=1)
             counts = spikes[:, decode.output_columns(config)]
             inputs = spikes[:, decode.output_order(config, source)]
-        history.append(data.accuracy(counts[index.size :], held))
+        loop.score(counts, index)
         return inputs[: index.size], counts[: index.size]
 
     trust = READOUT_TRUST
     best_acc, kept = -1.0, (weight, np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
     for _ in range(options.epochs):
-        size = min(options.batch, pool.size)
-        index = np.sort(rng.choice(pool, size, replace=False))
+        index = loop.batch(options.batch)
         inputs, counts = on_chip(index)
         # Trust region: a step that lowered the held-out accuracy is taken back and
         # retried from the best iterate, half as long; one that did not lengthens.
@@ -510,15 +504,4 @@ def calibrate_readout(
         progress.update(chip_acc=history[-1])
     on_chip(np.zeros(0, np.int64))
     progress.update(chip_acc=history[-1])
-    best = max(range(len(history)), key=lambda i: (history[i], i))
-    result = iterates[best].copy()
-    if evaluate is not None:
-        evaluate(len(iterates), config_from_graph(result))
-    meta = result.meta(flat.layers[last].node)
-    meta["calibration_accuracy"] = np.round(np.asarray(history), 6)
-    meta["calibration_chosen"] = best
-    progress.line(
-        f"calibrate-chip: iterate {best} chosen, held-out accuracy on the chip "
-        f"{history[0]:.1%} -> {history[best]:.1%}"
-    )
-    return result
+    return loop.best(flat.layers[last].node, progress)

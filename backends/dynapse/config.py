@@ -37,6 +37,7 @@ from backends.dynapse.biasgen import N_COARSE, N_FINE
 from backends.dynapse.routing import DynapseSystem, Placement
 from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
 from backends.jsonfile import read_json_object
+from backends.problems import problem_list
 from ir.serialize import atomic_write
 
 __all__ = [
@@ -334,13 +335,8 @@ class DynapseConfig:
     def _core_errors(
         self, i: int, cc: CoreConfig, configured: set[tuple[int, int]]
     ) -> list[str]:
-        sysm = self.system
         what = f"cores[{i}] (chip {cc.chip!r} core {cc.core!r})"
-        errors = []
-        if not _in_range(cc.chip, sysm.chips):
-            errors.append(f"{what}: chip outside 0..{sysm.chips - 1}")
-        if not _in_range(cc.core, sysm.cores_per_chip):
-            errors.append(f"{what}: core outside 0..{sysm.cores_per_chip - 1}")
+        errors = self._position_errors(what, (cc.chip, cc.core))
         if (cc.chip, cc.core) in configured:
             errors.append(f"{what}: configured twice")
         configured.add((cc.chip, cc.core))
@@ -373,13 +369,7 @@ class DynapseConfig:
     ) -> list[str]:
         sysm = self.system
         what = f"neuron at ({nc.chip!r}, {nc.core!r}, {nc.slot!r})"
-        errors = []
-        if not _in_range(nc.chip, sysm.chips):
-            errors.append(f"{what}: chip outside 0..{sysm.chips - 1}")
-        if not _in_range(nc.core, sysm.cores_per_chip):
-            errors.append(f"{what}: core outside 0..{sysm.cores_per_chip - 1}")
-        if not _in_range(nc.slot, sysm.neurons_per_core):
-            errors.append(f"{what}: slot outside 0..{sysm.neurons_per_core - 1}")
+        errors = self._position_errors(what, nc.at)
         if nc.at in placed:
             errors.append(f"{what}: slot used twice (neurons[{i}])")
         placed.add(nc.at)
@@ -424,6 +414,20 @@ class DynapseConfig:
                 self._record(sent, what, chip, core_mask, tag)
         return errors
 
+    def _position_errors(self, what: str, position: tuple[Any, ...]) -> list[str]:
+        """Range errors of a ``(chip, core)`` or ``(chip, core, slot)`` position."""
+        sysm = self.system
+        sizes = (
+            ("chip", sysm.chips),
+            ("core", sysm.cores_per_chip),
+            ("slot", sysm.neurons_per_core),
+        )
+        return [
+            f"{what}: {name} outside 0..{n - 1}"
+            for value, (name, n) in zip(position, sizes, strict=False)
+            if not _in_range(value, n)
+        ]
+
     def _route_errors(self, what: str, chip: Any, core_mask: Any) -> list[str]:
         sysm = self.system
         errors = []
@@ -452,10 +456,7 @@ class DynapseConfig:
         """Raise ``ConfigError`` listing every violation, if there is any."""
         errors = self.validate()
         if errors:
-            raise ConfigError(
-                f"invalid Dynap-SE2 configuration ({len(errors)} problem"
-                f"{'s' if len(errors) != 1 else ''}):\n  - " + "\n  - ".join(errors)
-            )
+            raise ConfigError(problem_list("Dynap-SE2", errors))
 
     # ----------------------------------------------------------------------------------
     # Serialization
@@ -579,11 +580,7 @@ class DynapseConfig:
         except ConfigError as err:
             raise ConfigError(f"{file}: {err}") from None
         try:
-            io: GraphIO | None
-            if "io" in meta:
-                io = GraphIO.from_json(meta["io"], where=str(file))
-            else:  # version 1 predates "io"; a version-2 file without it has none
-                io = config.derived_io() if meta["version"] == 1 else None
+            io = GraphIO.from_saved(meta, where=str(file), legacy=config.derived_io)
         except GraphIOError as err:
             raise ConfigError(str(err)) from None
         return dataclasses.replace(config, io=io)

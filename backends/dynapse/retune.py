@@ -62,6 +62,7 @@ from backends.dynapse import decode
 from backends.dynapse.biasgen import BASE_WEIGHT
 from backends.dynapse.config import DynapseConfig
 from backends.dynapse.emulator import DynapseEmulator
+from backends.dynapse.iterates import Iterates
 from backends.dynapse.lower import (
     TRIMMED_BIASES,
     _connections,
@@ -553,30 +554,26 @@ def calibrate_graph(
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=options.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, options.epochs)
-    rng = np.random.default_rng(options.seed)
-    held = np.arange(min(VALIDATION_SAMPLES, max(data.size // 4, 1)))
-    pool = np.arange(held.size, data.size) if data.size > 1 else held
+    loop = Iterates.holding_out(
+        chip,
+        data,
+        most=VALIDATION_SAMPLES,
+        fraction=4,
+        seed=options.seed,
+        evaluate=evaluate,
+    )
     progress.total = options.epochs + 1
-    history: list[float] = []
-    iterates: list[Graph] = []
 
     def on_chip(index: np.ndarray) -> np.ndarray:
         """Program the current iterate; output counts on ``index`` and the held-out
         samples (one chip run); record the held-out accuracy."""
-        current = model.to_graph()
-        iterates.append(current)
-        config = config_from_graph(current)
-        if evaluate is not None:
-            evaluate(len(iterates) - 1, config)
-        chip.program(config)
-        both = np.concatenate([index, held])
+        _, both = loop.program(model.to_graph(), index)
         counts = np.asarray(chip.run(data.inputs[both])).sum(axis=1)
-        history.append(data.accuracy(counts[index.size :], held))
+        loop.score(counts, index)
         return counts[: index.size]
 
     for _ in range(options.epochs):
-        size = min(options.batch, pool.size)
-        index = np.sort(rng.choice(pool, size, replace=False))
+        index = loop.batch(options.batch)
         counts_chip = on_chip(index)
         x = torch.tensor(data.inputs[index])
         logits, _ = model.readout(model.params(), x, options.temperature)
@@ -593,18 +590,7 @@ def calibrate_graph(
         opt.step()
         model.project()
         schedule.step()
-        progress.update(loss=loss.item(), chip_acc=history[-1])
+        progress.update(loss=loss.item(), chip_acc=loop.history[-1])
     on_chip(np.zeros(0, np.int64))  # the last iterate
-    progress.update(chip_acc=history[-1])
-    best = max(range(len(history)), key=lambda i: (history[i], i))
-    result = iterates[best].copy()
-    if evaluate is not None:
-        evaluate(len(iterates), config_from_graph(result))
-    last = model.flat.layers[-1].node
-    result.meta(last)["calibration_accuracy"] = np.round(np.asarray(history), 6)
-    result.meta(last)["calibration_chosen"] = best
-    progress.line(
-        f"calibrate-chip: iterate {best} chosen, held-out accuracy on the chip "
-        f"{history[0]:.1%} -> {history[best]:.1%}"
-    )
-    return result
+    progress.update(chip_acc=loop.history[-1])
+    return loop.best(model.flat.layers[-1].node, progress)

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from compiler.allocation.network import layer_index
+
 __all__ = [
     "DynapseSystem",
     "NeuronNames",
@@ -441,12 +443,11 @@ class _Network:
             return f"neuron {i}"
         if callable(self.names):
             return f"neuron {i} ({self.names(i)})"
-        start = 0
-        for layer, size in self.names:
-            if i < start + size:
-                return f"neuron {i} (layer '{layer}' index {i - start})"
-            start += size
-        return f"neuron {i}"
+        found = layer_index(self.names, i)
+        if found is None:
+            return f"neuron {i}"
+        layer, k = found
+        return f"neuron {i} (layer '{layer}' index {k})"
 
     def cores_needed(self) -> dict[int, int]:
         keys, counts = np.unique(self.group, return_counts=True)

@@ -229,20 +229,24 @@ def _windows(
     win_in = min(variant.input_ids, n_ids)
     win_out = min(variant.output_ids, n_ids)
     where = f"on {variant.name}"
-    takes_input = np.flatnonzero(gets_input)
-    if takes_input.size > win_in:
-        raise ResourceError(
-            f"{takes_input.size} hidden neurons receive input weights {where}: only "
-            f"the first {win_in} ids take input (the {win_in + 1}th is "
-            f"{name(int(takes_input[win_in]))})"
-        )
-    projects = np.flatnonzero(feeds_output)
-    if projects.size > win_out:
-        raise ResourceError(
-            f"{projects.size} hidden neurons project to the readout {where}: only the "
-            f"last {win_out} ids do (the {win_out + 1}th is "
-            f"{name(int(projects[win_out]))})"
-        )
+    for needs, window, what in (
+        (
+            gets_input,
+            win_in,
+            f"receive input weights {where}: only the first {win_in} ids take input",
+        ),
+        (
+            feeds_output,
+            win_out,
+            f"project to the readout {where}: only the last {win_out} ids do",
+        ),
+    ):
+        ids = np.flatnonzero(needs)
+        if ids.size > window:
+            raise ResourceError(
+                f"{ids.size} hidden neurons {what} (the {window + 1}th is "
+                f"{name(int(ids[window]))})"
+            )
     both = np.flatnonzero(gets_input & feeds_output)
     shared = max(0, win_in - (n_ids - win_out))
     if both.size > shared:

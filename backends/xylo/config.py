@@ -24,6 +24,7 @@ import numpy as np
 
 from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
 from backends.jsonfile import read_json_object
+from backends.problems import problem_list
 from backends.xylo.variants import VARIANTS, XyloVariant
 from ir.serialize import (
     CompanionFileError,
@@ -436,10 +437,7 @@ class XyloConfig:
         """Raise ``ConfigError`` listing every violation, if there is any."""
         errors = self.validate()
         if errors:
-            raise ConfigError(
-                f"invalid {self.variant} configuration ({len(errors)} problem"
-                f"{'s' if len(errors) != 1 else ''}):\n  - " + "\n  - ".join(errors)
-            )
+            raise ConfigError(problem_list(self.variant, errors))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``config.json`` and ``registers.npz`` into folder ``path``.
@@ -540,13 +538,11 @@ class XyloConfig:
         except ConfigError as err:
             raise ConfigError(f"{folder / 'config.json'}: {err}") from None
         try:
-            ports: GraphIO | None
-            if "io" in meta:
-                ports = GraphIO.from_json(meta["io"], where=str(folder / "config.json"))
-            elif meta["version"] == 1:  # predates "io": derived from the neuron map
-                ports = io_from_neuron_map(config.neuron_map)
-            else:
-                ports = None
+            ports = GraphIO.from_saved(
+                meta,
+                where=str(folder / "config.json"),
+                legacy=lambda: io_from_neuron_map(config.neuron_map),
+            )
         except GraphIOError as err:
             raise ConfigError(str(err)) from None
         return dataclasses.replace(config, io=ports)

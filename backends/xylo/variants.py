@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["VARIANTS", "XyloVariant"]
+__all__ = ["VARIANTS", "XyloVariant", "check_variant"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,58 +100,51 @@ class XyloVariant:
         return table
 
 
+_Row = tuple[
+    str,
+    str,
+    int,
+    int,
+    int,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    bool,
+    Literal[1, 2],
+]
+
+# NOTE: one row per variant of reference §1, in ``_COLUMNS`` order; the other fields
+# take the defaults every variant shares.
+_COLUMNS = (
+    "name",
+    "part_number",
+    "n_hidden",
+    "n_outputs",
+    "n_syn",
+    "input_window",
+    "output_window",
+    "max_fanout",
+    "rec_weight_entries",
+    "has_bias",
+    "sim_version",
+)
+_ROWS: tuple[_Row, ...] = (
+    ("xylo-audio2", "SYNS61201", 1000, 8, 2, None, None, 64, 32_000, True, 2),
+    ("xylo-audio3", "SYNS65302", 992, 32, 2, 128, 128, 1024, 31_744, True, 2),
+    ("xylo-imu", "SYNS63300", 496, 16, 1, 128, 128, 512, 31_744, True, 2),
+    ("xylo-v1", "SYNS61300", 1000, 8, 2, None, None, None, None, False, 1),
+)
+
 VARIANTS: dict[str, XyloVariant] = {
-    "xylo-audio2": XyloVariant(
-        name="xylo-audio2",
-        part_number="SYNS61201",
-        n_hidden=1000,
-        n_outputs=8,
-        n_syn=2,
-        input_window=None,
-        output_window=None,
-        max_fanout=64,
-        rec_weight_entries=32_000,
-        has_bias=True,
-        sim_version=2,
-    ),
-    "xylo-audio3": XyloVariant(
-        name="xylo-audio3",
-        part_number="SYNS65302",
-        n_hidden=992,
-        n_outputs=32,
-        n_syn=2,
-        input_window=128,
-        output_window=128,
-        max_fanout=1024,
-        rec_weight_entries=31_744,
-        has_bias=True,
-        sim_version=2,
-    ),
-    "xylo-imu": XyloVariant(
-        name="xylo-imu",
-        part_number="SYNS63300",
-        n_hidden=496,
-        n_outputs=16,
-        n_syn=1,
-        input_window=128,
-        output_window=128,
-        max_fanout=512,
-        rec_weight_entries=31_744,
-        has_bias=True,
-        sim_version=2,
-    ),
-    "xylo-v1": XyloVariant(
-        name="xylo-v1",
-        part_number="SYNS61300",
-        n_hidden=1000,
-        n_outputs=8,
-        n_syn=2,
-        input_window=None,
-        output_window=None,
-        max_fanout=None,
-        rec_weight_entries=None,
-        has_bias=False,
-        sim_version=1,
-    ),
+    # The row type checks each column; mypy cannot follow zip into the keywords.
+    row[0]: XyloVariant(**dict(zip(_COLUMNS, row, strict=True)))  # type: ignore[arg-type]
+    for row in _ROWS
 }
 """Every supported variant by target name (reference §1)."""
+
+
+def check_variant(name: str) -> None:
+    """Raise ``ValueError`` listing the known variants unless ``name`` is one."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant '{name}'; known: {', '.join(VARIANTS)}")

@@ -23,7 +23,7 @@ from ir import Graph
 from ir.op import Op
 from ir.ops.io import Input
 
-__all__ = ["NEURON_OPS", "Network", "from_graph"]
+__all__ = ["NEURON_OPS", "Network", "from_graph", "layer_index"]
 
 NEURON_OPS = (
     "snn.lif",
@@ -116,12 +116,11 @@ class Network:
 
     def name(self, i: int) -> str:
         """``layer 'x' neuron k`` for neuron ``i``."""
-        start = 0
-        for layer, size in self.layers:
-            if i < start + size:
-                return f"layer '{layer}' neuron {i - start}"
-            start += size
-        return f"neuron {i}"
+        found = layer_index(self.layers, i)
+        if found is None:
+            return f"neuron {i}"
+        layer, k = found
+        return f"layer '{layer}' neuron {k}"
 
     def layer_of_group(self, g: int) -> list[str]:
         """Layers with neurons in group ``g``."""
@@ -131,6 +130,17 @@ class Network:
                 names.append(layer)
             start += size
         return names
+
+
+def layer_index(layers: Sequence[tuple[str, int]], i: int) -> tuple[str, int] | None:
+    """The layer of neuron ``i`` and its index there, neurons numbered layer after
+    layer in ``(name, size)`` order; ``None`` past the last layer."""
+    start = 0
+    for layer, size in layers:
+        if i < start + size:
+            return layer, i - start
+        start += size
+    return None
 
 
 def _edges(graph: Graph, weight: str) -> tuple[str, np.ndarray, np.ndarray]:

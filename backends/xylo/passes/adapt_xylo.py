@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.xylo.adapt import adapt_graph
-from backends.xylo.variants import VARIANTS
+from backends.xylo.variants import VARIANTS, check_variant
 from compiler.pass_base import Pass
 from ir import Graph
 
@@ -40,10 +40,7 @@ class AdaptXyloPass(Pass):
     strict: bool = False
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(
-                f"unknown variant '{self.variant}'; known: {', '.join(VARIANTS)}"
-            )
+        check_variant(self.variant)
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         adapted, _ = adapt_graph(

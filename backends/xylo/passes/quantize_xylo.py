@@ -8,7 +8,7 @@ from typing import Any
 from backends.xylo.lower import quantize_graph
 from backends.xylo.ops import XyloCore
 from backends.xylo.quantize import DEFAULT_V_HEADROOM
-from backends.xylo.variants import VARIANTS
+from backends.xylo.variants import check_variant
 from compiler.pass_base import Pass
 from ir import Graph
 
@@ -43,10 +43,7 @@ class QuantizeXyloPass(Pass):
     v_headroom: float = DEFAULT_V_HEADROOM
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(
-                f"unknown variant '{self.variant}'; known: {', '.join(VARIANTS)}"
-            )
+        check_variant(self.variant)
         if not self.v_headroom >= 1:
             raise ValueError(f"option v_headroom must be >= 1, got {self.v_headroom}")
 
