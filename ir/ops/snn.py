@@ -158,10 +158,14 @@ class _Neuron(Op):
 
     stateful = True
     needs_dt = True
-    _arrays: ClassVar[tuple[str, ...]] = ()
     _positive: ClassVar[tuple[str, ...]] = ()
     _spiking: ClassVar[bool] = False
     """Whether the membrane spikes and resets (output: spikes) or not (output: ``v``)."""
+
+    @property
+    def _arrays(self) -> tuple[str, ...]:
+        """The parameter arrays (the tensor fields), in field order."""
+        return tuple(f for f, kind in self.fields_.items() if kind.kind == "tensor")
 
     def verify_(self) -> None:
         _check_params(self, self._arrays)
@@ -324,17 +328,6 @@ class LIF(_Leaky):
 
     name = "snn.lif"
     _spiking = True
-    _arrays = (
-        "tau",
-        "r",
-        "v_leak",
-        "v_threshold",
-        "v_reset",
-        "v_init",
-        "v_subtract",
-        "v_min",
-        "refire_offset",
-    )
     _positive = ("tau",)
 
     tau: FloatTensor
@@ -382,19 +375,6 @@ class CubaLIF(_CurrentBased):
 
     name = "snn.cubalif"
     _spiking = True
-    _arrays = (
-        "tau_syn",
-        "tau_mem",
-        "r",
-        "v_leak",
-        "v_threshold",
-        "v_reset",
-        "w_in",
-        "v_init",
-        "v_subtract",
-        "v_min",
-        "refire_offset",
-    )
     _positive = ("tau_syn", "tau_mem")
 
     tau_syn: FloatTensor
@@ -432,15 +412,6 @@ class IF(_Integrating):
 
     name = "snn.if"
     _spiking = True
-    _arrays = (
-        "r",
-        "v_threshold",
-        "v_reset",
-        "v_init",
-        "v_subtract",
-        "v_min",
-        "refire_offset",
-    )
 
     r: FloatTensor
     v_threshold: FloatTensor
@@ -465,7 +436,6 @@ class LI(_Leaky):
     """
 
     name = "snn.li"
-    _arrays = ("tau", "r", "v_leak", "v_init")
     _positive = ("tau",)
 
     tau: FloatTensor
@@ -486,7 +456,6 @@ class CubaLI(_CurrentBased):
     """
 
     name = "snn.cubali"
-    _arrays = ("tau_syn", "tau_mem", "r", "v_leak", "w_in", "v_init")
     _positive = ("tau_syn", "tau_mem")
 
     tau_syn: FloatTensor
@@ -508,7 +477,6 @@ class Integrator(_Integrating):
     """
 
     name = "snn.integrator"
-    _arrays = ("r", "v_init")
 
     r: FloatTensor
     v_init: FloatTensor = field(default_factory=_zero)
