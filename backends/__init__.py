@@ -32,34 +32,25 @@ if TYPE_CHECKING:
     from backends.graph_io import GraphEmulator, GraphIO, GraphIOError
 
 __all__ = [
-    "Emulator",
-    "GraphEmulator",
-    "GraphIO",
-    "GraphIOError",
-    "HardwareConfig",
-    "Target",
+    # the registry
     "TargetError",
     "available_targets",
     "get_target",
+    # what a target is and makes
+    "Emulator",
+    "HardwareConfig",
+    "Target",
+    # a build run as the graph it came from
+    "GraphEmulator",
+    "GraphIO",
+    "GraphIOError",
     "graph_emulator",
 ]
 
 #: public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "Emulator",
-            "HardwareConfig",
-            "Target",
-            "TargetError",
-            "available_targets",
-            "get_target",
-            "graph_emulator",
-        ),
-        "backends.base",
-    ),
+    **dict.fromkeys(__all__, "backends.base"),
     **dict.fromkeys(("GraphEmulator", "GraphIO", "GraphIOError"), "backends.graph_io"),
 }
-
 
 __getattr__, __dir__ = lazy_attributes(globals(), _EXPORTS)
