@@ -15,8 +15,9 @@ import any target.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ir.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from backends.base import (
@@ -31,51 +32,25 @@ if TYPE_CHECKING:
     from backends.graph_io import GraphEmulator, GraphIO, GraphIOError
 
 __all__ = [
-    "Emulator",
-    "GraphEmulator",
-    "GraphIO",
-    "GraphIOError",
-    "HardwareConfig",
-    "Target",
+    # the registry
     "TargetError",
     "available_targets",
     "get_target",
+    # what a target is and makes
+    "Emulator",
+    "HardwareConfig",
+    "Target",
+    # a build run as the graph it came from
+    "GraphEmulator",
+    "GraphIO",
+    "GraphIOError",
     "graph_emulator",
 ]
 
 #: public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "Emulator",
-            "HardwareConfig",
-            "Target",
-            "TargetError",
-            "available_targets",
-            "get_target",
-            "graph_emulator",
-        ),
-        "backends.base",
-    ),
+    **dict.fromkeys(__all__, "backends.base"),
     **dict.fromkeys(("GraphEmulator", "GraphIO", "GraphIOError"), "backends.graph_io"),
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    if name.startswith("__"):  # probes such as __wrapped__ are no submodules
-        raise AttributeError(name)
-    # ``import backends`` then ``backends.<submodule>``, as when this file imported them.
-    try:
-        return importlib.import_module(f"backends.{name}")
-    except ModuleNotFoundError as err:
-        if err.name != f"backends.{name}":
-            raise
-    raise AttributeError(f"module 'backends' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(globals(), _EXPORTS)

@@ -38,6 +38,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import compiler
 import ir
+from compiler.energy import dense_macs
 from frontends import pytorch
 
 GAP_AT_32 = 0.5
@@ -155,22 +156,6 @@ def train(
 
 def percent(pred: torch.Tensor, y: torch.Tensor) -> float:
     return 100.0 * (pred == y).double().mean().item()
-
-
-def ann_macs(graph: ir.Graph) -> int:
-    """Multiply-accumulates of one inference: the weight layers' dense work."""
-    total = 0
-    for name in graph.nodes():
-        op = graph.op(name)
-        if op.name not in WEIGHT_OPS:
-            continue
-        weight = np.asarray(op.weight)  # type: ignore[attr-defined]
-        if op.name in ("nn.linear", "nn.affine"):
-            total += weight.size
-        else:
-            # One MAC per weight of one output channel, at every output position.
-            total += int(np.prod(graph.shape(name))) * int(np.prod(weight.shape[1:]))
-    return total
 
 
 def fan_out(op: ir.Op) -> float:
@@ -306,7 +291,7 @@ def benchmark(
     graph = pytorch.from_module(model, x_train[:8])
     imported = ir.interpret(graph, x_test[:, None], steps=1)[:, -1].argmax(-1)
     assert torch.equal(imported, ann_pred), "imported graph disagrees with the ANN"
-    macs = ann_macs(graph)
+    macs = dense_macs(graph)
 
     results: dict[str, list[SNNResult]] = {}
     for method, template in METHODS.items():

@@ -18,8 +18,9 @@ start without PyTorch, so ``spikeforge --help`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ir.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from compiler.api import (
@@ -75,21 +76,4 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    if name.startswith("__"):  # probes such as __wrapped__ are no submodules
-        raise AttributeError(name)
-    # ``import compiler`` then ``compiler.<submodule>``, as when this file imported them.
-    try:
-        return importlib.import_module(f"compiler.{name}")
-    except ModuleNotFoundError as err:
-        if err.name != f"compiler.{name}":
-            raise
-    raise AttributeError(f"module 'compiler' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(globals(), _EXPORTS)

@@ -308,6 +308,23 @@ def _strict(pipeline: Pipeline) -> Pipeline:
     return Pipeline(tuple(specs))
 
 
+def _runs_graph_io(target: Target, config: HardwareConfig) -> bool:
+    """Whether the build records its graph I/O, so it runs on the graph's inputs."""
+    return getattr(config, "io", None) is not None and hasattr(target, "graph_emulator")
+
+
+def _inputs(
+    graph: Graph, pass_inputs: dict[str, Any], calibration: str
+) -> tuple[Any, str]:
+    """The calibration inputs (called ``calibration``), else the fidelity probe's
+    seeded random spikes; with what they are."""
+    inputs = fidelity_check.calibration_inputs(graph, pass_inputs.get("calibration"))
+    if inputs is not None:
+        return inputs, calibration
+    source = f"random spikes p={fidelity_check.PROBE_RATE}"
+    return fidelity_check.probe_inputs(graph), source
+
+
 def _fidelity(
     graph: Graph, target: Target, config: HardwareConfig, pass_inputs: dict[str, Any]
 ) -> tuple[Fidelity | None, str]:
@@ -316,15 +333,9 @@ def _fidelity(
     # NOTE: only builds that record their graph I/O run on the graph's inputs;
     # the reference target's configuration is the graph itself (nothing to compare),
     # and a plugin without ``graph_emulator`` defines its own I/O.
-    if getattr(config, "io", None) is None or not hasattr(target, "graph_emulator"):
+    if not _runs_graph_io(target, config):
         return None, f"not measured ({target.name} builds run the graph's I/O as is)"
-    inputs: Any = fidelity_check.calibration_inputs(
-        graph, pass_inputs.get("calibration")
-    )
-    source = "calibration"
-    if inputs is None:
-        inputs = fidelity_check.probe_inputs(graph)
-        source = f"random spikes p={fidelity_check.PROBE_RATE}"
+    inputs, source = _inputs(graph, pass_inputs, "calibration")
     try:
         return fidelity_check.measure(
             graph, graph_emulator(target, config), inputs, source=source
@@ -351,15 +362,9 @@ def _energy(
     seeded random spikes); or why there is none."""
     if getattr(target, "energy_model", None) is None:
         return None, f"not estimated ({target.name} declares no energy figures)"
-    if getattr(config, "io", None) is None or not hasattr(target, "graph_emulator"):
+    if not _runs_graph_io(target, config):
         return None, "not estimated (the build records no graph I/O to run on)"
-    inputs: Any = fidelity_check.calibration_inputs(
-        graph, pass_inputs.get("calibration")
-    )
-    source = "calibration spikes"
-    if inputs is None:
-        inputs = fidelity_check.probe_inputs(graph)
-        source = f"random spikes p={fidelity_check.PROBE_RATE}"
+    inputs, source = _inputs(graph, pass_inputs, "calibration spikes")
     try:
         return measure_for_build(
             target, config, graph, inputs, figures=figures, source=source

@@ -24,10 +24,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from backends.base import Target
@@ -305,10 +305,7 @@ def pass_infos() -> dict[str, PassInfo]:
         return passes
     from compiler.registry import available_passes
 
-    return {
-        name: passes[name] if name in passes else describe_pass(cls)
-        for name, cls in available_passes().items()
-    }
+    return _described(passes, available_passes(), describe_pass)
 
 
 def target_infos() -> dict[str, TargetInfo]:
@@ -319,9 +316,21 @@ def target_infos() -> dict[str, TargetInfo]:
         return targets
     from backends.base import loaded_targets
 
+    return _described(targets, loaded_targets(), describe_target)
+
+
+Info = TypeVar("Info", PassInfo, TargetInfo)
+
+
+def _described(
+    built_in: Mapping[str, Info],
+    loaded: Mapping[str, Any],
+    describe: Callable[..., Info],
+) -> dict[str, Info]:
+    """Each loaded pass or target's description: the catalog's for a built-in one."""
     return {
-        name: targets[name] if name in targets else describe_target(target)
-        for name, target in loaded_targets().items()
+        name: built_in[name] if name in built_in else describe(value)
+        for name, value in loaded.items()
     }
 
 

@@ -27,19 +27,17 @@ what the local engine computes for it, so the accuracies are identical for the s
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from compiler.figures import pyplot, save_figure
 from compiler.progress import Progress
 from ir.inputs import check_input
-from ir.serialize import atomic_write
 
 __all__ = ["ENGINES", "YieldReport", "chip_yield", "histogram", "histogram_text"]
 
@@ -324,15 +322,7 @@ def histogram(
     reports: Sequence[tuple[str, YieldReport]], path: str | os.PathLike[str]
 ) -> None:
     """Histogram of chip accuracies (one series per labelled report) into ``path``."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError(
-            "the yield histogram needs matplotlib: pip install 'spikeforge[plot]'"
-        ) from err
+    plt = pyplot("the yield histogram")
     fig, ax = plt.subplots(figsize=(7, 4))
     bins = [float(b) for b in np.linspace(0, 1, 51)]
     for label, report in reports:
@@ -346,12 +336,4 @@ def histogram(
     ax.set_xlabel("accuracy")
     ax.set_ylabel("chips")
     ax.legend()
-    buffer = io.BytesIO()
-    fig.savefig(
-        buffer,
-        format=Path(path).suffix.lstrip(".") or "png",
-        bbox_inches="tight",
-        dpi=100,
-    )
-    plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    save_figure(fig, path)

@@ -158,22 +158,15 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--print-ir-before-all", action="store_true", help="IR before each pass"
     )
-    opt.add_argument(
-        "--print-ir-after",
-        metavar="PASS",
-        action="extend",
-        type=_pass_names,
-        default=[],
-        help="IR after each run of this pass (repeat, or a comma list)",
-    )
-    opt.add_argument(
-        "--print-ir-before",
-        metavar="PASS",
-        action="extend",
-        type=_pass_names,
-        default=[],
-        help="IR before each run of this pass (repeat, or a comma list)",
-    )
+    for when in ("after", "before"):
+        opt.add_argument(
+            f"--print-ir-{when}",
+            metavar="PASS",
+            action="extend",
+            type=_pass_names,
+            default=[],
+            help=f"IR {when} each run of this pass (repeat, or a comma list)",
+        )
     opt.add_argument(
         "--elide-tensors-larger-than",
         metavar="N",

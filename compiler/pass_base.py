@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from compiler.errors import PipelineError
 from ir import Graph
 
-__all__ = ["OptionKind", "Pass", "unknown_option"]
+__all__ = ["OptionKind", "Pass", "check_minimum", "unknown_option"]
 
 
 @dataclass(frozen=True)
@@ -184,3 +184,21 @@ def unknown_option(cls: type[Pass], key: str) -> str:
         f"pass '{cls.name}' has no option '{key.replace('_', '-')}'; "
         f"valid options: {valid or '(none)'}"
     )
+
+
+def check_minimum(
+    options: object, minimum: float, *names: str, strict: bool = False
+) -> None:
+    """Raise unless each option in ``names`` is ``>= minimum`` (``> minimum`` when
+    ``strict``; NaN fails either).
+
+    Raises:
+        ValueError: ``option NAME must be >= MINIMUM, got VALUE``, the first that fails.
+    """
+    for name in names:
+        value = getattr(options, name)
+        if not (value > minimum if strict else value >= minimum):
+            raise ValueError(
+                f"option {name} must be {'>' if strict else '>='} {minimum}, "
+                f"got {value}"
+            )

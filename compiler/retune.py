@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from compiler.pass_base import check_minimum
 from compiler.progress import Progress
 from ir import Graph, interpret
 
@@ -73,21 +74,9 @@ class RetuneOptions:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch", "chips", "attack_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(
-                    f"option {name} must be >= 1, got {getattr(self, name)}"
-                )
-        for name in ("lr", "temperature"):
-            if not getattr(self, name) > 0:
-                raise ValueError(
-                    f"option {name} must be > 0, got {getattr(self, name)}"
-                )
-        for name in ("relative_std", "beta", "attack_strength"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(
-                    f"option {name} must be >= 0, got {getattr(self, name)}"
-                )
+        check_minimum(self, 1, "epochs", "batch", "chips", "attack_steps")
+        check_minimum(self, 0, "lr", "temperature", strict=True)
+        check_minimum(self, 0, "relative_std", "beta", "attack_strength")
 
     def chip_seed(self, step: int, k: int) -> int:
         """The seed of training chip ``k`` of step ``step``."""

@@ -15,30 +15,38 @@ Public names (``__all__``), by group:
 * errors: ``IRError`` and its kinds ``ParseError``, ``VerifyError``, ``InputError``.
 
 The rest (``ir.literals``, ``ir.plugins``, ``ir.serialize.atomic_write``, ...) stays
-importable from its module.
+importable from its module. Names are imported on first use (PEP 562,
+``ir.lazy``), so ``import ir`` does not import PyTorch.
 """
 
-from ir import ops
-from ir.errors import InputError, IRError, ParseError, VerifyError
-from ir.graph import Edge, Graph
-from ir.inputs import check_input
-from ir.interpreter import interpret
-from ir.op import (
-    AnyTensor,
-    FloatTensor,
-    IntTensor,
-    Op,
-    Params,
-    dialect_ops,
-    get_op,
-    register_op,
-    registered_ops,
-)
-from ir.parser import parse
-from ir.printer import FORMAT_VERSION, to_text
-from ir.serialize import load, save
-from ir.shapes import infer_shapes
-from ir.verifier import verify
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ir.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from ir import ops
+    from ir.errors import InputError, IRError, ParseError, VerifyError
+    from ir.graph import Edge, Graph
+    from ir.inputs import check_input
+    from ir.interpreter import interpret
+    from ir.op import (
+        AnyTensor,
+        FloatTensor,
+        IntTensor,
+        Op,
+        Params,
+        dialect_ops,
+        get_op,
+        register_op,
+        registered_ops,
+    )
+    from ir.parser import parse
+    from ir.printer import FORMAT_VERSION, to_text
+    from ir.serialize import load, save
+    from ir.shapes import infer_shapes
+    from ir.verifier import verify
 
 __all__ = [
     "FORMAT_VERSION",
@@ -67,3 +75,34 @@ __all__ = [
     "to_text",
     "verify",
 ]
+
+#: public name -> the module that defines it (``ops`` is the submodule).
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        ("IRError", "InputError", "ParseError", "VerifyError"), "ir.errors"
+    ),
+    **dict.fromkeys(("Edge", "Graph"), "ir.graph"),
+    "check_input": "ir.inputs",
+    "interpret": "ir.interpreter",
+    **dict.fromkeys(
+        (
+            "AnyTensor",
+            "FloatTensor",
+            "IntTensor",
+            "Op",
+            "Params",
+            "dialect_ops",
+            "get_op",
+            "register_op",
+            "registered_ops",
+        ),
+        "ir.op",
+    ),
+    "parse": "ir.parser",
+    **dict.fromkeys(("FORMAT_VERSION", "to_text"), "ir.printer"),
+    **dict.fromkeys(("load", "save"), "ir.serialize"),
+    "infer_shapes": "ir.shapes",
+    "verify": "ir.verifier",
+}
+
+__getattr__, __dir__ = lazy_attributes(globals(), _EXPORTS)

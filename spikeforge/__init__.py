@@ -24,8 +24,9 @@ Everything else is in the four packages. ``python -m spikeforge`` is the
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ir.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from backends import get_target
@@ -68,18 +69,11 @@ def _version() -> str:
         return "0+unknown"
 
 
+_exported, __dir__ = lazy_attributes(globals(), _EXPORTS, submodules=("plot",))
+
+
 def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        value: Any = _version()
-    elif name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name == "plot":  # the submodule: spikeforge.plot.raster(...)
-        value = importlib.import_module("spikeforge.plot")
-    else:
-        raise AttributeError(f"module 'spikeforge' has no attribute {name!r}")
-    globals()[name] = value  # the next access is a plain lookup
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    if name != "__version__":
+        return _exported(name)  # the submodule too: spikeforge.plot.raster(...)
+    globals()[name] = version = _version()  # the next access is a plain lookup
+    return version

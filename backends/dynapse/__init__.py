@@ -29,8 +29,9 @@ first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ir.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from backends.dynapse.adapt import (
@@ -120,14 +121,8 @@ _MODULE_OF = {
 """Public name -> the module (under ``backends.dynapse``) that defines it."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'backends.dynapse' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f"backends.dynapse.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_attributes(
+    globals(),
+    {name: f"backends.dynapse.{module}" for name, module in _MODULE_OF.items()},
+    submodules=False,
+)

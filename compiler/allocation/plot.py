@@ -8,18 +8,16 @@ cores are grey. Needs matplotlib (the ``plot`` extra); the file is written atomi
 
 from __future__ import annotations
 
-import io
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
 from compiler.allocation.model import CoreModel
 from compiler.allocation.network import from_graph
 from compiler.allocation.traffic import unique
+from compiler.figures import pyplot, save_figure
 from ir import Graph
-from ir.serialize import atomic_write
 
 __all__ = ["plot_placement"]
 
@@ -33,16 +31,9 @@ def plot_placement(
         ValueError: the graph has no placement (run ``allocate-cores``).
         ImportError: matplotlib is missing (``pip install spikeforge[plot]``).
     """
-    try:
-        import matplotlib
+    plt = pyplot("--plot-placement")
+    from matplotlib.patches import Rectangle
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.patches import Rectangle
-    except ImportError as err:
-        raise ImportError(
-            "--plot-placement needs matplotlib: pip install 'spikeforge[plot]'"
-        ) from err
     net = from_graph(graph, model.shared_parameters)
     rows = []
     for name, _ in net.layers:
@@ -87,12 +78,4 @@ def plot_placement(
     ax.invert_yaxis()
     ax.set_title("cores by layer (edge width: spikes sent to other cores)")
     ax.axis("off")
-    buffer = io.BytesIO()
-    fig.savefig(
-        buffer,
-        format=Path(path).suffix.lstrip(".") or "png",
-        bbox_inches="tight",
-        dpi=100,
-    )
-    plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    save_figure(fig, path)

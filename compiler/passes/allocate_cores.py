@@ -17,7 +17,7 @@ from compiler.allocation import (
     allocate,
     from_graph,
 )
-from compiler.pass_base import Pass
+from compiler.pass_base import Pass, check_minimum
 from ir import Graph, interpret
 
 __all__ = ["AllocateCoresPass", "core_model_of", "measured_rates"]
@@ -106,10 +106,7 @@ class AllocateCoresPass(Pass):
     chips: int = 0
 
     def __post_init__(self) -> None:
-        if self.refine < 0:
-            raise ValueError(f"option refine must be >= 0, got {self.refine}")
-        if self.chips < 0:
-            raise ValueError(f"option chips must be >= 0, got {self.chips}")
+        check_minimum(self, 0, "refine", "chips")
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         model = core_model_of(self.target)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler.pass_base import Pass
-from compiler.passes.retune import target_with
-from compiler.retune import Progress, RetuneOptions, retune_data
+from compiler.passes.retune import pass_data, target_with
+from compiler.retune import Progress, RetuneOptions
 from ir import Graph
 
 __all__ = ["METHODS", "CalibrateChipPass"]
@@ -88,23 +88,13 @@ class CalibrateChipPass(Pass):
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         target = target_with(self.target, "calibrate_chip", self.name)
         options = self.hyperparameters()
-        data = retune_data(
-            graph,
-            inputs.get("calibration"),
-            inputs.get("labels"),
-            pass_name=self.name,
-            temperature=options.temperature,
-        )
+        data = pass_data(graph, inputs, self.name, options.temperature)
         chip = inputs.get("chip")
         if chip is None:
             chip = target.chip(seed=self.chip_seed, relative_std=self.relative_std)
-        progress = Progress(
-            f"calibrate-chip {self.target}", self.iterations, quiet=options.quiet
-        )
-        try:
+        label = f"calibrate-chip {self.target}"
+        with Progress(label, self.iterations, quiet=options.quiet) as progress:
             result: Graph = target.calibrate_chip(
                 graph, data, chip, options, progress, method=self.method
             )
-        finally:
-            progress.close()
         return result

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from compiler.pass_base import Pass
+from compiler.pass_base import Pass, check_minimum
 from compiler.passes.ann_to_snn import load_calibration
 from ir import Graph, interpret
 from ir.ops import nn, snn
@@ -49,10 +49,7 @@ class CalibrateSnnPass(Pass):
     samples: int = 256
 
     def __post_init__(self) -> None:
-        if self.timesteps < 1:
-            raise ValueError(f"option timesteps must be >= 1, got {self.timesteps}")
-        if self.samples < 1:
-            raise ValueError(f"option samples must be >= 1, got {self.samples}")
+        check_minimum(self, 1, "timesteps", "samples")
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         if inputs.get("calibration") is None:

@@ -30,6 +30,7 @@ placement).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,14 +143,22 @@ def _block_diagonal(w: np.ndarray, copies: int) -> np.ndarray:
 
 def _tiled(op: Any, n: int, copies: int) -> Any:
     """A neuron op with its per-neuron ``(n,)`` parameters tiled ``copies`` times."""
+    return _per_neuron(
+        op, lambda a: np.tile(a, copies).astype(a.dtype) if a.shape[0] == n else None
+    )
+
+
+def _per_neuron(op: Any, change: Callable[[np.ndarray], np.ndarray | None]) -> Any:
+    """``op`` with each 1-d array parameter ``a`` replaced by ``change(a)`` (kept
+    where that is ``None``)."""
     changes = {}
     for name in op._arrays:
         value = getattr(op, name)
-        if value is None:
+        if value is None or np.ndim(value) != 1:
             continue
-        array = np.asarray(value)
-        if array.ndim == 1 and array.shape[0] == n:
-            changes[name] = np.tile(array, copies).astype(array.dtype)
+        new = change(np.asarray(value))
+        if new is not None:
+            changes[name] = new
     return op.replace(**changes) if changes else op
 
 
@@ -208,12 +217,4 @@ def single_copy(graph: Graph) -> Graph:
 
 def _sliced(op: Any, n: int) -> Any:
     """A neuron op with its per-neuron parameters cut to the first ``n``."""
-    changes = {}
-    for name in op._arrays:
-        value = getattr(op, name)
-        if value is None:
-            continue
-        array = np.asarray(value)
-        if array.ndim == 1 and array.shape[0] > 1:
-            changes[name] = array[:n]
-    return op.replace(**changes) if changes else op
+    return _per_neuron(op, lambda a: a[:n] if a.shape[0] > 1 else None)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from compiler.pass_base import Pass
-from compiler.retune import Progress, RetuneOptions, retune_data
+from compiler.retune import Progress, RetuneData, RetuneOptions, retune_data
 from ir import Graph
 
-__all__ = ["RetunePass", "target_with"]
+__all__ = ["RetunePass", "pass_data", "target_with"]
 
 
 def target_with(target: str, method: str, pass_name: str) -> Any:
@@ -31,6 +32,20 @@ def target_with(target: str, method: str, pass_name: str) -> Any:
             f"that do: {', '.join(able) or 'none'}"
         )
     return chosen
+
+
+def pass_data(
+    graph: Graph, inputs: Mapping[str, Any], pass_name: str, temperature: float
+) -> RetuneData:
+    """A retuning pass's ``calibration`` and ``labels`` inputs, checked and loaded
+    (:func:`compiler.retune.retune_data`)."""
+    return retune_data(
+        graph,
+        inputs.get("calibration"),
+        inputs.get("labels"),
+        pass_name=pass_name,
+        temperature=temperature,
+    )
 
 
 @dataclass(frozen=True)
@@ -62,16 +77,7 @@ class RetunePass(Pass, RetuneOptions):
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         target = target_with(self.target, "retune", self.name)
-        data = retune_data(
-            graph,
-            inputs.get("calibration"),
-            inputs.get("labels"),
-            pass_name=self.name,
-            temperature=self.temperature,
-        )
-        progress = Progress(f"retune {self.target}", 1, quiet=self.quiet)
-        try:
+        data = pass_data(graph, inputs, self.name, self.temperature)
+        with Progress(f"retune {self.target}", 1, quiet=self.quiet) as progress:
             result: Graph = target.retune(graph, data, self, progress)
-        finally:
-            progress.close()
         return result

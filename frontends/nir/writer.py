@@ -16,7 +16,7 @@ import numpy as np
 
 import ir
 from frontends.errors import FrontendError
-from frontends.nir.common import META_PREFIX, Array, nir_module
+from frontends.nir.common import META_PREFIX, SPIKING, Array, nir_module
 from frontends.nir.nodes import BUILDERS
 from ir.ops import io, nn, snn
 from ir.serialize import install_file
@@ -174,39 +174,29 @@ def _x_pool(nir: ModuleType, graph: ir.Graph, name: str, op: Any) -> Any:
     )
 
 
-def _x_lif(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
-    return nir.LIF(
-        tau=_full(g, n, op.tau),
-        r=_full(g, n, op.r),
-        v_leak=_full(g, n, op.v_leak),
-        v_threshold=_full(g, n, op.v_threshold),
-        v_reset=_full(g, n, op.v_reset),
-        metadata=_spiking_meta(g, n, op),
-    )
+def _x_neuron(kind: str, params: tuple[str, ...]) -> Exporter:
+    """The exporter of one neuron: NIR node ``kind`` with ``params`` broadcast."""
+
+    def export(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
+        meta = _spiking_meta(g, n, op) if kind in SPIKING else _init_meta(op)
+        arrays = {param: _full(g, n, getattr(op, param)) for param in params}
+        return getattr(nir, kind)(**arrays, metadata=meta)
+
+    return export
 
 
-def _x_cubalif(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
-    return nir.CubaLIF(
-        tau_syn=_full(g, n, op.tau_syn),
-        tau_mem=_full(g, n, op.tau_mem),
-        r=_full(g, n, op.r),
-        v_leak=_full(g, n, op.v_leak),
-        v_threshold=_full(g, n, op.v_threshold),
-        v_reset=_full(g, n, op.v_reset),
-        w_in=_full(g, n, op.w_in),
-        metadata=_spiking_meta(g, n, op),
-    )
-
-
-def _x_cubali(nir: ModuleType, g: ir.Graph, n: str, op: Any) -> Any:
-    return nir.CubaLI(
-        tau_syn=_full(g, n, op.tau_syn),
-        tau_mem=_full(g, n, op.tau_mem),
-        r=_full(g, n, op.r),
-        v_leak=_full(g, n, op.v_leak),
-        w_in=_full(g, n, op.w_in),
-        metadata=_init_meta(op),
-    )
+_NEURON_PARAMS: dict[type[ir.Op], tuple[str, tuple[str, ...]]] = {
+    snn.Integrator: ("I", ("r",)),
+    snn.IF: ("IF", ("r", "v_threshold", "v_reset")),
+    snn.LI: ("LI", ("tau", "r", "v_leak")),
+    snn.LIF: ("LIF", ("tau", "r", "v_leak", "v_threshold", "v_reset")),
+    snn.CubaLI: ("CubaLI", ("tau_syn", "tau_mem", "r", "v_leak", "w_in")),
+    snn.CubaLIF: (
+        "CubaLIF",
+        ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
+    ),
+}
+"""IR neuron -> its NIR node and the parameters the node holds."""
 
 
 _EXPORTERS: dict[str, Exporter] = {
@@ -238,23 +228,9 @@ _EXPORTERS: dict[str, Exporter] = {
     snn.Threshold.name: lambda nir, g, n, op: nir.Threshold(
         threshold=_full(g, n, op.threshold)
     ),
-    snn.Integrator.name: lambda nir, g, n, op: nir.I(
-        r=_full(g, n, op.r), metadata=_init_meta(op)
-    ),
-    snn.IF.name: lambda nir, g, n, op: nir.IF(
-        r=_full(g, n, op.r),
-        v_threshold=_full(g, n, op.v_threshold),
-        v_reset=_full(g, n, op.v_reset),
-        metadata=_spiking_meta(g, n, op),
-    ),
-    snn.LI.name: lambda nir, g, n, op: nir.LI(
-        tau=_full(g, n, op.tau),
-        r=_full(g, n, op.r),
-        v_leak=_full(g, n, op.v_leak),
-        metadata=_init_meta(op),
-    ),
-    snn.LIF.name: _x_lif,
-    snn.CubaLI.name: _x_cubali,
-    snn.CubaLIF.name: _x_cubalif,
+    **{
+        op.name: _x_neuron(kind, params)
+        for op, (kind, params) in _NEURON_PARAMS.items()
+    },
 }
 """IR op name -> NIR node (the inverse of ``BUILDERS`` under ``exact``)."""

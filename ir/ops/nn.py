@@ -292,6 +292,12 @@ class _Pool2d(Op):
             )
         return (shape[0], *out)
 
+    def _window_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean over each window, the zero padding counted."""
+        return F.avg_pool2d(
+            x, self.kernel_size, self.strides, self.padding, count_include_pad=True
+        )
+
 
 @register_op
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -306,11 +312,7 @@ class SumPool2d(_Pool2d):
     name = "nn.sumpool2d"
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
-        area = self.kernel_size[0] * self.kernel_size[1]
-        pooled = F.avg_pool2d(
-            x, self.kernel_size, self.strides, self.padding, count_include_pad=True
-        )
-        return pooled * area
+        return self._window_mean(x) * (self.kernel_size[0] * self.kernel_size[1])
 
 
 @register_op
@@ -326,9 +328,7 @@ class AvgPool2d(_Pool2d):
     name = "nn.avgpool2d"
 
     def apply(self, p: Params, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(
-            x, self.kernel_size, self.strides, self.padding, count_include_pad=True
-        )
+        return self._window_mean(x)
 
 
 @register_op

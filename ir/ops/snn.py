@@ -158,8 +158,14 @@ class _Neuron(Op):
 
     stateful = True
     needs_dt = True
-    _arrays: ClassVar[tuple[str, ...]] = ()
     _positive: ClassVar[tuple[str, ...]] = ()
+    _spiking: ClassVar[bool] = False
+    """Whether the membrane spikes and resets (output: spikes) or not (output: ``v``)."""
+
+    @property
+    def _arrays(self) -> tuple[str, ...]:
+        """The parameter arrays (the tensor fields), in field order."""
+        return tuple(f for f, kind in self.fields_.items() if kind.kind == "tensor")
 
     def verify_(self) -> None:
         _check_params(self, self._arrays)
@@ -198,6 +204,59 @@ class _Neuron(Op):
 
     def infer_shape(self, inputs: Mapping[str, Shape]) -> Shape:
         return _broadcast_shape(self, self._arrays, inputs)
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"v": _zeros(x, p["v_init"])}
+
+    def _integrate(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Return the state after one step's sub-threshold dynamics (before a spike)."""
+        raise NotImplementedError(self.name)
+
+    def step(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        new = self._integrate(p, x, state)
+        if not self._spiking:
+            return new["v"], new
+        n, new["v"] = _fire(self, p, new["v"], state["v"])
+        return n, new
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class _Leaky(_Neuron):
+    """``tau v' = (v_leak - v) + r I`` (``snn.lif``, ``snn.li``)."""
+
+    def _integrate(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        return {"v": _relax(p, "tau", state["v"], p["v_leak"] + p["r"] * x)}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class _CurrentBased(_Neuron):
+    """A synaptic current ``i`` into a leaky membrane (``snn.cubalif``, ``snn.cubali``)."""
+
+    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
+
+    def _integrate(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        i = _relax(p, "tau_syn", state["i"], p["w_in"] * x)
+        v = _relax(p, "tau_mem", state["v"], p["v_leak"] + p["r"] * i)
+        return {"i": i, "v": v}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class _Integrating(_Neuron):
+    """``v' = r I`` without leak (``snn.if``, ``snn.integrator``)."""
+
+    def _integrate(
+        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        return {"v": state["v"] + p.require_dt() * p["r"] * x}
 
 
 def _check_floor(op: Any, v_min: np.ndarray) -> None:
@@ -252,7 +311,7 @@ def _zeros(x: torch.Tensor, init: torch.Tensor | float = 0.0) -> torch.Tensor:
 
 @register_op
 @dataclass(frozen=True, kw_only=True, eq=False)
-class LIF(_Neuron):
+class LIF(_Leaky):
     """Leaky integrate-and-fire neuron (NIR ``LIF``).
 
     .. math::
@@ -268,17 +327,7 @@ class LIF(_Neuron):
     """
 
     name = "snn.lif"
-    _arrays = (
-        "tau",
-        "r",
-        "v_leak",
-        "v_threshold",
-        "v_reset",
-        "v_init",
-        "v_subtract",
-        "v_min",
-        "refire_offset",
-    )
+    _spiking = True
     _positive = ("tau",)
 
     tau: FloatTensor
@@ -304,20 +353,10 @@ class LIF(_Neuron):
     refire_offset: FloatTensor | None = None
     """Threshold raise for a step that starts at or above threshold (none: 0)."""
 
-    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"v": _zeros(x, p["v_init"])}
-
-    def step(
-        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        v = _relax(p, "tau", state["v"], p["v_leak"] + p["r"] * x)
-        n, v = _fire(self, p, v, state["v"])
-        return n, {"v": v}
-
 
 @register_op
 @dataclass(frozen=True, kw_only=True, eq=False)
-class CubaLIF(_Neuron):
+class CubaLIF(_CurrentBased):
     """Current-based LIF: an exponential synapse feeding a LIF (NIR ``CubaLIF``).
 
     .. math::
@@ -335,19 +374,7 @@ class CubaLIF(_Neuron):
     """
 
     name = "snn.cubalif"
-    _arrays = (
-        "tau_syn",
-        "tau_mem",
-        "r",
-        "v_leak",
-        "v_threshold",
-        "v_reset",
-        "w_in",
-        "v_init",
-        "v_subtract",
-        "v_min",
-        "refire_offset",
-    )
+    _spiking = True
     _positive = ("tau_syn", "tau_mem")
 
     tau_syn: FloatTensor
@@ -367,21 +394,10 @@ class CubaLIF(_Neuron):
     v_min: FloatTensor | None = None
     refire_offset: FloatTensor | None = None
 
-    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
-
-    def step(
-        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        i = _relax(p, "tau_syn", state["i"], p["w_in"] * x)
-        v = _relax(p, "tau_mem", state["v"], p["v_leak"] + p["r"] * i)
-        n, v = _fire(self, p, v, state["v"])
-        return n, {"i": i, "v": v}
-
 
 @register_op
 @dataclass(frozen=True, kw_only=True, eq=False)
-class IF(_Neuron):
+class IF(_Integrating):
     """Integrate-and-fire neuron (NIR ``IF``).
 
     .. math:: \\dot v = r I, \\quad v[t] = v[t-1] + dt\\, r\\, I[t]
@@ -395,15 +411,7 @@ class IF(_Neuron):
     """
 
     name = "snn.if"
-    _arrays = (
-        "r",
-        "v_threshold",
-        "v_reset",
-        "v_init",
-        "v_subtract",
-        "v_min",
-        "refire_offset",
-    )
+    _spiking = True
 
     r: FloatTensor
     v_threshold: FloatTensor
@@ -415,20 +423,10 @@ class IF(_Neuron):
     v_min: FloatTensor | None = None
     refire_offset: FloatTensor | None = None
 
-    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"v": _zeros(x, p["v_init"])}
-
-    def step(
-        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        v = state["v"] + p.require_dt() * p["r"] * x
-        n, v = _fire(self, p, v, state["v"])
-        return n, {"v": v}
-
 
 @register_op
 @dataclass(frozen=True, kw_only=True, eq=False)
-class LI(_Neuron):
+class LI(_Leaky):
     """Leaky integrator, no spikes (NIR ``LI``). Output: the membrane ``v``.
 
     .. math:: \\tau \\dot v = (v_{leak} - v) + r I, \\quad
@@ -438,7 +436,6 @@ class LI(_Neuron):
     """
 
     name = "snn.li"
-    _arrays = ("tau", "r", "v_leak", "v_init")
     _positive = ("tau",)
 
     tau: FloatTensor
@@ -446,19 +443,10 @@ class LI(_Neuron):
     v_leak: FloatTensor
     v_init: FloatTensor = field(default_factory=_zero)
 
-    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"v": _zeros(x, p["v_init"])}
-
-    def step(
-        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        v = _relax(p, "tau", state["v"], p["v_leak"] + p["r"] * x)
-        return v, {"v": v}
-
 
 @register_op
 @dataclass(frozen=True, kw_only=True, eq=False)
-class CubaLI(_Neuron):
+class CubaLI(_CurrentBased):
     """Current-based leaky integrator, no spikes (NIR ``CubaLI``). Output: ``v``.
 
     Discretized as ``snn.cubalif`` without the spike.
@@ -468,7 +456,6 @@ class CubaLI(_Neuron):
     """
 
     name = "snn.cubali"
-    _arrays = ("tau_syn", "tau_mem", "r", "v_leak", "w_in", "v_init")
     _positive = ("tau_syn", "tau_mem")
 
     tau_syn: FloatTensor
@@ -478,20 +465,10 @@ class CubaLI(_Neuron):
     w_in: FloatTensor = field(default_factory=_one)
     v_init: FloatTensor = field(default_factory=_zero)
 
-    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"i": torch.zeros_like(x), "v": _zeros(x, p["v_init"])}
-
-    def step(
-        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        i = _relax(p, "tau_syn", state["i"], p["w_in"] * x)
-        v = _relax(p, "tau_mem", state["v"], p["v_leak"] + p["r"] * i)
-        return v, {"i": i, "v": v}
-
 
 @register_op
 @dataclass(frozen=True, kw_only=True, eq=False)
-class Integrator(_Neuron):
+class Integrator(_Integrating):
     """Pure integrator (NIR ``I``). Output: the accumulated ``v``.
 
     .. math:: \\dot v = r I, \\quad v[t] = v[t-1] + dt\\, r\\, I[t]
@@ -500,19 +477,9 @@ class Integrator(_Neuron):
     """
 
     name = "snn.integrator"
-    _arrays = ("r", "v_init")
 
     r: FloatTensor
     v_init: FloatTensor = field(default_factory=_zero)
-
-    def init_state(self, p: Params, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"v": _zeros(x, p["v_init"])}
-
-    def step(
-        self, p: Params, x: torch.Tensor, state: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        v = state["v"] + p.require_dt() * p["r"] * x
-        return v, {"v": v}
 
 
 @register_op
