@@ -376,11 +376,8 @@ class XyloEmulator:
                 kernel: Any = run_lanes if lanes else run_core
                 kernel(
                     x[start:end],
-                    lanes_weights if lanes else core_weights,
-                    regs,
-                    opts,
+                    (lanes_weights if lanes else core_weights, regs, opts),
                     spikes[start:end],
-                    record,
                     tuple(v[start:end] for v in states.values()),
                 )
 

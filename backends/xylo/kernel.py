@@ -1,7 +1,7 @@
 """The compiled (numba) Xylo core: int16 states, the hardware's order, exact.
 
 Imported lazily by ``XyloEmulator`` (importing numba costs ~0.5 s). Two kernels with
-one signature ``(x, weights, regs, opts, spikes_out, record, recs)``:
+one signature ``(x, model, out, recs)``:
 
 * ``run_core`` runs one sample at a time, event by event (reference §2): input
   channels ascending, then the previous step's spiking hidden neurons ascending, each
@@ -174,23 +174,18 @@ def _record(  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_core(  # pragma: no cover - compiled
-    x: Any,
-    weights: Any,
-    regs: Any,
-    opts: Any,
-    spikes_out: Any,
-    record: bool,
-    recs: Any,
-) -> None:
+def run_core(x: Any, model: Any, out: Any, recs: Any) -> None:  # pragma: no cover
     """Run ``x (B, T, Nin)`` (int32 counts, already clipped) from reset, one sample
-    at a time; writes ``spikes_out (B, T, Nout)`` and, with ``record``, the int16
-    state recordings ``recs``.
+    at a time; writes the output spikes ``out (B, T, Nout)`` and, unless they are
+    empty, the int16 state recordings ``recs`` (Vmem, Isyn, Isyn2, Spikes, Vmem_out,
+    Isyn_out, each ``(B, T, N)``).
 
-    ``weights`` holds (dense, ptr, idx, w) for the input, recurrent and output
-    projections; ``regs`` the per-neuron registers (int32): dash_syn, dash_mem,
-    theta, bias, aliases, then dash_syn, dash_mem, theta, bias of the outputs;
-    ``opts`` (nsyn, v2, use_bias, cap, cap_out, narrow)."""
+    ``model`` is (weights, regs, opts): ``weights`` holds (dense, ptr, idx, w) for
+    the input, recurrent and output projections; ``regs`` the per-neuron registers
+    (int32): dash_syn, dash_mem, theta, bias, aliases, then dash_syn, dash_mem,
+    theta, bias of the outputs; ``opts`` (nsyn, v2, use_bias, cap, cap_out,
+    narrow)."""
+    weights, regs, opts = model
     in_dense, in_ptr, in_idx, in_w = weights[0:4]
     rec_dense, rec_ptr, rec_idx, rec_w = weights[4:8]
     out_dense, out_ptr, out_idx, out_w = weights[8:12]
@@ -200,6 +195,7 @@ def run_core(  # pragma: no cover - compiled
     batch, steps, nin = x.shape
     nhid = dash_mem.shape[0]
     nout = dash_mem_out.shape[0]
+    record = recs[0].shape[0] > 0
     has_alias = False
     for j in range(nhid):
         if aliases[j] >= 0:
@@ -273,7 +269,7 @@ def run_core(  # pragma: no cover - compiled
                         n = cap_out
                     v -= n * th
                 vmem_o[k] = v
-                spikes_out[b, t, k] = n
+                out[b, t, k] = n
             prev[:] = buf
             if record:
                 i2 = isyn.reshape(nhid, nsyn)
@@ -389,26 +385,20 @@ def _target(  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_lanes(  # pragma: no cover - compiled
-    x: Any,
-    weights: Any,
-    regs: Any,
-    opts: Any,
-    spikes_out: Any,
-    record: bool,
-    recs: Any,
-) -> None:
+def run_lanes(x: Any, model: Any, out: Any, recs: Any) -> None:  # pragma: no cover
     """``run_core`` with the batch as SIMD lanes, fused and pulling (module doc).
 
-    ``weights`` holds the fan-in lists (ptr, src, w (edges, 2)) of the hidden
-    neurons (sources: input channels, then ``nin`` + hidden neuron) and of the
-    outputs (sources ``nin`` + hidden neuron; ``w[:, 1]`` is 0).
+    ``model``'s weights are the fan-in lists (ptr, src, w (edges, 2)) of the
+    hidden neurons (sources: input channels, then ``nin`` + hidden neuron) and of
+    the outputs (sources ``nin`` + hidden neuron; ``w[:, 1]`` is 0).
     """
+    batch, steps, nin = x.shape
+    record = recs[0].shape[0] > 0
+    weights, regs, opts = model
     hid_ptr, hid_src, hid_w, out_ptr, out_src, out_w = weights
+    nsyn, v2, use_bias, cap, cap_out, narrow = opts
     dash_syn, dash_mem, theta, bias, aliases = regs[0:5]
     dash_syn_out, dash_mem_out, theta_out, bias_out = regs[5:9]
-    nsyn, v2, use_bias, cap, cap_out, narrow = opts
-    batch, steps, nin = x.shape
     nhid = dash_mem.shape[0]
     nout = dash_mem_out.shape[0]
     # NOTE: lanes padded to whole 16-lane vectors; padding lanes get no input
@@ -489,7 +479,7 @@ def run_lanes(  # pragma: no cover - compiled
             )
         for b in range(batch):
             for k in range(nout):
-                spikes_out[b, t, k] = fired[k, b]
+                out[b, t, k] = fired[k, b]
         for j in range(nhid):
             act = np.int32(0)
             for b in range(lanes):
