@@ -13,7 +13,9 @@ Two engines compute the same integers:
 * ``"numba"`` (the default when numba imports; ``backends.xylo.kernel``): a compiled
   kernel that runs each sample event by event in the hardware's sequential order, so
   saturation is exact by construction and the cost follows the work (silent sources
-  deliver nothing; a spiking neuron touches only its fan-out). Batch samples are
+  deliver nothing; a spiking neuron touches only its fan-out). From 4 samples on, a
+  batch runs as int16 SIMD lanes, each neuron taking its fan-in in the hardware's
+  source order (saturation order matters only per target). Batch samples are
   independent; ``threads`` (default 1, or the ``SPIKEFORGE_XYLO_THREADS`` environment
   variable) splits the batch over that many threads. One thread is the default on
   purpose: on a shared machine extra threads contend with other processes and make

@@ -1,4 +1,4 @@
-"""The compiled (numba) Xylo core: int16 states, the hardware's order, exact.
+"""The compiled (numba) Xylo core: the hardware's order, int16 saturation, exact.
 
 Imported lazily by ``XyloEmulator`` (importing numba costs ~0.5 s). Two kernels with
 one signature ``(x, model, out, recs)``:
@@ -18,7 +18,8 @@ one signature ``(x, model, out, recs)``:
   Saturation is order-dependent only per target, so the per-target order is all the
   hardware's sequence fixes. When every product ``count * weight`` fits int16
   (``opts`` ``narrow``, the usual case) a delivery is an int16 multiply and a
-  saturating add; otherwise the product is formed in int32.
+  saturating add on whole vectors of lanes (``_madd``); otherwise the product is
+  formed in int32, lane by lane.
 
 ``cache=True`` stores the machine code next to this file (or in numba's cache dir),
 so only the first run on a machine pays the compile (~10-20 s); ``nogil=True`` lets
@@ -40,7 +41,8 @@ __all__ = ["run_core", "run_lanes"]
 _LO = -32768
 _HI = 32767
 _V = 32
-"""Lanes in one vector of ``_madd`` (16 int16: one AVX2 register)."""
+"""Lanes in one vector of ``_madd`` (32 int16: one AVX-512 register, two AVX2
+ones); ``run_lanes`` pads the batch to a multiple of it."""
 
 
 def _madd_typer(  # pragma: no cover - compiled
@@ -401,7 +403,7 @@ def run_lanes(x: Any, model: Any, out: Any, recs: Any) -> None:  # pragma: no co
     dash_syn_out, dash_mem_out, theta_out, bias_out = regs[5:9]
     nhid = dash_mem.shape[0]
     nout = dash_mem_out.shape[0]
-    # NOTE: lanes padded to whole 16-lane vectors; padding lanes get no input
+    # NOTE: lanes padded to whole vectors; padding lanes get no input (discarded)
     lanes = (batch + _V - 1) // _V * _V
     s0 = np.zeros((nhid, lanes), np.int16)
     s1 = np.zeros((nhid, lanes), np.int16)
