@@ -13,7 +13,9 @@ Two engines compute the same integers:
 * ``"numba"`` (the default when numba imports; ``backends.xylo.kernel``): a compiled
   kernel that runs each sample event by event in the hardware's sequential order, so
   saturation is exact by construction and the cost follows the work (silent sources
-  deliver nothing; a spiking neuron touches only its fan-out). Batch samples are
+  deliver nothing; a spiking neuron touches only its fan-out). From 4 samples on, a
+  batch runs as int16 SIMD lanes, each neuron taking its fan-in in the hardware's
+  source order (saturation order matters only per target). Batch samples are
   independent; ``threads`` (default 1, or the ``SPIKEFORGE_XYLO_THREADS`` environment
   variable) splits the batch over that many threads. One thread is the default on
   purpose: on a shared machine extra threads contend with other processes and make
@@ -352,7 +354,7 @@ class XyloEmulator:
         from backends.xylo.kernel import run_core, run_lanes
 
         assert self._kernel_args is not None
-        args: tuple[Any, ...] = self._kernel_args
+        core_weights, lanes_weights, regs, opts = self._kernel_args
         batch, steps, _ = x.shape
         nhid, nout = self.n_hidden, self.n_out
         spikes = np.zeros((batch, steps, nout), np.int32)
@@ -372,13 +374,13 @@ class XyloEmulator:
             # (neurons, lanes) stay in cache); below _MIN_LANES one at a time.
             for start in range(lo, hi, _LANES):
                 end = min(start + _LANES, hi)
-                kernel: Any = run_lanes if end - start >= _MIN_LANES else run_core
+                lanes = end - start >= _MIN_LANES
+                kernel: Any = run_lanes if lanes else run_core
                 kernel(
                     x[start:end],
-                    *args,
+                    (lanes_weights if lanes else core_weights, regs, opts),
                     spikes[start:end],
-                    record,
-                    *(v[start:end] for v in states.values()),
+                    tuple(v[start:end] for v in states.values()),
                 )
 
         n_threads = min(self.threads, batch)
@@ -480,9 +482,9 @@ def _thread_count(threads: int | None) -> int:
 
 
 def _sparse_or_dense(weights: np.ndarray) -> tuple[np.ndarray, ...]:
-    """A (sources, targets) weight matrix as kernel arguments: a dense int32 matrix
-    when a quarter or more of it is nonzero (rows the compiler vectorizes), else
-    CSR (``ptr``, ``idx``, ``w``) with an empty dense matrix."""
+    """A (sources, targets) weight matrix as ``run_core`` arguments: a dense int32
+    matrix when a quarter or more of it is nonzero (rows the compiler vectorizes),
+    else CSR (``ptr``, ``idx``, ``w``) with an empty dense matrix."""
     rows, cols = weights.shape
     w32 = weights.astype(np.int32)
     if rows and np.count_nonzero(weights) * 4 >= weights.size:
@@ -499,36 +501,75 @@ def _sparse_or_dense(weights: np.ndarray) -> tuple[np.ndarray, ...]:
     )
 
 
+def _fan_in(weights: np.ndarray, offset: int) -> tuple[np.ndarray, ...]:
+    """``(sources, targets, synapses)`` weights as ``run_lanes`` fan-in lists: per
+    target, its sources with a nonzero weight, ascending (``ptr``; ``src`` +
+    ``offset``, the row of the kernel's count matrix), and their weights ``(edges,
+    2)`` (int32; 0 for a missing second synapse)."""
+    tgt, src = np.nonzero(np.any(weights != 0, axis=2).T)
+    ptr = np.zeros(weights.shape[1] + 1, np.int64)
+    np.cumsum(np.bincount(tgt, minlength=weights.shape[1]), out=ptr[1:])
+    edges = np.zeros((len(src), 2), np.int32)
+    edges[:, : weights.shape[2]] = weights[src, tgt]
+    return ptr.astype(np.uint64), (src + offset).astype(np.uint64), edges
+
+
+def _fits_int16(weights: np.ndarray, count: int) -> bool:
+    """Whether every product of a count up to ``count`` and a weight fits int16."""
+    return not weights.size or int(np.abs(weights).max()) * count <= INT16_MAX
+
+
 def _kernel_layout(
     emu: XyloEmulator, w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray
 ) -> tuple[Any, ...]:
-    """The register-derived arguments of ``kernel.run_core`` (after ``x``)."""
+    """The register-derived arguments of ``kernel.run_core`` and ``run_lanes``:
+    ``run_core``'s weights, ``run_lanes``' weights, the registers, the options."""
     cfg, spec = emu.config, emu._spec
     nin, nhid, nsyn = emu.n_in, emu.n_hidden, emu.n_syn
     v2 = spec.sim_version == 2
+    w_out = w_out << cfg.weight_shift_out
+    cap_in, cap = spec.max_input_events, spec.max_hidden_spikes
 
     def i32(a: Any) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(a, np.int32))
 
-    return (
+    core_weights = (
         *_sparse_or_dense(w_in.reshape(nin, nhid * nsyn)),
         *_sparse_or_dense(w_rec.reshape(nhid, nhid * nsyn)),
-        *_sparse_or_dense(w_out << cfg.weight_shift_out),
-        i32(emu._dash_syn),
-        i32(emu._dash_mem),
-        i32(emu._theta),
-        i32(emu._bias),
-        i32(cfg.aliases),
-        i32(emu._dash_syn_out),
-        i32(emu._dash_mem_out),
-        i32(emu._theta_out),
-        i32(emu._bias_out),
+        *_sparse_or_dense(w_out),
+    )
+    lanes_weights = (
+        *_fan_in(np.concatenate([w_in, w_rec]), 0),
+        *_fan_in(w_out[:, :, None], nin),
+    )
+    regs = tuple(
+        i32(a)
+        for a in (
+            emu._dash_syn,
+            emu._dash_mem,
+            emu._theta,
+            emu._bias,
+            cfg.aliases,
+            emu._dash_syn_out,
+            emu._dash_mem_out,
+            emu._theta_out,
+            emu._bias_out,
+        )
+    )
+    narrow = (
+        _fits_int16(w_in, cap_in)
+        and _fits_int16(w_rec, cap)
+        and _fits_int16(w_out, cap)
+    )
+    opts = (
         nsyn,
         v2,
         v2 and spec.has_bias,
         spec.max_hidden_spikes,
         spec.max_output_spikes,
+        narrow,
     )
+    return core_weights, lanes_weights, regs, opts
 
 
 def _neg16(q: np.ndarray) -> np.ndarray:

@@ -1,14 +1,25 @@
-"""The compiled (numba) Xylo core: one sample at a time, event by event, in int32.
+"""The compiled (numba) Xylo core: the hardware's order, int16 saturation, exact.
 
-Imported lazily by ``XyloEmulator`` (importing numba costs ~0.5 s). Each sample runs
-the hardware's sequential order literally (reference §2): input channels ascending,
-then the previous step's spiking hidden neurons ascending, each adding ``n * w`` with
-int16 saturation to the targets in its fan-out list; then the neurons ascending
-(decay, integrate, spike loop, alias deposit). Saturating in that order is exact by
-construction, so no saturation check is needed, and the cost follows the work:
-silent channels and neurons deliver nothing, a spiking neuron touches only its
-fan-out. Dense weight rows (the input projection, typically) are kept as dense rows
-that the compiler vectorizes; sparse ones as CSR lists.
+Imported lazily by ``XyloEmulator`` (importing numba costs ~0.5 s). Two kernels with
+one signature ``(x, model, out, recs)``:
+
+* ``run_core`` runs one sample at a time, event by event (reference §2): input
+  channels ascending, then the previous step's spiking hidden neurons ascending, each
+  adding ``n * w`` with int16 saturation to the targets in its fan-out list; then the
+  neurons ascending (decay, integrate, spike loop, alias deposit). The cost follows
+  the work: silent sources deliver nothing, a spiking neuron touches only its
+  fan-out. Dense weight rows (the input projection, typically) are kept as dense rows
+  that the compiler vectorizes; sparse ones as CSR lists.
+* ``run_lanes`` runs a batch as SIMD lanes, states ``(neurons, lanes)`` in int16. It
+  pulls: each target neuron takes its fan-in list (its sources in the hardware's
+  order: input channels, then hidden neurons, ascending) and adds every active
+  source's counts times the weight to its synapse rows, saturating after each
+  source, then decays, integrates and spikes at once, while its rows are in cache.
+  Saturation is order-dependent only per target, so the per-target order is all the
+  hardware's sequence fixes. When every product ``count * weight`` fits int16
+  (``opts`` ``narrow``, the usual case) a delivery is an int16 multiply and a
+  saturating add on whole vectors of lanes (``_madd``); otherwise the product is
+  formed in int32, lane by lane.
 
 ``cache=True`` stores the machine code next to this file (or in numba's cache dir),
 so only the first run on a machine pays the compile (~10-20 s); ``nogil=True`` lets
@@ -20,12 +31,74 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
-__all__ = ["run_core"]
+__all__ = ["run_core", "run_lanes"]
 
 _LO = -32768
 _HI = 32767
+_V = 32
+"""Lanes in one vector of ``_madd`` (32 int16: one AVX-512 register, two AVX2
+ones); ``run_lanes`` pads the batch to a multiple of it."""
+
+
+def _madd_typer(  # pragma: no cover - compiled
+    typingctx: Any, state: Any, j: Any, b0: Any, cnt: Any, r: Any, w: Any
+) -> Any:
+    """``state[j, b0:b0 + _V] += cnt[r, b0:b0 + _V] * w`` in int16, saturating.
+
+    Exact when every ``|cnt * w| <= 32767`` (the caller checks): an int16 multiply
+    and ``llvm.sadd.sat``, one instruction each, on one vector load and store.
+
+    NOTE: written as vector IR because the compiler does not know that ``state``
+    and ``cnt`` never overlap: a plain lane loop gets runtime overlap checks per
+    call, which cost several times the arithmetic.
+    """
+    sig = types.none(state, j, b0, cnt, r, w)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        st_t, j_t, b_t, cn_t, r_t, w_t = signature.args
+        st, jv, bv, cn, rv, wv = args
+        vt = ir.VectorType(ir.IntType(16), _V)
+
+        def where(aty: Any, aval: Any, row: Any, rty: Any) -> Any:
+            ary = context.make_array(aty)(context, builder, aval)
+            idx = [
+                context.cast(builder, row, rty, types.intp),
+                context.cast(builder, bv, b_t, types.intp),
+            ]
+            item = cgutils.get_item_pointer(
+                context, builder, aty, ary, idx, wraparound=False
+            )
+            return builder.bitcast(item, vt.as_pointer())
+
+        p_st = where(st_t, st, jv, j_t)
+        p_cn = where(cn_t, cn, rv, r_t)
+        w16 = builder.trunc(context.cast(builder, wv, w_t, types.int64), vt.element)
+        splat = ir.Constant(vt, None)
+        for i in range(_V):
+            splat = builder.insert_element(splat, w16, ir.Constant(ir.IntType(32), i))
+        prod = builder.mul(builder.load(p_cn, typ=vt, align=2), splat)
+        sadd = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vt, [vt, vt]), f"llvm.sadd.sat.v{_V}i16"
+        )
+        summed = builder.call(sadd, [builder.load(p_st, typ=vt, align=2), prod])
+        builder.store(summed, p_st, align=2)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_madd: Any = intrinsic(_madd_typer)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sat(v: Any) -> Any:  # pragma: no cover - compiled
+    """``v`` (int32) saturated to int16."""
+    return min(max(v, np.int32(_LO)), np.int32(_HI))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -73,49 +146,58 @@ def _membrane(  # pragma: no cover - compiled
     return _LO if v < _LO else (_HI if v > _HI else v)
 
 
-@njit(cache=True, nogil=True)
-def run_core(  # pragma: no cover - compiled
-    x: Any,
-    in_dense: Any,
-    in_ptr: Any,
-    in_idx: Any,
-    in_w: Any,
-    rec_dense: Any,
-    rec_ptr: Any,
-    rec_idx: Any,
-    rec_w: Any,
-    out_dense: Any,
-    out_ptr: Any,
-    out_idx: Any,
-    out_w: Any,
-    dash_syn: Any,
-    dash_mem: Any,
-    theta: Any,
-    bias: Any,
-    aliases: Any,
-    dash_syn_out: Any,
-    dash_mem_out: Any,
-    theta_out: Any,
-    bias_out: Any,
-    nsyn: int,
-    v2: bool,
-    use_bias: bool,
-    cap: int,
-    cap_out: int,
-    spikes_out: Any,
-    record: bool,
-    rec_v: Any,
-    rec_i1: Any,
-    rec_i2: Any,
-    rec_s: Any,
-    rec_vo: Any,
-    rec_io: Any,
+@njit(cache=True, nogil=True, inline="always")
+def _record(  # pragma: no cover - compiled
+    recs: Any,
+    b0: int,
+    batch: int,
+    t: int,
+    isyn: Any,
+    isyn2: Any,
+    two: bool,
+    vmem: Any,
+    buf: Any,
+    isyn_o: Any,
+    vmem_o: Any,
 ) -> None:
-    """Run ``x (B, T, Nin)`` (int32 counts, already clipped) from reset; writes
-    ``spikes_out (B, T, Nout)`` and, with ``record``, the int16 state recordings."""
+    """Step ``t``'s states ``(neurons, lanes)`` of lanes ``0 .. batch - 1`` into
+    samples ``b0 ..`` of ``recs`` (``Isyn2`` only with ``two`` synapses)."""
+    rec_v, rec_i1, rec_i2, rec_s, rec_vo, rec_io = recs
+    for b in range(batch):
+        for j in range(vmem.shape[0]):
+            rec_v[b0 + b, t, j] = vmem[j, b]
+            rec_i1[b0 + b, t, j] = isyn[j, b]
+            if two:
+                rec_i2[b0 + b, t, j] = isyn2[j, b]
+            rec_s[b0 + b, t, j] = buf[j, b]
+        for k in range(vmem_o.shape[0]):
+            rec_vo[b0 + b, t, k] = vmem_o[k, b]
+            rec_io[b0 + b, t, k] = isyn_o[k, b]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def run_core(x: Any, model: Any, out: Any, recs: Any) -> None:  # pragma: no cover
+    """Run ``x (B, T, Nin)`` (int32 counts, already clipped) from reset, one sample
+    at a time; writes the output spikes ``out (B, T, Nout)`` and, unless they are
+    empty, the int16 state recordings ``recs`` (Vmem, Isyn, Isyn2, Spikes, Vmem_out,
+    Isyn_out, each ``(B, T, N)``).
+
+    ``model`` is (weights, regs, opts): ``weights`` holds (dense, ptr, idx, w) for
+    the input, recurrent and output projections; ``regs`` the per-neuron registers
+    (int32): dash_syn, dash_mem, theta, bias, aliases, then dash_syn, dash_mem,
+    theta, bias of the outputs; ``opts`` (nsyn, v2, use_bias, cap, cap_out,
+    narrow)."""
+    weights, regs, opts = model
+    in_dense, in_ptr, in_idx, in_w = weights[0:4]
+    rec_dense, rec_ptr, rec_idx, rec_w = weights[4:8]
+    out_dense, out_ptr, out_idx, out_w = weights[8:12]
+    dash_syn, dash_mem, theta, bias, aliases = regs[0:5]
+    dash_syn_out, dash_mem_out, theta_out, bias_out = regs[5:9]
+    nsyn, v2, use_bias, cap, cap_out = opts[0:5]
     batch, steps, nin = x.shape
     nhid = dash_mem.shape[0]
     nout = dash_mem_out.shape[0]
+    record = recs[0].shape[0] > 0
     has_alias = False
     for j in range(nhid):
         if aliases[j] >= 0:
@@ -189,244 +271,222 @@ def run_core(  # pragma: no cover - compiled
                         n = cap_out
                     v -= n * th
                 vmem_o[k] = v
-                spikes_out[b, t, k] = n
+                out[b, t, k] = n
             prev[:] = buf
             if record:
-                for j in range(nhid):
-                    rec_v[b, t, j] = vmem[j]
-                    rec_i1[b, t, j] = isyn[j * nsyn]
-                    if nsyn > 1:
-                        rec_i2[b, t, j] = isyn[j * nsyn + 1]
-                    rec_s[b, t, j] = buf[j]
-                for k in range(nout):
-                    rec_vo[b, t, k] = vmem_o[k]
-                    rec_io[b, t, k] = isyn_o[k]
+                i2 = isyn.reshape(nhid, nsyn)
+                _record(
+                    recs,
+                    b,
+                    1,
+                    t,
+                    i2[:, 0:1],
+                    i2[:, nsyn - 1 :],
+                    nsyn > 1,
+                    vmem.reshape(nhid, 1),
+                    buf.reshape(nhid, 1),
+                    isyn_o.reshape(nout, 1),
+                    vmem_o.reshape(nout, 1),
+                )
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _clamp(v: Any) -> Any:  # pragma: no cover - compiled
-    return min(max(v, np.int32(_LO)), np.int32(_HI))
+def _add(state: Any, j: int, b: int, c: Any, w: Any) -> None:  # pragma: no cover
+    """``state[j, b] += c * w``, saturated (the product in int32)."""
+    state[j, b] = _sat(np.int32(state[j, b] + np.int32(c) * w))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _deliver_lanes(  # pragma: no cover - compiled
-    state: Any,
-    cnt: Any,
-    row: int,
-    src: int,
-    dense: Any,
-    ptr: Any,
-    idx: Any,
-    w: Any,
-) -> None:
-    """``state[m] += cnt[row] * weight`` (lanes) per target ``m`` of ``src``, clamped.
-
-    NOTE: 2-D indexing throughout; taking row views here costs a reference count
-    per target, which dominated the run time."""
-    lanes = cnt.shape[1]
-    if dense.shape[0] > 0:
-        for m in range(dense.shape[1]):
-            wm = dense[src, m]
-            if wm != 0:
-                for b in range(lanes):
-                    state[m, b] = _clamp(np.int32(state[m, b] + cnt[row, b] * wm))
-    else:
-        for k in range(ptr[src], ptr[src + 1]):
-            m = idx[k]
-            wk = w[k]
-            for b in range(lanes):
-                state[m, b] = _clamp(np.int32(state[m, b] + cnt[row, b] * wk))
+def _decay(state: Any, j: int, d: Any) -> None:  # pragma: no cover - compiled
+    """``state[j] -= dec(state[j], d)`` in every lane (never leaves int16)."""
+    for b in range(state.shape[1]):
+        v = np.int32(state[j, b])
+        q = v >> d
+        state[j, b] = np.int32(v - q - np.int32((q == 0) & (v > 0)))
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _neuron_lanes(  # pragma: no cover - compiled
-    isyn: Any,
+@njit(cache=True, nogil=True, error_model="numpy")
+def _target(  # pragma: no cover - compiled
+    s0: Any,
+    s1: Any,
     vmem: Any,
     buf: Any,
     j: int,
-    nsyn: int,
-    dash_syn: Any,
-    dash_mem: Any,
-    bias: Any,
-    th: Any,
-    v2: bool,
-    use_bias: bool,
-    cap: Any,
+    cnt: Any,
+    active: Any,
+    ptr: Any,
+    src: Any,
+    w: Any,
+    regs: Any,
+    opts: Any,
 ) -> None:
-    """Decay, integrate and spike neuron ``j`` in every lane (§2 steps 5.1-5.6).
+    """Neuron ``j``'s whole step in every lane (§2 steps 1-6): its deliveries, then
+    decay, integrate, spike. Synapse rows ``s0[j]``, ``s1[j]`` (with one synapse,
+    ``s1`` stays 0 and its weights are 0); ``regs`` (dash_syn, dash_syn_2, dash_mem,
+    bias, threshold) of ``j``; ``opts`` (two synapses, narrow products, v2,
+    use_bias, spike cap).
 
-    NOTE: every lane loop is branch-free with loop-invariant choices hoisted out,
-    so that the compiler vectorizes it."""
-    lanes = vmem.shape[1]
-    m0 = j * nsyn
-    for s in range(nsyn):
-        d = dash_syn[m0 + s]
-        for b in range(lanes):
-            v = isyn[m0 + s, b]
-            q = v >> d
-            q = np.int32(q + np.int32((q == 0) & (v > 0)))
-            isyn[m0 + s, b] = np.int32(v - q)
-    m1 = m0 + nsyn - 1
-    two = np.int32(nsyn - 1)
-    d = dash_mem[j]
+    Deliveries: ``s[j] += cnt[r] * w[e]`` saturated, for ``j``'s sources ``r`` in
+    the hardware's order (fan-in list ``ptr``, ``src``, ``w (edges, 2)``), skipping
+    sources silent in every lane (a silent lane adds ``0 * w``, which changes
+    nothing).
+
+    """
+    d0, d1, dm, bias, th = regs
+    two, narrow, v2, use_bias, cap = opts
+    lanes = s0.shape[1]
+    for e in range(ptr[j], ptr[j + 1]):
+        r = src[e]
+        if not active[r]:
+            continue
+        w0 = w[e, 0]
+        w1 = w[e, 1]
+        if narrow:
+            for b0 in range(0, lanes, _V):
+                _madd(s0, j, b0, cnt, r, w0)
+                if two:
+                    _madd(s1, j, b0, cnt, r, w1)
+        else:
+            for b in range(lanes):
+                _add(s0, j, b, cnt[r, b], w0)
+            if two:
+                for b in range(lanes):
+                    _add(s1, j, b, cnt[r, b], w1)
+    _decay(s0, j, d0)
+    if two:
+        _decay(s1, j, d1)
     b16 = np.int32(bias) if use_bias else np.int32(0)
     if v2:
         for b in range(lanes):
-            v = vmem[j, b]
-            q = v >> d
+            v = np.int32(vmem[j, b])
+            q = v >> dm
             q = np.int32(q + np.int32((q == 0) & (v > 0)))
             # NOTE: -(-32768) wraps to -32768 in xylosim's int16_t (§2 step 5.2).
             dv = np.int32(-q) - np.int32(65536) * np.int32(q == np.int32(_LO))
-            i_sum = np.int32(isyn[m0, b] + two * isyn[m1, b])
-            dv = _clamp(np.int32(dv + i_sum))
+            dv = _sat(np.int32(dv + np.int32(s0[j, b]) + np.int32(s1[j, b])))
             # adding a zero bias through the clamp changes nothing
-            dv = _clamp(np.int32(dv + b16))
-            vmem[j, b] = _clamp(np.int32(v + dv))
+            dv = _sat(np.int32(dv + b16))
+            vmem[j, b] = _sat(np.int32(v + dv))
     else:
         for b in range(lanes):
-            v = vmem[j, b]
-            q = v >> d
+            v = np.int32(vmem[j, b])
+            q = v >> dm
             q = np.int32(q + np.int32((q == 0) & (v > 0)))
-            i_sum = np.int32(isyn[m0, b] + two * isyn[m1, b])
-            vmem[j, b] = _clamp(np.int32(v - q + i_sum))
-    thf = np.float64(th)
+            i_sum = np.int32(np.int32(s0[j, b]) + np.int32(s1[j, b]))
+            vmem[j, b] = _sat(np.int32(v - q + i_sum))
+    thf = np.float32(th)
     for b in range(lanes):
-        v = vmem[j, b]
-        n = buf[j, b]
-        # floor(v / th) for v >= 0 is exact in float64 (|v|, th < 2^16).
-        k = np.int32(np.float64(max(v, np.int32(0))) / thf)
+        v = np.int32(vmem[j, b])
+        n = np.int32(buf[j, b])
+        # floor(v / th) for 0 <= v < 2^15 is exact in float32: a quotient's distance
+        # to the next integer is >= 1 / th, above its rounding error (v + th < 2^16).
+        k = np.int32(np.float32(max(v, np.int32(0))) / thf)
         k = min(k, np.int32(cap - n))
         vmem[j, b] = np.int32(v - k * th)
         buf[j, b] = np.int32(n + k)
 
 
-@njit(cache=True, nogil=True)
-def run_lanes(  # pragma: no cover - compiled
-    x: Any,
-    in_dense: Any,
-    in_ptr: Any,
-    in_idx: Any,
-    in_w: Any,
-    rec_dense: Any,
-    rec_ptr: Any,
-    rec_idx: Any,
-    rec_w: Any,
-    out_dense: Any,
-    out_ptr: Any,
-    out_idx: Any,
-    out_w: Any,
-    dash_syn: Any,
-    dash_mem: Any,
-    theta: Any,
-    bias: Any,
-    aliases: Any,
-    dash_syn_out: Any,
-    dash_mem_out: Any,
-    theta_out: Any,
-    bias_out: Any,
-    nsyn: int,
-    v2: bool,
-    use_bias: bool,
-    cap: int,
-    cap_out: int,
-    spikes_out: Any,
-    record: bool,
-    rec_v: Any,
-    rec_i1: Any,
-    rec_i2: Any,
-    rec_s: Any,
-    rec_vo: Any,
-    rec_io: Any,
-) -> None:
-    """``run_core`` with the batch as SIMD lanes: states ``(neurons, B)``.
+@njit(cache=True, nogil=True, error_model="numpy")
+def run_lanes(x: Any, model: Any, out: Any, recs: Any) -> None:  # pragma: no cover
+    """``run_core`` with the batch as SIMD lanes, fused and pulling (module doc).
 
-    Every per-neuron step runs over the ``B`` samples at once; a source delivers when
-    it is active in any sample (its silent lanes add ``0 * w``, which changes
-    nothing), in the same source order as the hardware, so each lane's saturating
-    sums are exactly the sequential ones.
+    ``model``'s weights are the fan-in lists (ptr, src, w (edges, 2)) of the
+    hidden neurons (sources: input channels, then ``nin`` + hidden neuron) and of
+    the outputs (sources ``nin`` + hidden neuron; ``w[:, 1]`` is 0).
     """
     batch, steps, nin = x.shape
+    record = recs[0].shape[0] > 0
+    weights, regs, opts = model
+    hid_ptr, hid_src, hid_w, out_ptr, out_src, out_w = weights
+    nsyn, v2, use_bias, cap, cap_out, narrow = opts
+    dash_syn, dash_mem, theta, bias, aliases = regs[0:5]
+    dash_syn_out, dash_mem_out, theta_out, bias_out = regs[5:9]
     nhid = dash_mem.shape[0]
     nout = dash_mem_out.shape[0]
-    isyn = np.zeros((nhid * nsyn, batch), np.int32)
-    vmem = np.zeros((nhid, batch), np.int32)
-    isyn_o = np.zeros((nout, batch), np.int32)
-    vmem_o = np.zeros((nout, batch), np.int32)
-    prev = np.zeros((nhid, batch), np.int32)
-    buf = np.zeros((nhid, batch), np.int32)
-    fired = np.zeros((nout, batch), np.int32)
-    active = np.zeros(nhid, np.bool_)
-    cnt = np.zeros((nin, batch), np.int32)
-    cap32 = np.int32(cap)
-    cap_out32 = np.int32(cap_out)
+    # NOTE: lanes padded to whole vectors; padding lanes get no input (discarded)
+    lanes = (batch + _V - 1) // _V * _V
+    s0 = np.zeros((nhid, lanes), np.int16)
+    s1 = np.zeros((nhid, lanes), np.int16)
+    vmem = np.zeros((nhid, lanes), np.int16)
+    buf = np.zeros((nhid, lanes), np.int16)
+    so = np.zeros((nout, lanes), np.int16)
+    so1 = np.zeros((nout, lanes), np.int16)
+    vmem_o = np.zeros((nout, lanes), np.int16)
+    fired = np.zeros((nout, lanes), np.int16)
+    # rows: input channels, then the previous step's hidden spike counts
+    cnt = np.zeros((nin + nhid, lanes), np.int16)
+    active = np.zeros(nin + nhid, np.bool_)
+    hid_opts = (nsyn == 2, narrow, v2, use_bias, np.int32(cap))
+    out_opts = (False, narrow, v2, use_bias, np.int32(cap_out))
     for t in range(steps):
-        # 1-3. deliveries, in the hardware's source order
         for c in range(nin):
-            anyc = False
+            act = np.int32(0)
             for b in range(batch):
                 cnt[c, b] = x[b, t, c]
-                anyc = anyc or x[b, t, c] > 0
-            if anyc:
-                _deliver_lanes(isyn, cnt, c, c, in_dense, in_ptr, in_idx, in_w)
-        for i in range(nhid):
-            if active[i]:
-                _deliver_lanes(isyn, prev, i, i, rec_dense, rec_ptr, rec_idx, rec_w)
-                _deliver_lanes(isyn_o, prev, i, i, out_dense, out_ptr, out_idx, out_w)
-        # 5. hidden neurons, ascending (alias spikes land on later ids first)
+                act |= x[b, t, c]
+            active[c] = act != 0
+        # 1-3 and 5. per hidden neuron, ascending: its deliveries in the hardware's
+        # source order, then decay, integrate, spike (alias spikes land on later ids)
         buf[:] = 0
         for j in range(nhid):
-            _neuron_lanes(
-                isyn,
+            m = j * nsyn
+            j_regs = (
+                dash_syn[m],
+                dash_syn[m + nsyn - 1],
+                dash_mem[j],
+                bias[j],
+                theta[j],
+            )
+            _target(
+                s0,
+                s1,
                 vmem,
                 buf,
                 j,
-                nsyn,
-                dash_syn,
-                dash_mem,
-                bias[j],
-                theta[j],
-                v2,
-                use_bias,
-                cap32,
+                cnt,
+                active,
+                hid_ptr,
+                hid_src,
+                hid_w,
+                j_regs,
+                hid_opts,
             )
             a = aliases[j]
             if a >= 0:
-                for b in range(batch):
-                    buf[a, b] = min(np.int32(buf[a, b] + buf[j, b]), cap32)
-        # 6. output neurons: one synapse, at most cap_out spikes, no alias
+                for b in range(lanes):
+                    buf[a, b] = min(np.int32(buf[a, b] + buf[j, b]), np.int32(cap))
+        # 4 and 6. output neurons: one synapse, at most cap_out spikes, no alias
         fired[:] = 0
         for k in range(nout):
-            _neuron_lanes(
-                isyn_o,
+            k_regs = (
+                dash_syn_out[k],
+                dash_syn_out[k],
+                dash_mem_out[k],
+                bias_out[k],
+                theta_out[k],
+            )
+            _target(
+                so,
+                so1,
                 vmem_o,
                 fired,
                 k,
-                1,
-                dash_syn_out,
-                dash_mem_out,
-                bias_out[k],
-                theta_out[k],
-                v2,
-                use_bias,
-                cap_out32,
+                cnt,
+                active,
+                out_ptr,
+                out_src,
+                out_w,
+                k_regs,
+                out_opts,
             )
         for b in range(batch):
             for k in range(nout):
-                spikes_out[b, t, k] = fired[k, b]
+                out[b, t, k] = fired[k, b]
         for j in range(nhid):
             act = np.int32(0)
-            for b in range(batch):
-                prev[j, b] = buf[j, b]
+            for b in range(lanes):
+                cnt[nin + j, b] = buf[j, b]
                 act |= buf[j, b]
-            active[j] = act != 0
+            active[nin + j] = act != 0
         if record:
-            for b in range(batch):
-                for j in range(nhid):
-                    rec_v[b, t, j] = vmem[j, b]
-                    rec_i1[b, t, j] = isyn[j * nsyn, b]
-                    if nsyn > 1:
-                        rec_i2[b, t, j] = isyn[j * nsyn + 1, b]
-                    rec_s[b, t, j] = buf[j, b]
-                for k in range(nout):
-                    rec_vo[b, t, k] = vmem_o[k, b]
-                    rec_io[b, t, k] = isyn_o[k, b]
+            _record(recs, 0, batch, t, s0, s1, nsyn > 1, vmem, buf, so, vmem_o)

@@ -355,7 +355,11 @@ def configs(draw: st.DrawFn) -> tuple[XyloConfig, np.ndarray]:
 @settings(max_examples=200, deadline=None)
 @given(configs())
 def test_matches_scalar_reference(case: tuple[XyloConfig, np.ndarray]) -> None:
-    cfg, raster = case
+    assert_matches_scalar(*case)
+
+
+def assert_matches_scalar(cfg: XyloConfig, raster: np.ndarray) -> None:
+    """Both engines' spikes and states equal the scalar reference's, per sample."""
     spikes, states = run(cfg, raster)
     for b in range(raster.shape[0]):
         ref = scalar_run(cfg, raster[b])
@@ -366,6 +370,37 @@ def test_matches_scalar_reference(case: tuple[XyloConfig, np.ndarray]) -> None:
         np.testing.assert_array_equal(states["Spikes"][b], ref["S"])
         np.testing.assert_array_equal(states["Vmem_out"][b], ref["Vo"])
         np.testing.assert_array_equal(states["Isyn_out"][b], ref["Io"])
+
+
+@pytest.mark.parametrize("shift", [0, 3, 4, 8])
+def test_lanes_products_at_the_int16_limit(shift: int) -> None:
+    """The SIMD-lanes kernel multiplies count x weight in int16 only when every
+    product fits (here up to shift 3: 128 << 3 = 1024, times 31 spikes < 32768);
+    above it, in int32. Both paths match the scalar reference at the extremes."""
+    rng = np.random.default_rng(shift)
+    cfg = small_config(
+        nin=2,
+        nhid=3,
+        nout=2,
+        nsyn=2,
+        weights_in=rng.choice([-128, 127, -1, 5], (2, 3, 2)),
+        weights_rec=rng.choice([-128, 127, 0, 3], (3, 3, 2)),
+        weights_out=rng.choice([-128, 127, 1], (3, 2)),
+        dash_mem=[0, 4, 15],
+        dash_syn=[0, 1, 15],
+        dash_syn_2=[15, 2, 0],
+        threshold=[1, 300, 32767],
+        threshold_out=[1, 20000],
+        bias=[-32768, 0, 32767],
+        aliases=[2, -1, -1],
+        weight_shift_in=shift,
+        weight_shift_rec=shift,
+        weight_shift_out=shift,
+    )
+    emu = XyloEmulator(cfg, check_limits=False, engine="numba")
+    assert emu._kernel_args is not None
+    assert emu._kernel_args[3][5] == (shift <= 3)  # opts: narrow products
+    assert_matches_scalar(cfg, rng.integers(0, 16, (6, 12, 2)))
 
 
 @settings(max_examples=60, deadline=None)
