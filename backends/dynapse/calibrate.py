@@ -664,8 +664,10 @@ def fit_readout(
 
     NOTE: measured on the digits bench, a readout fitted to 4 or 16 mismatched chips
     (ridge 0.01) lifted those chips by 6-10 points and lowered other chips (mean
-    74 % -> 54-58 %): it follows each chip's own output-neuron deviations. The
-    ideal chip with ``READOUT_FIT_RIDGE`` is the robust default.
+    74 % -> 54-58 %): it follows each chip's own output-neuron deviations. With
+    ``replicate{copies=4}``, 8 chips at ridge 0.3 / 1 gave a 5th percentile of
+    84.5 / 85.5 % over 20 other chips at 10 %, the ideal chip 87.2 %. The ideal chip
+    with ``READOUT_FIT_RIDGE`` is the robust default.
 
     Of the first ``READOUT_FIT_SAMPLES`` of ``inputs``, each chip runs its share
     once (all of them on the ideal chip); the spikes of the layer feeding the last
