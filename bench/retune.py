@@ -31,6 +31,11 @@ ablation switches each lever on and off at ``--ablation-sigma`` (accuracy and
 retune time); the sweep gives accuracy against the replication factor and the
 resources (neurons, cores), without retuning.
 
+**Readout refit** (``--tables readout``): ``fit-readout-dynapse`` (the last layer
+refitted at compile time on the ideal emulated chip, with labels) against the
+compiled network, with and without ``replicate``, and after ``replicate`` +
+``retune``: the ideal chip and the population at ``--ablation-sigma``.
+
 **Xylo** (digital, exact): float SNN, ``quantize-xylo``, and quantization-aware
 ``retune`` accuracy of the same network (``bench/retune_xylo.py``).
 
@@ -60,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 import compiler
-from backends.dynapse.calibrate import choose_i_scale
+from backends.dynapse.calibrate import READOUT_FIT_RIDGE, choose_i_scale
 from backends.dynapse.decode import emulator as decode_emulator
 from backends.dynapse.decode import output_columns as decode_columns
 from backends.dynapse.retune import calibrate_graph
@@ -255,6 +260,7 @@ class _Robust:
     digits: Any
     i_scale: float
     train: np.ndarray
+    labels: np.ndarray  # every training label (``--train-samples`` cuts ``digits``)
     compiled: dict[int, compiler.Graph] = dataclasses.field(default_factory=dict)
 
     def graph(self, copies: int) -> compiler.Graph:
@@ -305,10 +311,11 @@ def _robust(args: argparse.Namespace) -> _Robust:
     steps = digits.test.shape[1]
     i_scale, _ = choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))
     train = spikes(digits.xtr, TRAIN_STEPS, 7)
+    labels = digits.ytr
     if args.train_samples:
         digits = dataclasses.replace(digits, ytr=digits.ytr[: args.train_samples])
         train = train[: args.train_samples]
-    return _Robust(digits, i_scale, train)
+    return _Robust(digits, i_scale, train, labels)
 
 
 def _pct(value: float) -> str:
@@ -397,6 +404,54 @@ def sweep(args: argparse.Namespace, bench: _Robust) -> None:
         print(
             f"| {copies} | {_pct(r.mean)} | {_pct(r.p5)} | {_pct(r.minimum)} | "
             f"{len(config.neurons)} | {len(config.cores)} | {synapses} |",
+            flush=True,
+        )
+
+
+def readout(args: argparse.Namespace, bench: _Robust) -> None:
+    """The compile-time readout refit (``fit-readout-dynapse``, labels, on the
+    training digits at the test length, all of them: one chip run each) against
+    the compiled network: the ideal chip's test accuracy and the population at
+    ``--ablation-sigma``."""
+    digits, sigma = bench.digits, args.ablation_sigma
+    steps = digits.test.shape[1]
+    calibration = spikes(digits.xtr, steps, 7)
+    print(
+        f"\n## Readout refit at compile time: {len(calibration)} training samples "
+        f"({steps} steps); ideal chip and {args.chips} chips at sigma {sigma:.1%}\n"
+    )
+    print("| network | ideal chip | mean | 5th pct [95% CI] | min | time (s) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    runs = [(f"compiled, copies {c}", c, None) for c in sorted({1, args.copies})]
+    fit = READOUT_FIT_RIDGE
+    runs += [(f"fit-readout ridge {r:g}, copies 1", 1, r) for r in (0.01, fit)]
+    runs.append((f"fit-readout ridge {fit:g}, copies {args.copies}", args.copies, fit))
+    runs.append((f"copies {args.copies} + retune", args.copies, -1.0))
+    runs.append((f"copies {args.copies} + retune + fit-readout", args.copies, -2.0))
+    retuned: compiler.Graph | None = None
+    for name, copies, ridge in runs:
+        graph, seconds = bench.graph(copies), 0.0
+        if ridge is not None and ridge < 0:
+            t = time.perf_counter()
+            if retuned is None:
+                retuned, _ = bench.retune(copies, sigma, args)
+            graph, ridge = retuned, (None if ridge == -1.0 else READOUT_FIT_RIDGE)
+            seconds = time.perf_counter() - t
+        if ridge is not None:
+            t = time.perf_counter()
+            graph = compiler.run_pipeline(
+                graph,
+                f"fit-readout-dynapse{{ridge={ridge}}}",
+                calibration=calibration,
+                labels=bench.labels,
+            )
+            seconds += time.perf_counter() - t
+        r = bench.population(graph, sigma, args.chips)
+        low, high = r.p5_interval()
+        print(
+            f"| {name} | {_pct(bench.ideal(graph))} | {_pct(r.mean)} | "
+            f"{_pct(r.p5)} [{low:.2%}, {high:.2%}] | {_pct(r.minimum)} | "
+            f"{seconds:.0f} |",
             flush=True,
         )
 
@@ -533,8 +588,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer chips and epochs")
     parser.add_argument(
         "--tables",
-        default="goals,ablation,sweep,loop,inloop,xylo",
-        help="which tables: goals, ablation, sweep, loop (compiled / retune / "
+        default="goals,ablation,sweep,readout,loop,inloop,xylo",
+        help="which tables: goals, ablation, sweep, readout (fit-readout-dynapse "
+        "at compile time), loop (compiled / retune / "
         "calibrate-chip at --mismatch), inloop (calibrate-chip method=readout per "
         "chip, in_the_loop), xylo",
     )
@@ -562,7 +618,7 @@ def main() -> None:
         args.train_samples = args.train_samples or 320
         args.calibrate_chips, args.iterations = 2, 5
     torch.set_num_threads(1)
-    if tables & {"goals", "ablation", "sweep"}:
+    if tables & {"goals", "ablation", "sweep", "readout"}:
         bench = _robust(args)
         if "goals" in tables:
             goals(args, bench)
@@ -570,6 +626,8 @@ def main() -> None:
             ablation(args, bench)
         if "sweep" in tables:
             sweep(args, bench)
+        if "readout" in tables:
+            readout(args, bench)
     if "loop" in tables:
         dynapse(args)
     if "inloop" in tables:
