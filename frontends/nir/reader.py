@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import networkx as nx
 import numpy as np
@@ -54,7 +54,10 @@ from frontends.nir.nodes import (
 )
 from ir.ops import snn
 
-__all__ = ["V_MIN_CHOICES", "ImportInfo", "from_nir", "from_nir_info"]
+if TYPE_CHECKING:  # Python 3.11's typing.Unpack; annotations only
+    from typing_extensions import Unpack
+
+__all__ = ["V_MIN_CHOICES", "ImportInfo", "NIROptions", "from_nir", "from_nir_info"]
 
 _COLLAPSED = 1e-3
 """Per-step decay below which a time constant has collapsed (``tau < dt / 6.9``)."""
@@ -103,20 +106,26 @@ V_MIN_CHOICES = ("none", "-threshold")
 """Named ``v_min=`` values: no floor, or each neuron's ``-v_threshold``."""
 
 
+class NIROptions(TypedDict, total=False):
+    """The keywords of :func:`from_nir` (and ``frontends.import_file`` for a
+    ``.nir``), as :func:`from_nir_info` declares them, each ``None`` by default."""
+
+    dt: float | None
+    reset: str | None
+    convention: str | None
+    norse_tau: str | None
+    reset_delay: bool | None
+    v_min: float | str | None
+
+
 def from_nir(
-    source: str | os.PathLike[str] | Any,
-    *,
-    dt: float | None = None,
-    reset: str | None = None,
-    convention: str | None = None,
-    norse_tau: str | None = None,
-    reset_delay: bool | None = None,
-    v_min: float | str | None = None,
+    source: str | os.PathLike[str] | Any, **options: Unpack[NIROptions]
 ) -> ir.Graph:
     """Import a NIR graph (a ``.nir`` file or a ``nir.NIRGraph``) as a verified graph.
 
     Args:
         source: path of a ``.nir`` file, or a ``nir.NIRGraph``.
+        options: keywords (:class:`NIROptions`), each ``None`` by default:
         dt: time step in seconds; overrides the convention's (needed for ``exact``).
         reset: ``"zero"`` or ``"subtract"`` for every spiking neuron; ``None`` takes
             the exporter's (see the module docstring).
@@ -148,15 +157,7 @@ def from_nir(
             assumed, or a time constant collapsed to no memory (``tau << dt`` after
             the convention's mapping).
     """
-    return from_nir_info(
-        source,
-        dt=dt,
-        reset=reset,
-        convention=convention,
-        norse_tau=norse_tau,
-        reset_delay=reset_delay,
-        v_min=v_min,
-    )[0]
+    return from_nir_info(source, **options)[0]
 
 
 def from_nir_info(
