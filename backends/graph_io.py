@@ -26,10 +26,11 @@ emulator to run it:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -43,6 +44,7 @@ __all__ = [
     "InputPort",
     "OutputPort",
     "as_event_counts",
+    "checked_with_saved_io",
     "graph_input_ports",
 ]
 
@@ -161,6 +163,47 @@ class GraphIO:
         if "io" in meta:
             return cls.from_json(meta["io"], where=where)
         return legacy() if meta["version"] == 1 else None
+
+
+class _SavedConfig(Protocol):
+    """A target's configuration as its loader builds it: checkable, with ``io``."""
+
+    @property
+    def io(self) -> GraphIO | None: ...
+
+    def check(self) -> None: ...
+
+
+_Config = TypeVar("_Config", bound=_SavedConfig)
+
+
+def checked_with_saved_io(
+    config: _Config,
+    meta: Mapping[str, Any],
+    *,
+    where: str,
+    legacy: Callable[[], GraphIO | None],
+    error: type[Exception],
+) -> _Config:
+    """The end of a target's ``load``: ``config`` checked, with the I/O it records.
+
+    ``config`` was read from ``where`` (its ``config.json``, fields ``meta``); its
+    ``io`` becomes :meth:`GraphIO.from_saved`'s.
+
+    Raises:
+        error: the target's configuration error: ``config.check()``'s, prefixed with
+            ``where``, or a malformed ``"io"`` record's (which names ``where``).
+    """
+    try:
+        config.check()
+    except error as err:
+        raise error(f"{where}: {err}") from None
+    try:
+        io = GraphIO.from_saved(meta, where=where, legacy=legacy)
+    except GraphIOError as err:
+        raise error(str(err)) from None
+    # A dataclass (every target's config is), which a Protocol cannot say.
+    return dataclasses.replace(config, io=io)  # type: ignore[type-var]
 
 
 def _is_count(value: Any) -> bool:

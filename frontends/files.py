@@ -25,10 +25,15 @@ import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ir
 from frontends.errors import FrontendError
+
+if TYPE_CHECKING:  # typing_extensions: Python 3.11's typing.Unpack, for mypy
+    from typing_extensions import Unpack
+
+    from frontends.nir.reader import NIROptions
 
 __all__ = ["SUFFIXES", "TrustedPickleWarning", "import_file", "load_torch_module"]
 
@@ -50,30 +55,24 @@ def import_file(
     path: str | os.PathLike[str],
     *,
     input_shape: Sequence[int] | None = None,
-    dt: float | None = None,
-    reset: str | None = None,
-    convention: str | None = None,
-    norse_tau: str | None = None,
-    reset_delay: bool | None = None,
-    v_min: float | str | None = None,
     model_class: str | type | None = None,
     trusted: bool = False,
+    **nir_options: Unpack[NIROptions],
 ) -> ir.Graph:
     """Import a model file into a verified graph, choosing the frontend by extension.
 
     Args:
         path: ``.nir``, ``.pt``/``.pth`` or ``.sfir``.
         input_shape: feature shape of one sample (no batch), needed for ``.pt``.
-        dt: time step for ``.nir`` (see ``frontends.nir.from_nir``).
-        reset: reset mode for ``.nir``.
-        convention: the exporter's convention for ``.nir``.
-        norse_tau: ``"dt-scaled"`` or ``"true"`` for a Norse ``.nir``.
-        reset_delay: snnTorch's ``reset_delay`` for ``.nir``.
-        v_min: membrane floor for ``.nir`` (a number, ``"-threshold"``, ``"none"``).
         model_class: for a ``.pt`` state dict, the ``nn.Module`` class to load it into
             (a class, or ``"pkg.module:Class"``); built with no arguments.
         trusted: unpickle a whole pickled module from a ``.pt`` file, which runs code
             from the file (see :func:`load_torch_module`).
+        nir_options: for a ``.nir``, ``frontends.nir.from_nir``'s keywords:
+            ``dt`` (time step), ``reset`` (reset mode), ``convention`` (the
+            exporter's), ``norse_tau`` (``"dt-scaled"`` or ``"true"`` for Norse),
+            ``reset_delay`` (snnTorch's) and ``v_min`` (membrane floor: a number,
+            ``"-threshold"``, ``"none"``).
 
     Raises:
         FrontendError: unknown extension, unreadable file, or a model that cannot be
@@ -93,15 +92,7 @@ def import_file(
     if suffix == ".nir":
         from frontends import nir as nir_frontend
 
-        return nir_frontend.from_nir(
-            source,
-            dt=dt,
-            reset=reset,
-            convention=convention,
-            norse_tau=norse_tau,
-            reset_delay=reset_delay,
-            v_min=v_min,
-        )
+        return nir_frontend.from_nir(source, **nir_options)
     import torch
 
     from frontends import pytorch

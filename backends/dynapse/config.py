@@ -24,7 +24,6 @@ and byte-deterministically; no array is big enough to need an ``.npz``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -35,7 +34,12 @@ from typing import Any, NamedTuple
 
 from backends.dynapse.biasgen import N_COARSE, N_FINE
 from backends.dynapse.routing import DynapseSystem, Placement
-from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
+from backends.graph_io import (
+    GraphIO,
+    InputPort,
+    OutputPort,
+    checked_with_saved_io,
+)
 from backends.jsonfile import read_json_object
 from backends.problems import problem_list
 from ir.serialize import atomic_write
@@ -575,15 +579,9 @@ class DynapseConfig:
             )
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
             raise ConfigError(f"{file}: bad field {err!r}") from None
-        try:
-            config.check()
-        except ConfigError as err:
-            raise ConfigError(f"{file}: {err}") from None
-        try:
-            io = GraphIO.from_saved(meta, where=str(file), legacy=config.derived_io)
-        except GraphIOError as err:
-            raise ConfigError(str(err)) from None
-        return dataclasses.replace(config, io=io)
+        return checked_with_saved_io(
+            config, meta, where=str(file), legacy=config.derived_io, error=ConfigError
+        )
 
     def derived_io(
         self, *, inputs: tuple[InputPort, ...] | None = None, output_name: str = ""

@@ -85,15 +85,17 @@ _T_REF = 1e-3
 _GAIN_MEM = 4.0
 _GAIN_SYN = 100.0
 _GAIN_AHP = 1.0
-_C_MEM = 3e-12
-_C_AMPA = 24.5e-12
-_C_NMDA = 25e-12
-_C_GABA = 25e-12
-_C_SHUNT = 24.5e-12
-_C_AHP = 40e-12
-_C_PULSE = 0.5e-12
-_C_PULSE_AHP = 0.5e-12
-_C_REF = 1.5e-12
+_C: dict[str, float] = {  # capacitances, F: the defaults of the c_<name> fields
+    "mem": 3e-12,
+    "ampa": 24.5e-12,
+    "nmda": 25e-12,
+    "gaba": 25e-12,
+    "shunt": 24.5e-12,
+    "ahp": 40e-12,
+    "pulse": 0.5e-12,
+    "pulse_ahp": 0.5e-12,
+    "ref": 1.5e-12,
+}
 
 
 def tau_from_current(
@@ -135,15 +137,12 @@ def current_from_duration(t: ParamValue, c: ParamValue, v_th: ParamValue = V_TH)
 
 
 # Default currents, derived from the design values above (reference §2.3).
-_ITAU_MEM = current_from_tau(_TAU_MEM, _C_MEM)
-_IREF = current_from_duration(_T_REF, _C_REF)
-_IPULSE = current_from_duration(_T_PULSE, _C_PULSE)
-_ITAU_AHP = current_from_tau(_TAU_AHP, _C_AHP)
-_IPULSE_AHP = current_from_duration(_T_PULSE_AHP, _C_PULSE_AHP)
-_ITAU_AMPA = current_from_tau(_TAU_SYN, _C_AMPA)
-_ITAU_NMDA = current_from_tau(_TAU_SYN, _C_NMDA)
-_ITAU_GABA = current_from_tau(_TAU_SYN, _C_GABA)
-_ITAU_SHUNT = current_from_tau(_TAU_SYN, _C_SHUNT)
+_ITAU_MEM = current_from_tau(_TAU_MEM, _C["mem"])
+_IREF = current_from_duration(_T_REF, _C["ref"])
+_IPULSE = current_from_duration(_T_PULSE, _C["pulse"])
+_ITAU_AHP = current_from_tau(_TAU_AHP, _C["ahp"])
+_IPULSE_AHP = current_from_duration(_T_PULSE_AHP, _C["pulse_ahp"])
+_ITAU_SYN = {syn: current_from_tau(_TAU_SYN, _C[syn]) for syn in SYNAPSE_TYPES}
 
 # Currents that may be zero: they add to a state rather than set a rate or a scale,
 # or (the AHP's) act only through a nonzero AHP weight; Rockpool's converter writes 0
@@ -195,43 +194,43 @@ class DynapseParams:
     """AHP weight (jump per output spike), A (SOAD_W_N); ``I_0`` is effectively off."""
 
     # --- dendrites (DPI synapses) -------------------------------------------------
-    itau_ampa: ParamValue = _ITAU_AMPA
+    itau_ampa: ParamValue = _ITAU_SYN["ampa"]
     """AMPA leak, A (DEAM_ETAU_P)."""
-    igain_ampa: ParamValue = _GAIN_SYN * _ITAU_AMPA
+    igain_ampa: ParamValue = _GAIN_SYN * _ITAU_SYN["ampa"]
     """AMPA gain, A (DEAM_EGAIN_P)."""
-    itau_nmda: ParamValue = _ITAU_NMDA
+    itau_nmda: ParamValue = _ITAU_SYN["nmda"]
     """NMDA leak, A (DENM_ETAU_P)."""
-    igain_nmda: ParamValue = _GAIN_SYN * _ITAU_NMDA
+    igain_nmda: ParamValue = _GAIN_SYN * _ITAU_SYN["nmda"]
     """NMDA gain, A (DENM_EGAIN_P)."""
-    itau_gaba: ParamValue = _ITAU_GABA
+    itau_gaba: ParamValue = _ITAU_SYN["gaba"]
     """GABA leak, A (DEGA_ITAU_P)."""
-    igain_gaba: ParamValue = _GAIN_SYN * _ITAU_GABA
+    igain_gaba: ParamValue = _GAIN_SYN * _ITAU_SYN["gaba"]
     """GABA gain, A (DEGA_IGAIN_P)."""
-    itau_shunt: ParamValue = _ITAU_SHUNT
+    itau_shunt: ParamValue = _ITAU_SYN["shunt"]
     """SHUNT leak, A (DESC_ITAU_P)."""
-    igain_shunt: ParamValue = _GAIN_SYN * _ITAU_SHUNT
+    igain_shunt: ParamValue = _GAIN_SYN * _ITAU_SYN["shunt"]
     """SHUNT gain, A (DESC_IGAIN_P)."""
     if_nmda: ParamValue = I_0
     """NMDA gating threshold, A (DENM_NMREV_N): ``I_nmda / (1 + if_nmda / I_mem)``."""
 
     # --- layout constants -----------------------------------------------------------
-    c_mem: ParamValue = _C_MEM
+    c_mem: ParamValue = _C["mem"]
     """Membrane capacitance, F (3 pF)."""
-    c_ampa: ParamValue = _C_AMPA
+    c_ampa: ParamValue = _C["ampa"]
     """AMPA capacitance, F (24.5 pF)."""
-    c_nmda: ParamValue = _C_NMDA
+    c_nmda: ParamValue = _C["nmda"]
     """NMDA capacitance, F (25 pF)."""
-    c_gaba: ParamValue = _C_GABA
+    c_gaba: ParamValue = _C["gaba"]
     """GABA capacitance, F (25 pF)."""
-    c_shunt: ParamValue = _C_SHUNT
+    c_shunt: ParamValue = _C["shunt"]
     """SHUNT capacitance, F (24.5 pF)."""
-    c_ahp: ParamValue = _C_AHP
+    c_ahp: ParamValue = _C["ahp"]
     """AHP capacitance, F (40 pF)."""
-    c_pulse: ParamValue = _C_PULSE
+    c_pulse: ParamValue = _C["pulse"]
     """Synaptic pulse-extender capacitance, F (0.5 pF)."""
-    c_pulse_ahp: ParamValue = _C_PULSE_AHP
+    c_pulse_ahp: ParamValue = _C["pulse_ahp"]
     """AHP pulse-extender capacitance, F (0.5 pF)."""
-    c_ref: ParamValue = _C_REF
+    c_ref: ParamValue = _C["ref"]
     """Refractory capacitance, F (1.5 pF)."""
     i0: ParamValue = I_0
     """Dark current, A (0.5 pA): floor of every current, reset value of ``I_mem``."""

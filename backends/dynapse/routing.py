@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from compiler.allocation.model import ChipGrid
 from compiler.allocation.network import layer_index
 
 __all__ = [
@@ -62,7 +63,7 @@ class PlacementError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DynapseSystem:
+class DynapseSystem(ChipGrid):
     """Limits of a Dynap-SE2 system, as data (``dynapse2.md`` §1, §8.1).
 
     Attributes:
@@ -108,16 +109,6 @@ class DynapseSystem:
                 f"DynapseSystem.reserved_sram_entries = {r!r}: must be an int in "
                 f"0..{self.sram_entries - 1}"
             )
-
-    @property
-    def cores(self) -> int:
-        """Cores in the system."""
-        return self.chips * self.cores_per_chip
-
-    @property
-    def neurons(self) -> int:
-        """Neurons in the system."""
-        return self.cores * self.neurons_per_core
 
     def describe(self) -> str:
         """``4 cores (1 chip)``, for messages."""

@@ -63,14 +63,19 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from backends.dynapse.biasgen import BASE_WEIGHT, BiasGenerator
 
+if TYPE_CHECKING:  # Python 3.11's typing.Unpack; annotations only
+    from typing_extensions import Unpack
+
 __all__ = [
     "DEFAULT_I_SCALE",
+    "QuantizeOptions",
     "QuantizedWeights",
     "quantize_weights",
     "quantize_signed",
@@ -556,14 +561,27 @@ def _result(
     )
 
 
+class QuantizeOptions(TypedDict, total=False):
+    """The keywords of :func:`quantize_weights` and :func:`quantize_signed`; the
+    defaults are ``_quantize``'s (``DEFAULT_I_SCALE``, ``BASE_WEIGHT``, ``True``,
+    200, 1e-9)."""
+
+    i_scale: float
+    generator: BiasGenerator
+    allow_drop: bool
+    max_iter: int
+    tol: float
+
+
 def _quantize(
     w_signed: np.ndarray,
     n_bases: int,
-    i_scale: float,
-    generator: BiasGenerator,
-    allow_drop: bool,
-    max_iter: int,
-    tol: float,
+    *,
+    i_scale: float = DEFAULT_I_SCALE,
+    generator: BiasGenerator = BASE_WEIGHT,
+    allow_drop: bool = True,
+    max_iter: int = 200,
+    tol: float = 1e-9,
 ) -> QuantizedWeights:
     lower, upper = _check_common(n_bases, i_scale, generator)
     _check_reachable(w_signed, n_bases, i_scale, generator)
@@ -591,14 +609,7 @@ def _quantize(
 
 
 def quantize_weights(
-    W: ArrayLike,
-    n_bases: int = 4,
-    *,
-    i_scale: float = DEFAULT_I_SCALE,
-    generator: BiasGenerator = BASE_WEIGHT,
-    allow_drop: bool = True,
-    max_iter: int = 200,
-    tol: float = 1e-9,
+    W: ArrayLike, n_bases: int = 4, **options: Unpack[QuantizeOptions]
 ) -> QuantizedWeights:
     """Quantize one core's nonnegative fan-in weights to bases and masks.
 
@@ -609,10 +620,13 @@ def quantize_weights(
         W: nonnegative weights of the connections into one core's neurons, any shape
             (e.g. pre x post), dimensionless; 0 is no connection.
         n_bases: base currents per core (4 on the chip).
-        i_scale: amperes per unit weight.
-        generator: the bias generator of the base currents.
-        allow_drop: let a nonzero weight take mask 0 (lose its CAM entry).
-        max_iter, tol: stopping rule of each alternating optimisation.
+        options: keywords (:class:`QuantizeOptions`):
+        i_scale: amperes per unit weight (default :data:`DEFAULT_I_SCALE`).
+        generator: the bias generator of the base currents (default BASE_WEIGHT).
+        allow_drop: let a nonzero weight take mask 0 (lose its CAM entry; default
+            ``True``).
+        max_iter, tol: stopping rule of each alternating optimisation (default
+            200, 1e-9).
 
     Raises:
         ValueError: a negative or non-finite weight, a weight above what ``n_bases``
@@ -620,18 +634,11 @@ def quantize_weights(
             message names the entry or parameter and its value.
     """
     w = _check_weights(W, signed=False)
-    return _quantize(w, n_bases, i_scale, generator, allow_drop, max_iter, tol)
+    return _quantize(w, n_bases, **options)
 
 
 def quantize_signed(
-    W: ArrayLike,
-    n_bases: int = 4,
-    *,
-    i_scale: float = DEFAULT_I_SCALE,
-    generator: BiasGenerator = BASE_WEIGHT,
-    allow_drop: bool = True,
-    max_iter: int = 200,
-    tol: float = 1e-9,
+    W: ArrayLike, n_bases: int = 4, **options: Unpack[QuantizeOptions]
 ) -> QuantizedWeights:
     """Quantize one core's signed fan-in weights: AMPA for > 0, GABA for < 0.
 
@@ -647,7 +654,7 @@ def quantize_signed(
     # scale would have to come from the GABA dendrite gain, DEGA_IGAIN_P, against
     # AMPA's DEAM_EGAIN_P -- a neuron parameter, not a weight; not modelled here.)
     w = _check_weights(W, signed=True)
-    return _quantize(w, n_bases, i_scale, generator, allow_drop, max_iter, tol)
+    return _quantize(w, n_bases, **options)
 
 
 def quantize_weights_baseline(

@@ -9,7 +9,6 @@ byte-deterministically.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import math
@@ -22,7 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from backends.graph_io import GraphIO, GraphIOError, InputPort, OutputPort
+from backends.graph_io import (
+    GraphIO,
+    InputPort,
+    OutputPort,
+    checked_with_saved_io,
+)
 from backends.jsonfile import read_json_object
 from backends.problems import problem_list
 from backends.xylo.variants import VARIANTS, XyloVariant
@@ -533,19 +537,13 @@ class XyloConfig:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"{folder / 'config.json'}: bad field {err}") from None
-        try:
-            config.check()
-        except ConfigError as err:
-            raise ConfigError(f"{folder / 'config.json'}: {err}") from None
-        try:
-            ports = GraphIO.from_saved(
-                meta,
-                where=str(folder / "config.json"),
-                legacy=lambda: io_from_neuron_map(config.neuron_map),
-            )
-        except GraphIOError as err:
-            raise ConfigError(str(err)) from None
-        return dataclasses.replace(config, io=ports)
+        return checked_with_saved_io(
+            config,
+            meta,
+            where=str(folder / "config.json"),
+            legacy=lambda: io_from_neuron_map(config.neuron_map),
+            error=ConfigError,
+        )
 
 
 def io_from_neuron_map(

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CoreModel"]
+__all__ = ["ChipGrid", "CoreModel"]
+
+
+class ChipGrid:
+    """The counts of a system of chips of cores of neurons, for a dataclass that
+    declares the three fields (:class:`CoreModel`, a target's own system)."""
+
+    neurons_per_core: int
+    cores_per_chip: int
+    chips: int
+
+    @property
+    def cores(self) -> int:
+        """Cores in the system."""
+        return self.chips * self.cores_per_chip
+
+    @property
+    def neurons(self) -> int:
+        """Neurons in the system."""
+        return self.cores * self.neurons_per_core
 
 
 @dataclass(frozen=True, kw_only=True)
-class CoreModel:
+class CoreModel(ChipGrid):
     """Cores, chips and routing limits, declared as data by a target.
 
     Attributes:
@@ -47,14 +66,9 @@ class CoreModel:
             )
 
     @property
-    def cores(self) -> int:
-        """Cores in the system."""
-        return self.chips * self.cores_per_chip
-
-    @property
     def capacity(self) -> int:
-        """Neurons in the system."""
-        return self.cores * self.neurons_per_core
+        """Neurons in the system (:attr:`neurons`)."""
+        return self.neurons
 
     def position(self, chip: int) -> tuple[int, int]:
         """Mesh coordinates of ``chip`` (row-major)."""

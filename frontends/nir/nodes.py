@@ -1,15 +1,17 @@
 """NIR nodes to IR ops: one builder per NIR node type (:data:`BUILDERS`), each
-mapping the node's parameters through the import's :class:`Convention`, and the value
+mapping the node's parameters through the import's :class:`Convention`, the import
+state they share (:class:`Context`: a spiking neuron's reset fields) and the value
 checks they share (real numbers, whole-number shapes, padding)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 import ir
+from frontends.errors import FrontendError
 from frontends.nir.common import (
     META_PREFIX,
     NEURONS,
@@ -38,11 +40,33 @@ __all__ = [
 ]
 
 
-class Context(Protocol):
-    """What a builder needs from the import it is part of."""
+class Context:
+    """What a builder needs from the import it is part of: the input shapes it
+    corrected and each spiking neuron's reset fields (:meth:`spiking`), from the
+    user's arguments, the file's spikeforge metadata and the convention.
 
-    input_shapes: dict[str, tuple[int, ...]]
-    """Graph ``Input`` shapes the reader corrected (an exporter's quirk), by name."""
+    Args:
+        reset, reset_delay, v_min: ``from_nir``'s arguments (``None``: not given).
+    """
+
+    def __init__(
+        self,
+        *,
+        reset: str | None = None,
+        reset_delay: bool | None = None,
+        v_min: float | str | None = None,
+    ) -> None:
+        self.reset_arg = reset
+        self.reset_delay_arg = reset_delay
+        self.v_min_arg = v_min
+        self.input_shapes: dict[str, tuple[int, ...]] = {}
+        """Graph ``Input`` shapes the reader corrected (an exporter's quirk), by name."""
+        self.reset_from: set[str] = set()
+        """Where the neurons' reset modes came from (given, metadata, convention)."""
+        self.cyclic: set[str] = set()
+        """Nodes on a cycle (recurrent), set by the reader before building."""
+        self.assumed: dict[str, str] = {}
+        """Warning text by topic, for variants the file does not record."""
 
     def spiking(
         self,
@@ -52,8 +76,106 @@ class Context(Protocol):
         decay: Array,
         v_leak: Array | None = None,
     ) -> dict[str, Any]:
-        """Reset mode, spike cap, subtracted amount, floor and initial potential."""
-        ...
+        """Reset mode, spike cap, subtracted amount and initial potential of a neuron.
+
+        ``decay`` is the IR membrane's per-step factor ``a`` (1 for ``snn.if``) and
+        ``v_leak`` its resting potential (``None`` for ``snn.if``).
+        """
+        meta = node_meta(node)
+        stored = as_str(meta.get(META_PREFIX + "reset"))
+        reset = self.reset_arg or stored or conv.reset
+        self.reset_from.add(
+            "given" if self.reset_arg else "metadata" if stored else "convention"
+        )
+        if reset not in snn.RESET_MODES:
+            raise FrontendError(f"node '{name}': unknown reset mode {reset!r}")
+        max_spikes = int(meta.get(META_PREFIX + "max_spikes", conv.max_spikes))
+        extra: dict[str, Any] = {}
+        delay = self._reset_delay(name, node, conv, reset)
+        if reset == "zero":
+            max_spikes = 1
+        elif META_PREFIX + "v_subtract" in meta:
+            extra["v_subtract"] = meta_array(meta[META_PREFIX + "v_subtract"])
+        elif conv.subtract is not None and delay is not False:
+            extra["v_subtract"] = f32(conv.subtract(arr(node.v_threshold), decay))
+        if META_PREFIX + "refire_offset" in meta:
+            extra["refire_offset"] = meta_array(meta[META_PREFIX + "refire_offset"])
+        elif reset == "subtract" and delay is False:
+            # snnTorch's "avoid double reset": the spike test still removes the
+            # delayed reset that the same-step subtraction then adds back.
+            extra["refire_offset"] = arr(node.v_threshold).copy()
+        v_min = self._floor(name, node, conv, meta)
+        if v_min is not None:
+            extra["v_min"] = v_min
+        return {
+            "reset": reset,
+            "max_spikes": max_spikes,
+            **extra,
+            **init_state(meta, conv, v_leak),
+        }
+
+    def _reset_delay(
+        self, name: str, node: Any, conv: Convention, reset: str
+    ) -> bool | None:
+        """snnTorch's ``reset_delay`` for this neuron (``None``: not snnTorch)."""
+        if conv.reset_delay is None:
+            return None
+        delay = self.reset_delay_arg
+        given = self.reset_arg is not None and (reset == "zero" or delay is not None)
+        if not given:
+            self.assumed["snntorch"] = (
+                "snnTorch's exporter writes neither reset_mechanism nor reset_delay; "
+                f"assumed reset={reset!r}"
+                + (
+                    f", reset_delay={conv.reset_delay if delay is None else delay}"
+                    if reset == "subtract"
+                    else ""
+                )
+                + " (snnTorch's defaults: 'subtract', reset_delay=True). If the "
+                "network used others, pass reset='zero' or reset_delay=False "
+                "(spikeforge import --reset zero / --no-reset-delay); pass both to "
+                "silence this warning"
+            )
+        if delay is None:
+            delay = conv.reset_delay
+        rsynaptic = type(node).__name__ == "CubaLIF" and name in self.cyclic
+        if rsynaptic and not delay:
+            # snnTorch 1.0.0 RSynaptic.forward applies the same-step reset to a local
+            # copy of mem (and fails with init_hidden=True): it runs the delayed one.
+            self.assumed[f"rsynaptic {name}"] = (
+                f"node '{name}': a recurrent CubaLIF is snnTorch's RSynaptic, which "
+                "ignores reset_delay=False in snnTorch 1.0.0 (its forward resets a "
+                "local copy of the membrane); imported with the delayed reset it runs"
+            )
+            delay = True
+        recurrent_or_cuba = type(node).__name__ == "CubaLIF" or name in self.cyclic
+        if reset == "zero" and delay and recurrent_or_cuba:
+            self.assumed[f"zero {name}"] = (
+                f"node '{name}': snnTorch's delayed zero reset of Synaptic, RLeaky "
+                "and RSynaptic zeroes the whole next step's membrane, input included, "
+                "which the IR cannot express; imported with the same-step zero reset "
+                "(not exact where a spike is followed by input)"
+            )
+        return delay
+
+    def _floor(
+        self, name: str, node: Any, conv: Convention, meta: Mapping[str, Any]
+    ) -> Array | None:
+        """The neuron's ``v_min``: the argument, else spikeforge metadata, else none
+        (with the convention's warning where its exporter drops the floor)."""
+        arg = self.v_min_arg
+        if arg is None:
+            stored = meta.get(META_PREFIX + "v_min")
+            if stored is not None:
+                return meta_array(stored)
+            if conv.floor_note is not None:
+                self.assumed["floor"] = conv.floor_note
+            return None
+        if arg == "none":
+            return None
+        if arg == "-threshold":
+            return -f32(node.v_threshold)
+        return np.asarray(arg, np.float32)
 
 
 def arr(x: Any) -> Array:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import networkx as nx
 import numpy as np
@@ -29,7 +29,6 @@ from frontends.nir.common import (
     META_PREFIX,
     NEURONS,
     PORTS,
-    Array,
     ConventionWarning,
     Flat,
     Neuron,
@@ -45,16 +44,16 @@ from frontends.nir.conventions.base import Convention
 from frontends.nir.flatten import close_cycles, contract, flatten
 from frontends.nir.nodes import (
     BUILDERS,
-    arr,
+    Context,
     broadcast_params,
     declared_input,
-    f32,
-    init_state,
-    meta_array,
 )
 from ir.ops import snn
 
-__all__ = ["V_MIN_CHOICES", "ImportInfo", "from_nir", "from_nir_info"]
+if TYPE_CHECKING:  # Python 3.11's typing.Unpack; annotations only
+    from typing_extensions import Unpack
+
+__all__ = ["V_MIN_CHOICES", "ImportInfo", "NIROptions", "from_nir", "from_nir_info"]
 
 _COLLAPSED = 1e-3
 """Per-step decay below which a time constant has collapsed (``tau < dt / 6.9``)."""
@@ -103,20 +102,26 @@ V_MIN_CHOICES = ("none", "-threshold")
 """Named ``v_min=`` values: no floor, or each neuron's ``-v_threshold``."""
 
 
+class NIROptions(TypedDict, total=False):
+    """The keywords of :func:`from_nir` (and ``frontends.import_file`` for a
+    ``.nir``), as :func:`from_nir_info` declares them, each ``None`` by default."""
+
+    dt: float | None
+    reset: str | None
+    convention: str | None
+    norse_tau: str | None
+    reset_delay: bool | None
+    v_min: float | str | None
+
+
 def from_nir(
-    source: str | os.PathLike[str] | Any,
-    *,
-    dt: float | None = None,
-    reset: str | None = None,
-    convention: str | None = None,
-    norse_tau: str | None = None,
-    reset_delay: bool | None = None,
-    v_min: float | str | None = None,
+    source: str | os.PathLike[str] | Any, **options: Unpack[NIROptions]
 ) -> ir.Graph:
     """Import a NIR graph (a ``.nir`` file or a ``nir.NIRGraph``) as a verified graph.
 
     Args:
         source: path of a ``.nir`` file, or a ``nir.NIRGraph``.
+        options: keywords (:class:`NIROptions`), each ``None`` by default:
         dt: time step in seconds; overrides the convention's (needed for ``exact``).
         reset: ``"zero"`` or ``"subtract"`` for every spiking neuron; ``None`` takes
             the exporter's (see the module docstring).
@@ -148,15 +153,7 @@ def from_nir(
             assumed, or a time constant collapsed to no memory (``tau << dt`` after
             the convention's mapping).
     """
-    return from_nir_info(
-        source,
-        dt=dt,
-        reset=reset,
-        convention=convention,
-        norse_tau=norse_tau,
-        reset_delay=reset_delay,
-        v_min=v_min,
-    )[0]
+    return from_nir_info(source, **options)[0]
 
 
 def from_nir_info(
@@ -338,7 +335,7 @@ def _stored_fields(nir: ModuleType, kind: str) -> set[str]:
     }
 
 
-class _Importer:
+class _Importer(Context):
     """One import: flatten, pick the convention, build ops, wire edges, verify."""
 
     def __init__(
@@ -353,23 +350,16 @@ class _Importer:
         reset_delay: bool | None = None,
         v_min: float | str | None = None,
     ) -> None:
+        super().__init__(reset=reset, reset_delay=reset_delay, v_min=v_min)
         self.nir = nir
         self.top = graph
         self.meta = node_meta(graph)
         self.dt_arg = dt
-        self.reset_arg = reset
         self.convention_arg = convention
         if norse_tau is not None and convention is None:
             self.convention_arg = "norse"
         self.norse_tau_arg = norse_tau
-        self.input_shapes: dict[str, tuple[int, ...]] = {}
         self.sources: dict[str, str | None] = {}
-        self.reset_from: set[str] = set()
-        self.reset_delay_arg = reset_delay
-        self.v_min_arg = v_min
-        self.cyclic: set[str] = set()
-        self.assumed: dict[str, str] = {}
-        """Warning text by topic, for variants the file does not record."""
 
     def run(self) -> ir.Graph:
         flat = Flat()
@@ -541,115 +531,6 @@ class _Importer:
             raise FrontendError(
                 f"node '{name}' ({kind}): bad parameters: {err}"
             ) from None
-
-    def spiking(
-        self,
-        name: str,
-        node: Any,
-        conv: Convention,
-        decay: Array,
-        v_leak: Array | None = None,
-    ) -> dict[str, Any]:
-        """Reset mode, spike cap, subtracted amount and initial potential of a neuron.
-
-        ``decay`` is the IR membrane's per-step factor ``a`` (1 for ``snn.if``) and
-        ``v_leak`` its resting potential (``None`` for ``snn.if``).
-        """
-        meta = node_meta(node)
-        stored = as_str(meta.get(META_PREFIX + "reset"))
-        reset = self.reset_arg or stored or conv.reset
-        self.reset_from.add(
-            "given" if self.reset_arg else "metadata" if stored else "convention"
-        )
-        if reset not in snn.RESET_MODES:
-            raise FrontendError(f"node '{name}': unknown reset mode {reset!r}")
-        max_spikes = int(meta.get(META_PREFIX + "max_spikes", conv.max_spikes))
-        extra: dict[str, Any] = {}
-        delay = self._reset_delay(name, node, conv, reset)
-        if reset == "zero":
-            max_spikes = 1
-        elif META_PREFIX + "v_subtract" in meta:
-            extra["v_subtract"] = meta_array(meta[META_PREFIX + "v_subtract"])
-        elif conv.subtract is not None and delay is not False:
-            extra["v_subtract"] = f32(conv.subtract(arr(node.v_threshold), decay))
-        if META_PREFIX + "refire_offset" in meta:
-            extra["refire_offset"] = meta_array(meta[META_PREFIX + "refire_offset"])
-        elif reset == "subtract" and delay is False:
-            # snnTorch's "avoid double reset": the spike test still removes the
-            # delayed reset that the same-step subtraction then adds back.
-            extra["refire_offset"] = arr(node.v_threshold).copy()
-        v_min = self._floor(name, node, conv, meta)
-        if v_min is not None:
-            extra["v_min"] = v_min
-        return {
-            "reset": reset,
-            "max_spikes": max_spikes,
-            **extra,
-            **init_state(meta, conv, v_leak),
-        }
-
-    def _reset_delay(
-        self, name: str, node: Any, conv: Convention, reset: str
-    ) -> bool | None:
-        """snnTorch's ``reset_delay`` for this neuron (``None``: not snnTorch)."""
-        if conv.reset_delay is None:
-            return None
-        delay = self.reset_delay_arg
-        given = self.reset_arg is not None and (reset == "zero" or delay is not None)
-        if not given:
-            self.assumed["snntorch"] = (
-                "snnTorch's exporter writes neither reset_mechanism nor reset_delay; "
-                f"assumed reset={reset!r}"
-                + (
-                    f", reset_delay={conv.reset_delay if delay is None else delay}"
-                    if reset == "subtract"
-                    else ""
-                )
-                + " (snnTorch's defaults: 'subtract', reset_delay=True). If the "
-                "network used others, pass reset='zero' or reset_delay=False "
-                "(spikeforge import --reset zero / --no-reset-delay); pass both to "
-                "silence this warning"
-            )
-        if delay is None:
-            delay = conv.reset_delay
-        rsynaptic = type(node).__name__ == "CubaLIF" and name in self.cyclic
-        if rsynaptic and not delay:
-            # snnTorch 1.0.0 RSynaptic.forward applies the same-step reset to a local
-            # copy of mem (and fails with init_hidden=True): it runs the delayed one.
-            self.assumed[f"rsynaptic {name}"] = (
-                f"node '{name}': a recurrent CubaLIF is snnTorch's RSynaptic, which "
-                "ignores reset_delay=False in snnTorch 1.0.0 (its forward resets a "
-                "local copy of the membrane); imported with the delayed reset it runs"
-            )
-            delay = True
-        recurrent_or_cuba = type(node).__name__ == "CubaLIF" or name in self.cyclic
-        if reset == "zero" and delay and recurrent_or_cuba:
-            self.assumed[f"zero {name}"] = (
-                f"node '{name}': snnTorch's delayed zero reset of Synaptic, RLeaky "
-                "and RSynaptic zeroes the whole next step's membrane, input included, "
-                "which the IR cannot express; imported with the same-step zero reset "
-                "(not exact where a spike is followed by input)"
-            )
-        return delay
-
-    def _floor(
-        self, name: str, node: Any, conv: Convention, meta: Mapping[str, Any]
-    ) -> Array | None:
-        """The neuron's ``v_min``: the argument, else spikeforge metadata, else none
-        (with the convention's warning where its exporter drops the floor)."""
-        arg = self.v_min_arg
-        if arg is None:
-            stored = meta.get(META_PREFIX + "v_min")
-            if stored is not None:
-                return meta_array(stored)
-            if conv.floor_note is not None:
-                self.assumed["floor"] = conv.floor_note
-            return None
-        if arg == "none":
-            return None
-        if arg == "-threshold":
-            return -f32(node.v_threshold)
-        return np.asarray(arg, np.float32)
 
     # -- edges -----------------------------------------------------------------------
     def _recurrent(self, flat: Flat, graph: ir.Graph) -> set[tuple[str, str]]:
