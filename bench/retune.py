@@ -322,6 +322,11 @@ def _pct(value: float) -> str:
     return f"{value:6.2%}"
 
 
+def _row(*cells: object) -> None:
+    """Print one Markdown table row (flushed: a long table shows as it goes)."""
+    print("| " + " | ".join(str(cell) for cell in cells) + " |", flush=True)
+
+
 def goals(args: argparse.Namespace, bench: _Robust) -> None:
     """The goals table (module docstring)."""
     reference = bench.digits.accuracy
@@ -346,12 +351,16 @@ def goals(args: argparse.Namespace, bench: _Robust) -> None:
             gap = reference - r.p5
             met = "" if goal is None else ("yes" if gap <= goal else "no")
             goal_text = "" if goal is None else f"{goal * 100:.1f} pt"
-            print(
-                f"| {sigma:.1%} | {name} | {_pct(r.mean)} | {_pct(r.p5)} "
-                f"[{low:.2%}, {high:.2%}] | {_pct(r.minimum)} | "
-                f"{_pct(bench.ideal(graph))} | {gap * 100:+.2f} pt | {goal_text} | "
-                f"{met} |",
-                flush=True,
+            _row(
+                f"{sigma:.1%}",
+                name,
+                _pct(r.mean),
+                f"{_pct(r.p5)} [{low:.2%}, {high:.2%}]",
+                _pct(r.minimum),
+                _pct(bench.ideal(graph)),
+                f"{gap * 100:+.2f} pt",
+                goal_text,
+                met,
             )
 
 
@@ -381,12 +390,15 @@ def ablation(args: argparse.Namespace, bench: _Robust) -> None:
             extra = f" beta={beta}" if beta else ""
             graph, seconds = bench.retune(copies, sigma, args, extra)
         r = bench.population(graph, sigma, args.chips)
-        print(
-            f"| {copies} | {'yes' if retuned else 'no'} | "
-            f"{f'beta {beta:g}' if beta else 'no'} | {_pct(r.mean)} | {_pct(r.p5)} | "
-            f"{_pct(r.minimum)} | {len(DYNAPSE2.lower(graph).neurons)} | "
-            f"{seconds:.0f} |",
-            flush=True,
+        _row(
+            copies,
+            "yes" if retuned else "no",
+            f"beta {beta:g}" if beta else "no",
+            _pct(r.mean),
+            _pct(r.p5),
+            _pct(r.minimum),
+            len(DYNAPSE2.lower(graph).neurons),
+            f"{seconds:.0f}",
         )
 
 
@@ -401,10 +413,14 @@ def sweep(args: argparse.Namespace, bench: _Robust) -> None:
         config = DYNAPSE2.lower(graph)
         r = bench.population(graph, sigma, args.chips)
         synapses = sum(len(n.cam) for n in config.neurons)
-        print(
-            f"| {copies} | {_pct(r.mean)} | {_pct(r.p5)} | {_pct(r.minimum)} | "
-            f"{len(config.neurons)} | {len(config.cores)} | {synapses} |",
-            flush=True,
+        _row(
+            copies,
+            _pct(r.mean),
+            _pct(r.p5),
+            _pct(r.minimum),
+            len(config.neurons),
+            len(config.cores),
+            synapses,
         )
 
 
@@ -448,11 +464,13 @@ def readout(args: argparse.Namespace, bench: _Robust) -> None:
             seconds += time.perf_counter() - t
         r = bench.population(graph, sigma, args.chips)
         low, high = r.p5_interval()
-        print(
-            f"| {name} | {_pct(bench.ideal(graph))} | {_pct(r.mean)} | "
-            f"{_pct(r.p5)} [{low:.2%}, {high:.2%}] | {_pct(r.minimum)} | "
-            f"{seconds:.0f} |",
-            flush=True,
+        _row(
+            name,
+            _pct(bench.ideal(graph)),
+            _pct(r.mean),
+            f"{_pct(r.p5)} [{low:.2%}, {high:.2%}]",
+            _pct(r.minimum),
+            f"{seconds:.0f}",
         )
 
 
