@@ -435,7 +435,7 @@ class DynapseEmulator:
         n = self.n_neurons
         csr = None
         if grad:
-            types = self._types(grad)
+            types = self._grad_types(n_chips)
         else:
             # NOTE: inference never builds the dense (S N, N) projection: the event
             # lists come straight from the weights' nonzeros, once per weights.
@@ -545,7 +545,8 @@ class DynapseEmulator:
     # --- connectivity ----------------------------------------------------------------
 
     def _types(self, grad: bool) -> tuple[int, ...]:
-        """Synapse types to simulate: those with any weight (all four with gradients)."""
+        """Synapse types to simulate: those with any weight (all four with gradients;
+        the fast engine's: ``_grad_types``)."""
         if self.mode == "dynapsim":
             return (_AMPA,)
         if grad:
@@ -554,6 +555,25 @@ class DynapseEmulator:
         if self.weights_rec is not None:
             used |= self.weights_rec.detach().ne(0).any(dim=0).any(dim=0)
         return tuple(i for i in range(len(SYNAPSE_TYPES)) if bool(used[i]))
+
+    def _grad_types(self, n_chips: int) -> tuple[int, ...]:
+        """Synapse types a differentiable fast run simulates: those with weights,
+        when every other one provably rests at ``I_0`` (all four otherwise).
+
+        Exact: a type without weights decays below ``I_0`` every step (``exp(-h /
+        tau) I_0 < I_0`` in float32, checked here), so its clamp holds it at ``I_0``
+        and passes no gradient to its weights or constants, as in the reference; its
+        ``I_0`` enters the run through the folded constants instead (``_constants``).
+        """
+        used = self._types(False)
+        if self.mode == "dynapsim" or len(used) == len(SYNAPSE_TYPES):
+            return used
+        unused = tuple(t for t in range(len(SYNAPSE_TYPES)) if t not in used)
+        h = self.dt / self.substeps
+        with torch.no_grad():
+            k = _constants(self.params, self.n_neurons, n_chips, h, unused, self.mode)
+            rests = bool((k.syn_decay * k.i0 < k.i0).all())
+        return used if rests else self._types(True)
 
     def _projection(self, w: torch.Tensor, types: tuple[int, ...]) -> torch.Tensor:
         """``(S N, sources)``: row ``s N + j`` holds target ``j``'s type-``s`` weights."""
@@ -870,7 +890,13 @@ class _FastRun(torch.autograd.Function):
         if save:
             ctx.plan, ctx.tasks, ctx.tr = plan, tasks, tr
             ctx.k_all, ctx.rec_csr = k_all, rec_csr
-            ctx.shapes = (tuple(win.shape), tuple(wrec.shape))
+            ctx.shapes = (
+                tuple(win.shape),
+                tuple(wrec.shape),
+                tuple(imem.shape),
+                tuple(isyn.shape),
+            )
+            ctx.set_materialize_grads(False)
         return tuple(torch.from_numpy(v) for v in (spikes, imem, isyn, iahp))
 
     @staticmethod
@@ -880,9 +906,24 @@ class _FastRun(torch.autograd.Function):
         kernel: Any = compiled
         plan: _Plan = ctx.plan
         k_all = ctx.k_all
-        g = [np.ascontiguousarray(v.detach().numpy(), np.float32) for v in grads]
+        # NOTE: outputs the loss does not use have no gradient (not materialized):
+        # retune's loss reads the synaptic currents only.
+        g: list[Any] = [
+            None if v is None else np.ascontiguousarray(v.detach().numpy(), np.float32)
+            for v in grads
+        ]
         g_spikes, g_imem, g_isyn, g_iahp = g
-        if not plan.record:
+        spike_grad = g_spikes is not None
+        if g_spikes is None:
+            g_spikes = np.zeros((1, 1, 1, 1), np.float32)
+        record = plan.record and any(v is not None for v in g[1:])
+        if record:
+            shape = ctx.shapes[2]
+            g_imem = np.zeros(shape, np.float32) if g_imem is None else g_imem
+            g_iahp = np.zeros(shape, np.float32) if g_iahp is None else g_iahp
+            if g_isyn is None:
+                g_isyn = np.zeros(ctx.shapes[3], np.float32)
+        else:
             g_imem = g_iahp = np.zeros((1, 1, 1, 1), np.float32)
             g_isyn = np.zeros((1, 1, 1, 1, 1), np.float32)
 
@@ -902,7 +943,8 @@ class _FastRun(torch.autograd.Function):
                 plan.dynapsim,
                 plan.substeps,
                 plan.slope,
-                plan.record,
+                spike_grad,
+                record,
                 g_spikes,
                 g_imem,
                 g_isyn,

@@ -236,6 +236,14 @@ def _step(
         imem[j] = i0[j] if fired else m1
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[:] = src`` for 1-d float32 rows (a plain loop: numba's slice
+    assignment costs more than copying a short row)."""
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def forward(
     seqs: np.ndarray,
@@ -302,12 +310,16 @@ def forward(
             timer[j] = _ZERO
             spk[j] = _ZERO
         if save:
-            tr_isyn[p, 0] = isyn[:n_syn]
-            tr_iahp[p, 0] = iahp
-            tr_imem[p, 0] = imem
-            tr_logm[p, 0] = logm
-            tr_timer[p, 0] = timer
-            tr_spk[p, 0] = spk
+            for s in range(n_syn):
+                _copy(tr_isyn[p, 0, s], isyn[s])
+            for dst, src in (
+                (tr_iahp, iahp),
+                (tr_imem, imem),
+                (tr_logm, logm),
+                (tr_timer, timer),
+                (tr_spk, spk),
+            ):
+                _copy(dst[p, 0], src)
         u = 0
         for t in range(steps):
             for sub in range(substeps):
@@ -331,20 +343,26 @@ def forward(
                 )
                 u += 1
                 if save:
-                    tr_iw[p, u] = iw[:n_syn]
-                    tr_isyn[p, u] = isyn[:n_syn]
-                    tr_iahp[p, u] = iahp
-                    tr_imem[p, u] = imem
-                    tr_logm[p, u] = logm
-                    tr_timer[p, u] = timer
-                    tr_spk[p, u] = spk
+                    for s in range(n_syn):
+                        _copy(tr_iw[p, u, s], iw[s])
+                        _copy(tr_isyn[p, u, s], isyn[s])
+                    for dst, src in (
+                        (tr_iahp, iahp),
+                        (tr_imem, imem),
+                        (tr_logm, logm),
+                        (tr_timer, timer),
+                        (tr_spk, spk),
+                    ):
+                        _copy(dst[p, u], src)
+                out = out_spikes[c, b, t]
                 if sub == 0:
-                    out_spikes[c, b, t] = spk
+                    _copy(out, spk)
                 else:
-                    out_spikes[c, b, t] += spk
+                    for j in range(n):
+                        out[j] += spk[j]
             if record:
-                out_imem[c, b, t] = imem
-                out_iahp[c, b, t] = iahp
+                _copy(out_imem[c, b, t], imem)
+                _copy(out_iahp[c, b, t], iahp)
                 for j in range(n):
                     i0 = k[_I0, j]
                     for r in range(out_isyn.shape[4]):
@@ -550,6 +568,13 @@ def _reverse_synapses(
             gw[:] = blk[5 * _BLK : 5 * _BLK + gw.shape[0]]
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _add(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[:n] += src`` (``n = len(src)``)."""
+    for j in range(src.shape[0]):
+        dst[j] += src[j]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _outer(g: np.ndarray, row: np.ndarray, v: np.ndarray, scale: float) -> None:
     """``g[row] += scale * v`` (float32)."""
@@ -571,6 +596,7 @@ def backward(
     dynapsim: bool,
     substeps: int,
     slope: float,
+    spike_grad: bool,
     record: bool,
     g_spikes: np.ndarray,
     g_imem: np.ndarray,
@@ -589,9 +615,10 @@ def backward(
 ) -> None:
     """Accumulate the gradients of sequences ``seqs`` (module docstring).
 
-    ``g_*`` (outputs' gradients) as ``forward``'s outputs (read only with
-    ``record``); ``g_k`` ``(C, F, N)`` float64, ``g_win`` ``(N_in, S N)`` and
-    ``g_wrec`` ``(N, S N)`` float64 (transposed: by source) are added to.
+    ``g_*`` (outputs' gradients) as ``forward``'s outputs (``g_spikes`` read only
+    with ``spike_grad``, the others with ``record``); ``g_k`` ``(C, F, N)``
+    float64, ``g_win`` ``(N_in, S N)`` and ``g_wrec`` ``(N, S N)`` float64
+    (transposed: by source) are added to.
     """
     n = k_all.shape[2]
     steps = x.shape[2]
@@ -621,19 +648,21 @@ def backward(
             for sub in range(substeps - 1, -1, -1):
                 u = t * substeps + sub + 1  # the state after this substep
                 last = record and sub == substeps - 1
-                for j in range(n):
-                    a = (j // _BLK) * _STRIDE + j % _BLK
-                    acc[a + _JN * _BLK] += g_spikes[c, b, t, j]
-                    if last:
-                        acc[a + _JM * _BLK] += g_imem[c, b, t, j]
-                        acc[a + _JA * _BLK] += g_iahp[c, b, t, j]
-                        for r in range(n_out):
-                            gr = g_isyn[c, b, t, j, r]
-                            s = rows[r]
-                            if s >= 0:  # type r's adjoint (dynapsim: the one DPI)
-                                acc[a + (_TB + _TR * types[s] + 4) * _BLK] += gr
-                            else:  # an absent type's current: I_0
-                                acc[a + _I0 * _BLK] += gr
+                for lo in range(0, n, _BLK):
+                    blk = acc[(lo // _BLK) * _STRIDE : (lo // _BLK + 1) * _STRIDE]
+                    m = min(_BLK, n - lo)
+                    if spike_grad:
+                        _add(blk[_JN * _BLK :], g_spikes[c, b, t, lo : lo + m])
+                    if not last:
+                        continue
+                    _add(blk[_JM * _BLK :], g_imem[c, b, t, lo : lo + m])
+                    _add(blk[_JA * _BLK :], g_iahp[c, b, t, lo : lo + m])
+                    for r in range(n_out):
+                        s = rows[r]
+                        # type r's adjoint (dynapsim: the one DPI), or for an
+                        # absent type's current (I_0) I_0's gradient
+                        at = (_TB + _TR * types[s] + 4) * _BLK if s >= 0 else _I0 * _BLK
+                        _add(blk[at:], g_isyn[c, b, t, lo : lo + m, r])
                 _reverse_neurons(
                     k,
                     acc,
