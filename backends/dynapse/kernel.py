@@ -576,7 +576,7 @@ def _add(dst: np.ndarray, src: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _outer(g: np.ndarray, row: np.ndarray, v: np.ndarray, scale: float) -> None:
+def _outer(g: np.ndarray, row: int, v: np.ndarray, scale: float) -> None:
     """``g[row] += scale * v`` (float32)."""
     for r in range(v.shape[0]):
         g[row, r] += v[r] * scale
