@@ -129,6 +129,8 @@ SURROGATE_SLOPE = 1.0
 _AMPA, _NMDA, _GABA, _SHUNT = range(4)
 _TIME_CHUNK = 64  # input steps whose currents are computed by one matmul
 _BLOCK_ELEMENTS = 65536  # state elements per block on the inference path (cache-sized)
+_GRAD_CHUNKS = 8  # sequence chunks of a fast gradient run (see _FastRun.forward)
+_GRAD_BUDGET = 256 * 2**20  # bytes of the chunks' dense weight gradients
 _REF_TOLERANCE = 1e-6  # relative slack in ceil(t_ref / h): 1 ms / 1 ms is 1 step
 
 
@@ -856,9 +858,16 @@ class _FastRun(torch.autograd.Function):
                 for name in ("iahp", "imem", "logm", "timer", "spk")
             },
         }
-        # Gradient runs keep one chunk per thread (each owns its slice of the
-        # trajectories); inference takes sequences from a queue of small chunks.
-        parts = plan.threads if save else min(c * b, 4 * plan.threads)
+        # Threads take sequences from a queue of small chunks (a thread that loses
+        # its core delays only its chunk). Each chunk owns its slice of a gradient
+        # run's trajectories and sums its own weight gradients (float64, dense): at
+        # most _GRAD_CHUNKS of them, as many as that memory budget allows, fixed by
+        # the shapes alone so that gradients do not depend on the thread count.
+        if save:
+            dense = 12 * (win.size + wrec.size)  # bytes per chunk (kernel.backward)
+            parts = min(c * b, _GRAD_CHUNKS, max(1, _GRAD_BUDGET // max(dense, 1)))
+        else:
+            parts = min(c * b, 4 * plan.threads)
         tasks = _chunks(c * b, parts)
 
         def run(seqs: np.ndarray) -> None:
