@@ -129,6 +129,8 @@ SURROGATE_SLOPE = 1.0
 _AMPA, _NMDA, _GABA, _SHUNT = range(4)
 _TIME_CHUNK = 64  # input steps whose currents are computed by one matmul
 _BLOCK_ELEMENTS = 65536  # state elements per block on the inference path (cache-sized)
+_TRAJECTORIES = ("isyn", "iahp", "imem", "logm", "timer", "spk", "iw")
+"""The states a gradient run saves per substep, in ``kernel.forward``'s order."""
 _GRAD_CHUNKS = 8  # sequence chunks of a fast gradient run (see _FastRun.forward)
 _GRAD_BUDGET = 256 * 2**20  # bytes of the chunks' dense weight gradients
 _REF_TOLERANCE = 1e-6  # relative slack in ceil(t_ref / h): 1 ms / 1 ms is 1 step
@@ -877,8 +879,8 @@ class _FastRun(torch.autograd.Function):
                 b,
                 k_all,
                 plan.x,
-                *in_csr,
-                *rec_csr,
+                in_csr,
+                rec_csr,
                 ns,
                 plan.rows,
                 plan.dynapsim,
@@ -889,10 +891,7 @@ class _FastRun(torch.autograd.Function):
                 isyn,
                 iahp,
                 save,
-                *(
-                    tr[name][window]
-                    for name in ("isyn", "iahp", "imem", "logm", "timer", "spk", "iw")
-                ),
+                tuple(tr[name][window] for name in _TRAJECTORIES),
             )
 
         _map(run, tasks, plan.threads)
@@ -946,7 +945,7 @@ class _FastRun(torch.autograd.Function):
                 plan.n_batch,
                 k_all,
                 plan.x,
-                *ctx.rec_csr,
+                ctx.rec_csr,
                 plan.n_syn,
                 plan.rows,
                 plan.dynapsim,
@@ -958,10 +957,7 @@ class _FastRun(torch.autograd.Function):
                 g_imem,
                 g_isyn,
                 g_iahp,
-                *(
-                    ctx.tr[name][window]
-                    for name in ("isyn", "iahp", "imem", "logm", "timer", "spk", "iw")
-                ),
+                tuple(ctx.tr[name][window] for name in _TRAJECTORIES),
                 g_k,
                 g_win,
                 g_wrec,

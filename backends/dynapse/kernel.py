@@ -244,18 +244,40 @@ def _copy(dst: np.ndarray, src: np.ndarray) -> None:
         dst[j] = src[j]
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _save(
+    tr: tuple[np.ndarray, ...],
+    p: int,
+    u: int,
+    n_syn: int,
+    state: tuple[np.ndarray, ...],
+) -> None:
+    """The state after substep ``u`` and its weighted input (``state``: ``iw``,
+    ``isyn``, ``iahp``, ``imem``, ``logm``, ``timer``, ``spk``) into the trajectories
+    ``tr`` (``forward``), at sequence position ``p``."""
+    iw, isyn, iahp, imem, logm, timer, spk = state
+    tr_isyn, tr_iahp, tr_imem, tr_logm, tr_timer, tr_spk, tr_iw = tr
+    for s in range(n_syn):
+        _copy(tr_iw[p, u, s], iw[s])
+        _copy(tr_isyn[p, u, s], isyn[s])
+    for dst, src in (
+        (tr_iahp, iahp),
+        (tr_imem, imem),
+        (tr_logm, logm),
+        (tr_timer, timer),
+        (tr_spk, spk),
+    ):
+        _copy(dst[p, u], src)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def forward(
     seqs: np.ndarray,
     n_batch: int,
     k_all: np.ndarray,
     x: np.ndarray,
-    in_ptr: np.ndarray,
-    in_idx: np.ndarray,
-    in_val: np.ndarray,
-    rec_ptr: np.ndarray,
-    rec_idx: np.ndarray,
-    rec_val: np.ndarray,
+    inputs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rec: tuple[np.ndarray, np.ndarray, np.ndarray],
     n_syn: int,
     rows: np.ndarray,
     dynapsim: bool,
@@ -266,23 +288,20 @@ def forward(
     out_isyn: np.ndarray,
     out_iahp: np.ndarray,
     save: bool,
-    tr_isyn: np.ndarray,
-    tr_iahp: np.ndarray,
-    tr_imem: np.ndarray,
-    tr_logm: np.ndarray,
-    tr_timer: np.ndarray,
-    tr_spk: np.ndarray,
-    tr_iw: np.ndarray,
+    tr: tuple[np.ndarray, ...],
 ) -> None:
     """Run sequences ``seqs`` (``q = c * B + b``) for ``T`` steps.
 
     ``x``: ``(C_in, B, T, N_in)``; ``k_all``: ``(C, F, N)``; outputs ``(C, B, T, N)``
     (``out_isyn``: ``(C, B, T, N, R)``, column ``r`` from ``isyn`` row ``rows[r]``,
-    ``I_0`` where that is -1). With ``save``
-    the state after every substep goes to ``tr_*`` ``(Q, T * substeps + 1, ...)``
-    (index 0: the initial state; ``tr_iw``: the substep's weighted input), indexed
-    by the position of ``q`` in ``seqs``.
+    ``I_0`` where that is -1); ``inputs`` and ``rec``: the fan-out lists (``ptr``,
+    ``idx``, ``val``). With ``save`` the state after every substep goes to the
+    trajectories ``tr`` (``isyn``, ``iahp``, ``imem``, ``logm``, ``timer``, ``spk``,
+    ``iw``: ``(Q, T * substeps + 1, ...)``; index 0: the initial state; ``iw``: the
+    substep's weighted input), indexed by the position of ``q`` in ``seqs``.
     """
+    in_ptr, in_idx, in_val = inputs
+    rec_ptr, rec_idx, rec_val = rec
     n = k_all.shape[2]
     steps = x.shape[2]
     c_in = x.shape[0]
@@ -295,6 +314,7 @@ def forward(
     spk = np.empty(n, np.float32)
     zero = np.zeros(n, np.float32)
     flat = iw.reshape(-1)
+    state = (iw, isyn, iahp, imem, logm, timer, spk)
     for p in range(seqs.shape[0]):
         q = seqs[p]
         c, b = q // n_batch, q % n_batch
@@ -309,17 +329,9 @@ def forward(
             logm[j] = _log(i0)
             timer[j] = _ZERO
             spk[j] = _ZERO
+        flat[:] = _ZERO
         if save:
-            for s in range(n_syn):
-                _copy(tr_isyn[p, 0, s], isyn[s])
-            for dst, src in (
-                (tr_iahp, iahp),
-                (tr_imem, imem),
-                (tr_logm, logm),
-                (tr_timer, timer),
-                (tr_spk, spk),
-            ):
-                _copy(dst[p, 0], src)
+            _save(tr, p, 0, n_syn, state)
         u = 0
         for t in range(steps):
             for sub in range(substeps):
@@ -343,17 +355,7 @@ def forward(
                 )
                 u += 1
                 if save:
-                    for s in range(n_syn):
-                        _copy(tr_iw[p, u, s], iw[s])
-                        _copy(tr_isyn[p, u, s], isyn[s])
-                    for dst, src in (
-                        (tr_iahp, iahp),
-                        (tr_imem, imem),
-                        (tr_logm, logm),
-                        (tr_timer, timer),
-                        (tr_spk, spk),
-                    ):
-                        _copy(dst[p, u], src)
+                    _save(tr, p, u, n_syn, state)
                 out = out_spikes[c, b, t]
                 if sub == 0:
                     _copy(out, spk)
@@ -588,9 +590,7 @@ def backward(
     n_batch: int,
     k_all: np.ndarray,
     x: np.ndarray,
-    rec_ptr: np.ndarray,
-    rec_idx: np.ndarray,
-    rec_val: np.ndarray,
+    rec: tuple[np.ndarray, np.ndarray, np.ndarray],
     n_syn: int,
     rows: np.ndarray,
     dynapsim: bool,
@@ -602,13 +602,7 @@ def backward(
     g_imem: np.ndarray,
     g_isyn: np.ndarray,
     g_iahp: np.ndarray,
-    tr_isyn: np.ndarray,
-    tr_iahp: np.ndarray,
-    tr_imem: np.ndarray,
-    tr_logm: np.ndarray,
-    tr_timer: np.ndarray,
-    tr_spk: np.ndarray,
-    tr_iw: np.ndarray,
+    tr: tuple[np.ndarray, ...],
     g_k: np.ndarray,
     g_win: np.ndarray,
     g_wrec: np.ndarray,
@@ -620,6 +614,8 @@ def backward(
     float64, ``g_win`` ``(N_in, S N)`` and ``g_wrec`` ``(N, S N)`` float64
     (transposed: by source) are added to.
     """
+    rec_ptr, rec_idx, rec_val = rec
+    tr_isyn, tr_iahp, tr_imem, tr_logm, tr_timer, tr_spk, tr_iw = tr
     n = k_all.shape[2]
     steps = x.shape[2]
     c_in = x.shape[0]
