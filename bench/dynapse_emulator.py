@@ -25,8 +25,17 @@ the rise of the peak resident set size over its value before the run, in a fresh
 process per engine and workload (``ru_maxrss``; it includes the float32 output
 raster, ``C x B x T x N``).
 
+``--retune-step``: instead, one training step of ``retune`` (``backends.dynapse.
+retune``: per-connection log-magnitude weights and per-field trims, 8 mismatched chips
+x 32 samples x 100 steps, the readout's net synaptic current, cross-entropy, forward
+and backward) on a 64-64-10 network like ``bench/retune.py``'s (random weights, 20 %
+inhibitory; Poisson input at 30 Hz), the fast engine against the torch reference
+engine (``engine="reference"``), interleaved, median of ``--repeats``; torch on one
+thread.
+
     python bench/dynapse_emulator.py [--steps 1000] [--configs 8x16,1x16,1x1]
         [--repeats 3] [--seed 0] [--threads 0 (all CPUs)] [--no-reference]
+        [--retune-step]
 """
 
 from __future__ import annotations
@@ -180,6 +189,79 @@ def peak_memory(chips: int, batch: int, steps: int, seed: int, name: str) -> flo
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**10
 
 
+def retune_step(repeats: int, seed: int) -> None:
+    """Time one retune step per engine (module docstring)."""
+    # NOTE: torch on one thread: its per-op thread pool made the reference engine's
+    # step up to 30x slower whenever other processes held the (2) cores.
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    n_in, hidden, out, chips, batch, steps = 64, 64, 10, 8, 32, 100
+    n = hidden + out
+    src = np.concatenate(
+        [np.repeat(np.arange(n_in), hidden), np.repeat(np.arange(hidden), out)]
+    )
+    dst = np.concatenate(
+        [np.tile(np.arange(hidden), n_in), hidden + np.tile(np.arange(out), hidden)]
+    )
+    kind = np.where(rng.random(src.size) < 0.2, 2, 0)  # GABA or AMPA
+    first = n_in * hidden  # connections into the hidden layer come from the input
+    log_w = torch.tensor(np.log(rng.uniform(1.0, 8.0, src.size)), requires_grad=True)
+    trims = {
+        f: torch.zeros((), dtype=torch.float64, requires_grad=True)
+        for f in ("ispkthr", "igain_mem", "igain_ampa", "igain_gaba")
+    }
+    x = torch.tensor((rng.random((batch, steps, n_in)) < 0.03).astype(np.float32))
+    labels = torch.as_tensor(rng.integers(0, out, chips * batch))
+
+    rates: list[float] = []
+
+    def step(engine: str, k: int) -> float:
+        start = time.perf_counter()
+        current = torch.exp(log_w).float() * 1e-9
+        w_in = torch.zeros(n_in, n, 4).index_put(
+            (
+                torch.as_tensor(src[:first]),
+                torch.as_tensor(dst[:first]),
+                torch.as_tensor(kind[:first]),
+            ),
+            current[:first],
+        )
+        w_rec = torch.zeros(n, n, 4).index_put(
+            (
+                torch.as_tensor(src[first:]),
+                torch.as_tensor(dst[first:]),
+                torch.as_tensor(kind[first:]),
+            ),
+            current[first:],
+        )
+        base = DynapseParams()
+        nominal = base.replace(
+            **{f: getattr(base, f) * torch.exp(v) for f, v in trims.items()}
+        )
+        params = draw_chips(nominal, n, chip_seeds(k, chips))
+        run = DynapseEmulator(params, w_in, w_rec, engine=engine).run(x, record=True)  # type: ignore[arg-type]
+        assert run.isyn is not None
+        net = (run.isyn[..., hidden:, 0] - run.isyn[..., hidden:, 2]).mean(dim=2)
+        logits = net.reshape(-1, out) / 1e-10
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        loss.backward()
+        rates.append(float(run.spikes[..., :hidden].detach().mean()) / 1e-3)
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {"fast": [], "reference": []}
+    for name in times:
+        step(name, 0)  # warm-up (compilation)
+    for k in range(repeats):
+        for name, values in times.items():
+            values.append(step(name, k + 1))
+    fast, ref = (statistics.median(times[name]) for name in ("fast", "reference"))
+    print(
+        f"retune step ({n} neurons, {chips} chips x {batch} samples x {steps} steps, "
+        f"median of {repeats}; hidden neurons at {statistics.mean(rates):.0f} Hz): "
+        f"fast {fast:.3f} s, reference {ref:.3f} s, **{ref / fast:.1f}x**"
+    )
+
+
 def _has_rockpool() -> bool:
     try:
         logging.disable(logging.WARNING)
@@ -207,9 +289,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--retune-step", action="store_true")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.retune_step:
+        retune_step(args.repeats, args.seed)
+        return
     reference = not args.no_reference and _has_rockpool()
     names = ["dynapsim", "dynapse2"] + (["dynapsim-rockpool"] if reference else [])
     print(

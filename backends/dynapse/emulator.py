@@ -129,6 +129,10 @@ SURROGATE_SLOPE = 1.0
 _AMPA, _NMDA, _GABA, _SHUNT = range(4)
 _TIME_CHUNK = 64  # input steps whose currents are computed by one matmul
 _BLOCK_ELEMENTS = 65536  # state elements per block on the inference path (cache-sized)
+_TRAJECTORIES = ("isyn", "iahp", "imem", "logm", "timer", "spk", "iw")
+"""The states a gradient run saves per substep, in ``kernel.forward``'s order."""
+_GRAD_CHUNKS = 8  # sequence chunks of a fast gradient run (see _FastRun.forward)
+_GRAD_BUDGET = 256 * 2**20  # bytes of the chunks' dense weight gradients
 _REF_TOLERANCE = 1e-6  # relative slack in ceil(t_ref / h): 1 ms / 1 ms is 1 step
 
 
@@ -435,7 +439,7 @@ class DynapseEmulator:
         n = self.n_neurons
         csr = None
         if grad:
-            types = self._types(grad)
+            types = self._grad_types(n_chips)
         else:
             # NOTE: inference never builds the dense (S N, N) projection: the event
             # lists come straight from the weights' nonzeros, once per weights.
@@ -545,7 +549,8 @@ class DynapseEmulator:
     # --- connectivity ----------------------------------------------------------------
 
     def _types(self, grad: bool) -> tuple[int, ...]:
-        """Synapse types to simulate: those with any weight (all four with gradients)."""
+        """Synapse types to simulate: those with any weight (all four with gradients;
+        the fast engine's: ``_grad_types``)."""
         if self.mode == "dynapsim":
             return (_AMPA,)
         if grad:
@@ -554,6 +559,25 @@ class DynapseEmulator:
         if self.weights_rec is not None:
             used |= self.weights_rec.detach().ne(0).any(dim=0).any(dim=0)
         return tuple(i for i in range(len(SYNAPSE_TYPES)) if bool(used[i]))
+
+    def _grad_types(self, n_chips: int) -> tuple[int, ...]:
+        """Synapse types a differentiable fast run simulates: those with weights,
+        when every other one provably rests at ``I_0`` (all four otherwise).
+
+        Exact: a type without weights decays below ``I_0`` every step (``exp(-h /
+        tau) I_0 < I_0`` in float32, checked here), so its clamp holds it at ``I_0``
+        and passes no gradient to its weights or constants, as in the reference; its
+        ``I_0`` enters the run through the folded constants instead (``_constants``).
+        """
+        used = self._types(False)
+        if self.mode == "dynapsim" or len(used) == len(SYNAPSE_TYPES):
+            return used
+        unused = tuple(t for t in range(len(SYNAPSE_TYPES)) if t not in used)
+        h = self.dt / self.substeps
+        with torch.no_grad():
+            k = _constants(self.params, self.n_neurons, n_chips, h, unused, self.mode)
+            rests = bool((k.syn_decay * k.i0 < k.i0).all())
+        return used if rests else self._types(True)
 
     def _projection(self, w: torch.Tensor, types: tuple[int, ...]) -> torch.Tensor:
         """``(S N, sources)``: row ``s N + j`` holds target ``j``'s type-``s`` weights."""
@@ -836,9 +860,16 @@ class _FastRun(torch.autograd.Function):
                 for name in ("iahp", "imem", "logm", "timer", "spk")
             },
         }
-        # Gradient runs keep one chunk per thread (each owns its slice of the
-        # trajectories); inference takes sequences from a queue of small chunks.
-        parts = plan.threads if save else min(c * b, 4 * plan.threads)
+        # Threads take sequences from a queue of small chunks (a thread that loses
+        # its core delays only its chunk). Each chunk owns its slice of a gradient
+        # run's trajectories and sums its own weight gradients (float64, dense): at
+        # most _GRAD_CHUNKS of them, as many as that memory budget allows, fixed by
+        # the shapes alone so that gradients do not depend on the thread count.
+        if save:
+            dense = 12 * (win.size + wrec.size)  # bytes per chunk (kernel.backward)
+            parts = min(c * b, _GRAD_CHUNKS, max(1, _GRAD_BUDGET // max(dense, 1)))
+        else:
+            parts = min(c * b, 4 * plan.threads)
         tasks = _chunks(c * b, parts)
 
         def run(seqs: np.ndarray) -> None:
@@ -848,8 +879,8 @@ class _FastRun(torch.autograd.Function):
                 b,
                 k_all,
                 plan.x,
-                *in_csr,
-                *rec_csr,
+                in_csr,
+                rec_csr,
                 ns,
                 plan.rows,
                 plan.dynapsim,
@@ -860,17 +891,20 @@ class _FastRun(torch.autograd.Function):
                 isyn,
                 iahp,
                 save,
-                *(
-                    tr[name][window]
-                    for name in ("isyn", "iahp", "imem", "logm", "timer", "spk", "iw")
-                ),
+                tuple(tr[name][window] for name in _TRAJECTORIES),
             )
 
         _map(run, tasks, plan.threads)
         if save:
             ctx.plan, ctx.tasks, ctx.tr = plan, tasks, tr
             ctx.k_all, ctx.rec_csr = k_all, rec_csr
-            ctx.shapes = (tuple(win.shape), tuple(wrec.shape))
+            ctx.shapes = (
+                tuple(win.shape),
+                tuple(wrec.shape),
+                tuple(imem.shape),
+                tuple(isyn.shape),
+            )
+            ctx.set_materialize_grads(False)
         return tuple(torch.from_numpy(v) for v in (spikes, imem, isyn, iahp))
 
     @staticmethod
@@ -880,9 +914,24 @@ class _FastRun(torch.autograd.Function):
         kernel: Any = compiled
         plan: _Plan = ctx.plan
         k_all = ctx.k_all
-        g = [np.ascontiguousarray(v.detach().numpy(), np.float32) for v in grads]
+        # NOTE: outputs the loss does not use have no gradient (not materialized):
+        # retune's loss reads the synaptic currents only.
+        g: list[Any] = [
+            None if v is None else np.ascontiguousarray(v.detach().numpy(), np.float32)
+            for v in grads
+        ]
         g_spikes, g_imem, g_isyn, g_iahp = g
-        if not plan.record:
+        spike_grad = g_spikes is not None
+        if g_spikes is None:
+            g_spikes = np.zeros((1, 1, 1, 1), np.float32)
+        record = plan.record and any(v is not None for v in g[1:])
+        if record:
+            shape = ctx.shapes[2]
+            g_imem = np.zeros(shape, np.float32) if g_imem is None else g_imem
+            g_iahp = np.zeros(shape, np.float32) if g_iahp is None else g_iahp
+            if g_isyn is None:
+                g_isyn = np.zeros(ctx.shapes[3], np.float32)
+        else:
             g_imem = g_iahp = np.zeros((1, 1, 1, 1), np.float32)
             g_isyn = np.zeros((1, 1, 1, 1, 1), np.float32)
 
@@ -896,21 +945,19 @@ class _FastRun(torch.autograd.Function):
                 plan.n_batch,
                 k_all,
                 plan.x,
-                *ctx.rec_csr,
+                ctx.rec_csr,
                 plan.n_syn,
                 plan.rows,
                 plan.dynapsim,
                 plan.substeps,
                 plan.slope,
-                plan.record,
+                spike_grad,
+                record,
                 g_spikes,
                 g_imem,
                 g_isyn,
                 g_iahp,
-                *(
-                    ctx.tr[name][window]
-                    for name in ("isyn", "iahp", "imem", "logm", "timer", "spk", "iw")
-                ),
+                tuple(ctx.tr[name][window] for name in _TRAJECTORIES),
                 g_k,
                 g_win,
                 g_wrec,
@@ -996,8 +1043,10 @@ def _as_input(spikes: torch.Tensor | np.ndarray, n_inputs: int) -> torch.Tensor:
             f"spikes_in has an empty chip, sample or time axis: {tuple(x.shape)}"
         )
     if x.numel():
-        lo, hi = torch.aminmax(x.detach())  # NaN fails both comparisons
-        if bool(lo >= 0) and bool(hi < math.inf):
+        # NOTE: numpy's reductions, not torch's: torch splits them over its thread
+        # pool, which cost 18 ms on a 128k-element raster on the shared machine.
+        values = x.detach().numpy()
+        if values.min() >= 0 and values.max() < math.inf:  # NaN fails both
             return x
     bad = ~(torch.isfinite(x.detach()) & (x.detach() >= 0))
     if bool(bad.any()):

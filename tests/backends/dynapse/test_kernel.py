@@ -91,10 +91,15 @@ def test_result_does_not_depend_on_the_thread_count() -> None:
         DynapseEmulator(params, w_in, w_rec, engine="gpu")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("mode", ["dynapse2", "dynapsim"])
-def test_fast_gradients_equal_the_reference(mode: str) -> None:
-    w_in, w_rec, x = network(4, steps=40)
-    fields = ("itau_mem", "igain_mem", "ispkthr", "itau_ampa", "i0", "iw_ahp", "idc")
+def gradients(
+    mode: str,
+    w_in: np.ndarray,
+    w_rec: np.ndarray,
+    x: np.ndarray,
+    fields: tuple[str, ...],
+) -> dict[str, list[torch.Tensor]]:
+    """Per engine: the gradients of a loss on every output w.r.t. the weights and a
+    scale of each parameter field."""
     got = {}
     for engine in ("fast", "reference"):
         w_in_na = torch.tensor(w_in * 1e9, requires_grad=True)
@@ -127,7 +132,33 @@ def test_fast_gradients_equal_the_reference(mode: str) -> None:
         torch.testing.assert_close(
             fast.double() / scale_, ref.double() / scale_, rtol=0, atol=2e-3
         )
+    return got
+
+
+@pytest.mark.parametrize("mode", ["dynapse2", "dynapsim"])
+def test_fast_gradients_equal_the_reference(mode: str) -> None:
+    w_in, w_rec, x = network(4, steps=40)
+    fields = ("itau_mem", "igain_mem", "ispkthr", "itau_ampa", "i0", "iw_ahp", "idc")
+    got = gradients(mode, w_in, w_rec, x, fields)
     assert float(got["fast"][0].abs().sum()) > 0
+
+
+def test_fast_gradients_without_some_synapse_types() -> None:
+    # NMDA and SHUNT without weights: the fast engine does not simulate them (they
+    # rest at I_0); their weights' and constants' gradients are 0 in both engines,
+    # I_0's reaches them through the folded constants.
+    w_in, w_rec, x = network(5, steps=40)
+    for w in (w_in, w_rec):
+        w[..., 1] = w[..., 3] = 0.0
+    fields = ("i0", "itau_nmda", "igain_shunt", "itau_mem", "itau_gaba", "ispkthr")
+    got = gradients("dynapse2", w_in, w_rec, x, fields)
+    fast, ref = got["fast"], got["reference"]
+    for w_fast, w_ref in zip(fast[:2], ref[:2], strict=True):
+        assert float(w_ref[..., 1].abs().sum() + w_ref[..., 3].abs().sum()) == 0
+        assert float(w_fast[..., 1].abs().sum() + w_fast[..., 3].abs().sum()) == 0
+        assert float(w_fast[..., 2].abs().sum()) > 0
+    assert float(ref[2].abs()) > 0  # i0
+    assert float(ref[3].abs()) == float(fast[3].abs()) == 0  # itau_nmda
 
 
 def test_exp_and_log_polynomials_are_float32_accurate() -> None:
