@@ -91,8 +91,8 @@ def main() -> None:
     w = dyn.replicated_yield
     if w is not None:
         print(
-            f"   replicate{{copies={dyn.copies}}} (idle neurons, no training): mean "
-            f"{w.mean:.2%}, 5th percentile {w.p5:.2%}, min {w.minimum:.2%}; "
+            f"   replicate{{copies={dyn.copies}}} (idle neurons, readout refit, no "
+            f"training): mean {w.mean:.2%}, 5th percentile {w.p5:.2%}, min {w.minimum:.2%}; "
             f"{w.within:.0%} of chips within {w.tolerance:.0%} of the float SNN"
         )
     r = dyn.retuned_yield

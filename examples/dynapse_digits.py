@@ -7,7 +7,9 @@ scikit-learn's 8x8 digits, 64 input channels of Poisson spikes (a pixel of inten
 directly), and compiled for ``dynapse2``: parameters translated to bias currents on
 the coarse/fine grid, neurons placed on cores, weights fitted by each core's 4 base
 weights and 4-bit masks. The current scale is chosen on 200 training samples by
-agreement with the float SNN (``choose_i_scale``, no labels). The class is the output
+agreement with the float SNN (``choose_i_scale``, no labels); the compile gets the
+1,300 training digits and their labels, so the default pipeline's last pass
+(``fit-readout-dynapse``) refits the readout layer to the chip. The class is the output
 neuron with the most spikes. Reported: float SNN accuracy, the ideal chip's, and the
 mean and minimum over 20 mismatched chips (10% per-neuron parameter deviation), then
 the same chips after ``retune`` (4 epochs of mismatch-robust fine-tuning).
@@ -148,13 +150,20 @@ def run(
     copied onto idle neurons, population readout) and measure the same chips."""
     digits = spiking_classifier(hidden=hidden, steps=steps, epochs=epochs, seed=seed)
     snn, test, yte = digits.snn, digits.test, digits.yte
-    i_scale, _ = choose_i_scale(snn, spikes(digits.xtr[:200], steps, seed + 2))
+    calibration = spikes(digits.xtr, steps, seed + 2)
+    i_scale, _ = choose_i_scale(snn, calibration[:200])
     pipeline = DYNAPSE2.default_pipeline.replace(
         "quantize-dynapse", f"quantize-dynapse{{i-scale={i_scale!r}}}"
     )
+    # With the training digits (>= 256 samples) and their labels, the default
+    # pipeline's last pass (fit-readout-dynapse) refits the readout to the chip.
     result = compiler.compile(
-        snn, target="dynapse2", pipeline=pipeline, calibration=test[:16]
-    )  # the test spikes double as the fidelity check's inputs
+        snn,
+        target="dynapse2",
+        pipeline=pipeline,
+        calibration=calibration,
+        labels=digits.ytr,
+    )
     ideal = DYNAPSE2.emulator(result.config, seed=None).run(test).sum(1)
     snn_accuracy = digits.accuracy
     population = chip_yield(
@@ -187,6 +196,8 @@ def run(
             pipeline=pipeline.replace(
                 "allocate-cores", f"replicate{{copies={copies}}},allocate-cores"
             ),
+            calibration=calibration,
+            labels=digits.ytr,
         )
         replicated = chip_yield(
             DYNAPSE2,
