@@ -17,6 +17,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) examples/warm_kernels.py  # numba compiles the emulator kernels once, here
 	touch $(STAMP)
 
 install: $(STAMP)
