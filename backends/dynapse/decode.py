@@ -44,7 +44,7 @@ import numpy as np
 
 from backends.dynapse.biasgen import BASE_WEIGHT, BiasGenerator
 from backends.dynapse.config import DENDRITES, MASK_BITS, DynapseConfig
-from backends.dynapse.emulator import DynapseEmulator, Mode
+from backends.dynapse.emulator import DynapseEmulator, Mode, WeightShapes
 from backends.dynapse.mismatch import DEFAULT_RELATIVE_STD, draw_chip, draw_chips
 from backends.dynapse.params import SYNAPSE_TYPES, DynapseParams
 from backends.dynapse.translate import BIAS_NAMES, generator_of
@@ -69,7 +69,7 @@ Location = tuple[int, int, int]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class DecodedNetwork:
+class DecodedNetwork(WeightShapes):
     """A configuration as the emulator runs it (see the module docstring).
 
     Attributes:
@@ -90,16 +90,6 @@ class DecodedNetwork:
     index_of: Mapping[Location, int]
     names: list[str]
     dt: float
-
-    @property
-    def n_neurons(self) -> int:
-        """Emulator neurons ``N``."""
-        return int(self.weights_rec.shape[0])
-
-    @property
-    def n_inputs(self) -> int:
-        """Input channels ``n_inputs``."""
-        return int(self.weights_in.shape[0])
 
 
 def decode(config: DynapseConfig) -> DecodedNetwork:

@@ -247,7 +247,24 @@ class _State:
         )
 
 
-class DynapseEmulator:
+class WeightShapes:
+    """``n_inputs`` and ``n_neurons`` of a network read from its input weights
+    ``weights_in`` ``(N_in, N, 4)`` (the emulator and the decoded configuration)."""
+
+    weights_in: torch.Tensor | np.ndarray
+
+    @property
+    def n_inputs(self) -> int:
+        """Input channels ``N_in``."""
+        return int(self.weights_in.shape[0])
+
+    @property
+    def n_neurons(self) -> int:
+        """Neurons ``N``."""
+        return int(self.weights_in.shape[1])
+
+
+class DynapseEmulator(WeightShapes):
     """Dynap-SE2 analog neurons, batched over chips and samples (see module docstring).
 
     Args:
@@ -271,6 +288,8 @@ class DynapseEmulator:
         threads: threads the fast engine splits the (chip, sample) sequences over;
             ``None``: the CPUs this process may use, at most one per sequence.
     """
+
+    weights_in: torch.Tensor
 
     def __init__(
         self,
@@ -321,16 +340,6 @@ class DynapseEmulator:
         self.engine: Engine = engine
         self.threads = threads
         self._csr_cache: tuple[Any, Any] | None = None
-
-    @property
-    def n_inputs(self) -> int:
-        """Input channels ``N_in``."""
-        return int(self.weights_in.shape[0])
-
-    @property
-    def n_neurons(self) -> int:
-        """Neurons ``N``."""
-        return int(self.weights_in.shape[1])
 
     def run(
         self, spikes_in: torch.Tensor | np.ndarray, *, record: bool = False
