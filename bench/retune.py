@@ -322,7 +322,7 @@ def _pct(value: float) -> str:
     return f"{value:6.2%}"
 
 
-def _row(*cells: object) -> None:
+def _print_row(*cells: object) -> None:
     """Print one Markdown table row (flushed: a long table shows as it goes)."""
     print("| " + " | ".join(str(cell) for cell in cells) + " |", flush=True)
 
@@ -351,7 +351,7 @@ def goals(args: argparse.Namespace, bench: _Robust) -> None:
             gap = reference - r.p5
             met = "" if goal is None else ("yes" if gap <= goal else "no")
             goal_text = "" if goal is None else f"{goal * 100:.1f} pt"
-            _row(
+            _print_row(
                 f"{sigma:.1%}",
                 name,
                 _pct(r.mean),
@@ -390,7 +390,7 @@ def ablation(args: argparse.Namespace, bench: _Robust) -> None:
             extra = f" beta={beta}" if beta else ""
             graph, seconds = bench.retune(copies, sigma, args, extra)
         r = bench.population(graph, sigma, args.chips)
-        _row(
+        _print_row(
             copies,
             "yes" if retuned else "no",
             f"beta {beta:g}" if beta else "no",
@@ -413,7 +413,7 @@ def sweep(args: argparse.Namespace, bench: _Robust) -> None:
         config = DYNAPSE2.lower(graph)
         r = bench.population(graph, sigma, args.chips)
         synapses = sum(len(n.cam) for n in config.neurons)
-        _row(
+        _print_row(
             copies,
             _pct(r.mean),
             _pct(r.p5),
@@ -464,7 +464,7 @@ def readout(args: argparse.Namespace, bench: _Robust) -> None:
             seconds += time.perf_counter() - t
         r = bench.population(graph, sigma, args.chips)
         low, high = r.p5_interval()
-        _row(
+        _print_row(
             name,
             _pct(bench.ideal(graph)),
             _pct(r.mean),
