@@ -444,7 +444,6 @@ def calibrate_readout(
     and ``calibration_chosen``. ``evaluate(iteration, config)`` as for
     ``retune.calibrate_graph``.
     """
-    from backends.dynapse.biasgen import BASE_WEIGHT
     from backends.dynapse.lower import _dt, _gain
     from ir.ops.nn import Affine, Linear
 
@@ -460,12 +459,7 @@ def calibrate_readout(
     gain = _gain(flat.layers[last].neuron, op.weight.shape[0], _dt(graph))
     i_scale = float(graph.meta(flat.layers[last].node)["i_scale"])
     weight = np.asarray(op.weight, np.float64) * gain[:, None]
-    # The largest weight a core holds (all 4 base weights at their maximum).
-    cap = 0.99 * 4 * BASE_WEIGHT.max_current / i_scale
-    fan_in = weight.shape[1]
-    support = (
-        np.ones(weight.shape, bool) if fan_in <= 64 else weight != 0
-    )  # NOTE: 64 CAM entries per neuron (dynapse2.md §1): a dense row must fit.
+    support, cap = _readout_bounds(weight, i_scale)
     targets = readout_targets(graph, data.inputs, data.labels)
     loop = Iterates.holding_out(
         chip, data, most=READOUT_HELD, fraction=3, seed=options.seed, evaluate=evaluate
@@ -562,6 +556,20 @@ class ReadoutFit(NamedTuple):
     chosen: int
     chips: int
     samples: int
+
+
+def _readout_bounds(weight: np.ndarray, i_scale: float) -> tuple[np.ndarray, float]:
+    """Where a refitted last layer's weights ``(n, fan_in)`` may be non-zero, and
+    their largest magnitude (in units of ``i_scale``).
+
+    A fan-in of at most 64 may be dense (64 CAM entries per neuron, dynapse2.md
+    §1); a wider one keeps its connections. The cap is a core's 4 base weights at
+    their maximum current.
+    """
+    from backends.dynapse.biasgen import BASE_WEIGHT
+
+    support = np.ones(weight.shape, bool) if weight.shape[1] <= 64 else weight != 0
+    return support, 0.99 * 4 * BASE_WEIGHT.max_current / i_scale
 
 
 def _columns(params: Any, cols: np.ndarray) -> Any:
@@ -682,7 +690,6 @@ def fit_readout(
             quantized.
     """
     from backends.chain import readout_copies
-    from backends.dynapse.biasgen import BASE_WEIGHT
     from backends.dynapse.emulator import DynapseEmulator
     from backends.dynapse.lower import _dt, _gain
     from backends.dynapse.mismatch import draw_chip
@@ -705,8 +712,7 @@ def fit_readout(
     goal = np.tile(targets.counts, (1, copies))
     gain = _gain(flat.layers[last].neuron, op.weight.shape[0], _dt(graph))
     i_scale = float(graph.meta(layer)["i_scale"])
-    cap = 0.99 * 4 * BASE_WEIGHT.max_current / i_scale
-    support = op.weight != 0 if op.weight.shape[1] > 64 else np.ones(op.weight.shape)
+    support, cap = _readout_bounds(op.weight, i_scale)
     config = config_from_graph(graph)
     net = decode.decode(config)
     out = decode.output_order(config, layer)

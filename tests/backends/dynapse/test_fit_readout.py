@@ -9,11 +9,11 @@ import torch
 
 import compiler
 import ir
-from backends.dynapse import decode
 from backends.dynapse.calibrate import fit_readout
 from backends.dynapse.passes.fit_readout_dynapse import FIT_CHIP_SEED
 from backends.dynapse.target import DYNAPSE2
 from compiler.errors import PassError, PipelineError
+from tests.backends.dynapse.test_calibrate_readout import agreement
 from tests.backends.dynapse.test_retune import classifier, samples
 
 pytestmark = pytest.mark.filterwarnings(
@@ -29,28 +29,20 @@ def weak() -> ir.Graph:
     )
 
 
-def accuracy(graph: ir.Graph, x: np.ndarray, y: np.ndarray, **chip: object) -> float:
-    """The full chip (every layer emulated), decided by the most spikes."""
-    config = DYNAPSE2.lower(graph)
-    emu = decode.emulator(config, **chip)  # type: ignore[arg-type]
-    out = emu.run(torch.from_numpy(x)).spikes[0][..., decode.output_columns(config)]
-    return float(np.mean(out.numpy().sum(1).argmax(1) == y))
-
-
 def test_refit_on_the_ideal_chip_lifts_held_out_accuracy(weak: ir.Graph) -> None:
     x, y = samples(300, seed=6)
     test, y_test = samples(256, seed=9)
-    before = accuracy(weak, test, y_test, seed=None)
+    before = agreement(weak, test, y_test, seed=None)
     fitted = compiler.run_pipeline(weak, "fit-readout-dynapse", calibration=x, labels=y)
     meta = fitted.meta("o")
     history = meta["readout_fit_accuracy"]
     # Iterate 0 is the compiled graph, measured by emulating the last layer alone on
     # the recorded hidden spikes: it must be what the whole chip does.
-    assert history[0] == pytest.approx(accuracy(weak, x, y, seed=None), abs=1e-6)
+    assert history[0] == pytest.approx(agreement(weak, x, y, seed=None), abs=1e-6)
     assert history[meta["readout_fit_chosen"]] == history.max()
     assert meta["readout_fit"] == "labels"
     assert meta["readout_fit_chips"] == 0
-    after = accuracy(fitted, test, y_test, seed=None)
+    after = agreement(fitted, test, y_test, seed=None)
     assert before < 0.8
     assert after > before + 0.1, (before, after)
     # Only the last layer's weights change, and the result still lowers.
@@ -64,7 +56,7 @@ def test_refit_on_mismatched_chips_pools_them(weak: ir.Graph) -> None:
     seeds = [FIT_CHIP_SEED, FIT_CHIP_SEED + 1]
     fitted, fit = fit_readout(weak, x, y, chips=seeds, relative_std=0.3, iterations=2)
     # Iterate 0: the mean over the two chips as each whole chip measures it.
-    each = [accuracy(weak, x, y, seed=s, relative_std=0.3) for s in seeds]
+    each = [agreement(weak, x, y, seed=s, relative_std=0.3) for s in seeds]
     assert fit.accuracy[0] == pytest.approx(np.mean(each), abs=1e-6)
     assert fit.chips == 2
     assert fit.samples == 512
@@ -86,7 +78,7 @@ def test_without_labels_the_float_counts_are_the_targets(weak: ir.Graph) -> None
         weak, "fit-readout-dynapse{iterations=2}", calibration=x
     )
     assert fitted.meta("o")["readout_fit"] == "float counts"
-    assert accuracy(fitted, test, want, seed=None) > accuracy(
+    assert agreement(fitted, test, want, seed=None) > agreement(
         weak, test, want, seed=None
     )
 
