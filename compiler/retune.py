@@ -35,6 +35,8 @@ __all__ = [
     "Progress",
     "RetuneData",
     "RetuneOptions",
+    "load_array",
+    "load_labels",
     "retune_data",
     "teacher_probabilities",
 ]
@@ -129,12 +131,34 @@ class RetuneData:
         return None if self.teacher is None else self.teacher.argmax(-1)
 
 
-def _load(value: Any) -> np.ndarray:
+def load_array(value: Any) -> np.ndarray:
+    """A pass input as a numpy array: a ``.npy`` path (no pickles), a tensor or an
+    array-like."""
     if isinstance(value, (str, Path)):
         value = np.load(value, allow_pickle=False)
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+def load_labels(labels: Any, samples: int, pass_name: str) -> np.ndarray:
+    """A pass's ``labels`` input, checked: one class index (an integer >= 0) for
+    each of the ``samples`` calibration samples.
+
+    Raises:
+        ValueError: naming the pass, the counts or the dtype.
+    """
+    y = load_array(labels).reshape(-1)
+    if y.shape[0] != samples:
+        raise ValueError(
+            f"{pass_name}: {samples} calibration samples but {y.shape[0]} labels"
+        )
+    if not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
+        raise ValueError(
+            f"{pass_name}: labels must be class indices >= 0 (integers), got "
+            f"dtype {y.dtype}"
+        )
+    return y.astype(np.int64)
 
 
 def teacher_probabilities(
@@ -172,7 +196,7 @@ def retune_data(
             f"pass '{pass_name}' needs calibration data: the input 'calibration' "
             "(N, T, *input) spike trains (CLI: --calibration FILE.npy)"
         )
-    x = _load(inputs).astype(np.float32, copy=False)
+    x = load_array(inputs).astype(np.float32, copy=False)
     (inp,) = graph.inputs()
     want = tuple(graph.shape(inp))
     if x.ndim != len(want) + 2 or tuple(x.shape[2:]) != want:
@@ -185,14 +209,4 @@ def retune_data(
     if labels is None:
         teacher = teacher_probabilities(graph, x, temperature)
         return RetuneData(x, None, teacher)
-    y = _load(labels).reshape(-1)
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"{pass_name}: {x.shape[0]} calibration samples but {y.shape[0]} labels"
-        )
-    if not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
-        raise ValueError(
-            f"{pass_name}: labels must be class indices >= 0 (integers), got "
-            f"dtype {y.dtype}"
-        )
-    return RetuneData(x, y.astype(np.int64), None)
+    return RetuneData(x, load_labels(labels, x.shape[0], pass_name), None)

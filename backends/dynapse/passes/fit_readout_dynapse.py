@@ -15,6 +15,7 @@ from backends.dynapse.calibrate import (
     fit_readout,
 )
 from compiler.pass_base import Pass
+from compiler.retune import load_array, load_labels
 from ir import Graph
 
 __all__ = ["FIT_CHIP_SEED", "FitReadoutDynapsePass"]
@@ -82,12 +83,7 @@ class FitReadoutDynapsePass(Pass):
         labels = inputs.get("labels")
         if calibration is None:
             return _skipped(graph, "no calibration data")
-        spikes = np.asarray(
-            calibration.detach().cpu().numpy()
-            if hasattr(calibration, "detach")
-            else calibration,
-            np.float32,
-        )
+        spikes = load_array(calibration).astype(np.float32, copy=False)
         if spikes.ndim == 2 or len(spikes) < READOUT_FIT_MIN_SAMPLES:
             count = 1 if spikes.ndim == 2 else len(spikes)
             return _skipped(
@@ -95,14 +91,7 @@ class FitReadoutDynapsePass(Pass):
                 f"{count} calibration samples, fewer than {READOUT_FIT_MIN_SAMPLES}",
             )
         if labels is not None:
-            labels = np.asarray(
-                labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels
-            ).reshape(-1)
-            if len(labels) != len(spikes):
-                raise ValueError(
-                    f"pass '{self.name}': {len(spikes)} calibration samples but "
-                    f"{len(labels)} labels"
-                )
+            labels = load_labels(labels, len(spikes), self.name)
         seeds = range(FIT_CHIP_SEED, FIT_CHIP_SEED + self.chips)
         result, _ = fit_readout(
             graph,
