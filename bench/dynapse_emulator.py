@@ -40,7 +40,6 @@ thread.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import multiprocessing
 import resource
@@ -51,6 +50,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 import torch
 
@@ -282,12 +282,9 @@ def _in_process(fn: Any, *args: Any) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__, repeats=3, threads=0)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--configs", default="8x16,1x16,1x1")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--retune-step", action="store_true")
     args = parser.parse_args()

@@ -20,12 +20,11 @@ the base currents, and the time (best of ``--repeat``).
 
 from __future__ import annotations
 
-import argparse
 import functools
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import harness
 import numpy as np
 
 from backends.dynapse.biasgen import BASE_WEIGHT
@@ -54,11 +53,7 @@ DISTRIBUTIONS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
 
 def timed(call: Callable[[], T], repeat: int) -> tuple[T, float]:
     """The call's result and its best wall time over ``repeat`` runs, seconds."""
-    times = []
-    for _ in range(max(repeat, 1)):
-        start = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - start)
+    times, result = harness.wall_times(call, repeat)
     return result, min(times)
 
 
@@ -83,9 +78,7 @@ def row(name: str, method: str, q: QuantizedWeights, seconds: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser = harness.parser(__doc__, repeats=3)
     parser.add_argument("--i-scale", type=float, default=1e-8, help="A per unit weight")
     args = parser.parse_args()
     print(
@@ -97,10 +90,10 @@ def main() -> None:
         W = draw(np.random.default_rng(args.seed + k))
         baseline, t_base = timed(
             functools.partial(quantize_weights_baseline, W, i_scale=args.i_scale),
-            args.repeat,
+            args.repeats,
         )
         ours, t_ours = timed(
-            functools.partial(quantize_weights, W, i_scale=args.i_scale), args.repeat
+            functools.partial(quantize_weights, W, i_scale=args.i_scale), args.repeats
         )
         print(row(name, "baseline (ladder, rounded, snapped)", baseline, t_base))
         rel, max_err, dropped = off_grid(W, args.i_scale)

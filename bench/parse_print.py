@@ -10,15 +10,14 @@ is compared against.
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 
 import ir
@@ -38,18 +37,12 @@ def graph_with_weights(n: int = 1000) -> ir.Graph:
 
 
 def median_time(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(harness.wall_times(fn, repeat)[0])
 
 
 def main() -> None:
     """Run the benchmark and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser = harness.parser(__doc__, repeats=3, seed=None)
     args = parser.parse_args()
     g = graph_with_weights()
     weight = g.op("fc").weight
@@ -61,10 +54,10 @@ def main() -> None:
         np.load(buffer)
 
     text = ir.to_text(g)
-    base = median_time(npy_roundtrip, args.repeat)
+    base = median_time(npy_roundtrip, args.repeats)
     rows = [("baseline: np.save + np.load (binary)", base, weight.nbytes)]
-    t_print = median_time(lambda: ir.to_text(g), args.repeat)
-    t_parse = median_time(lambda: ir.parse(text), args.repeat)
+    t_print = median_time(lambda: ir.to_text(g), args.repeats)
+    t_parse = median_time(lambda: ir.parse(text), args.repeats)
     assert ir.parse(text).is_equivalent(g)
     rows += [
         ("inline: print (ir.to_text)", t_print, len(text)),
@@ -73,8 +66,8 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.sfir"
-        t_save = median_time(lambda: ir.save(g, path), args.repeat)
-        t_load = median_time(lambda: ir.load(path), args.repeat)
+        t_save = median_time(lambda: ir.save(g, path), args.repeats)
+        t_load = median_time(lambda: ir.load(path), args.repeats)
         assert ir.load(path).is_equivalent(g)
         size = path.stat().st_size + sidecar_path(path).stat().st_size
     rows += [
@@ -82,7 +75,7 @@ def main() -> None:
         ("sidecar: load (ir.load)", t_load, size),
         ("sidecar: save + load", t_save + t_load, size),
     ]
-    print(f"1,000,000 float32 weights, median of {args.repeat} runs")
+    print(f"1,000,000 float32 weights, median of {args.repeats} runs")
     print(f"| {'case':<40} | {'seconds':>8} | {'x baseline':>10} | {'bytes':>11} |")
     print(f"|{'-' * 42}|{'-' * 10}|{'-' * 12}|{'-' * 13}|")
     for name, seconds, size in rows:

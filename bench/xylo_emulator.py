@@ -28,7 +28,6 @@ on a machine).
 
 from __future__ import annotations
 
-import argparse
 import resource
 import statistics
 import sys
@@ -38,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 
 if __package__ in (None, ""):  # run as a script: the repository root holds examples/
@@ -169,10 +169,7 @@ def mib(n: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = harness.parser(__doc__, repeats=5, threads=1)
     parser.add_argument("--only", default="audio2,digits")
     parser.add_argument("--engine", default="auto")
     args = parser.parse_args()
