@@ -23,8 +23,10 @@ within 2 points of the float SNN. A histogram of the populations goes to
 
 **Goals and ablation** (``--tables goals,ablation,sweep``; issue 15): at each
 ``--sigmas`` (6.7 %, Rockpool's "20 %" read as 3 sigma; 10 %; 20 %) over ``--chips``
-held-out chips: the compiled network and the robust path (``replicate{copies=
---copies}`` then ``retune`` at that sigma), each with the mean, the 5th percentile and
+held-out chips: the compiled network, ``replicate{copies=--copies}`` then ``retune``
+at that sigma, and the robust path (``DynapseTarget.robust_pipeline``): those then
+``fit-readout-dynapse`` pooled over ``--fit-chips`` mismatched chips at that sigma
+(seeds from 1,000,000) at ``--fit-ridge``, each with the mean, the 5th percentile and
 its bootstrap 95 % interval, the minimum, the float SNN and the ideal chip, and the
 goal (5th percentile within 1.0 point of the float SNN at 10 %, 2.0 at 20 %). The
 ablation switches each lever on and off at ``--ablation-sigma`` (accuracy and
@@ -34,7 +36,8 @@ resources (neurons, cores), without retuning.
 **Readout refit** (``--tables readout``): ``fit-readout-dynapse`` (the last layer
 refitted at compile time on the ideal emulated chip, with labels) against the
 compiled network, with and without ``replicate``, and after ``replicate`` +
-``retune``: the ideal chip and the population at ``--ablation-sigma``.
+``retune`` (and the pooled refit of the goals, ``--fit-chips`` > 0): the ideal chip
+and the population at ``--ablation-sigma``.
 
 **Xylo** (digital, exact): float SNN, ``quantize-xylo``, and quantization-aware
 ``retune`` accuracy of the same network (``bench/retune_xylo.py``).
