@@ -1,0 +1,69 @@
+"""``DynapseTarget.robust_pipeline``: replicate + retune + the readout refit, for a
+population of mismatched chips (docs/robustness.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import compiler
+import ir
+from backends.dynapse.target import DYNAPSE2
+from compiler.chip_yield import chip_yield
+from compiler.pipeline import Pipeline
+from tests.backends.dynapse.test_retune import classifier, samples
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
+)
+
+SIGMA = 0.3
+
+
+def _build(pipeline: str, x: np.ndarray, y: np.ndarray) -> ir.Graph:
+    # A fixed current scale: the two builds differ only by the robust passes.
+    text = pipeline.replace("quantize-dynapse,", "quantize-dynapse{i-scale=1e-08},")
+    return compiler.run_pipeline(classifier(), text, calibration=x, labels=y)
+
+
+def test_robust_pipeline_lifts_the_held_out_population() -> None:
+    x, y = samples(256, seed=1)
+    test, y_test = samples(128, seed=2)
+    text = DYNAPSE2.robust_pipeline(copies=2, relative_std=SIGMA, epochs=3)
+    target = dataclasses.replace(DYNAPSE2, relative_std=SIGMA)
+    reports = {}
+    for name, pipeline in (("default", DYNAPSE2.default_pipeline), ("robust", text)):
+        graph = _build(pipeline, x, y)
+        config = DYNAPSE2.lower(graph)
+        config.check()
+        # Held-out chips: seeds 1..16, never drawn by retune or the refit.
+        reports[name] = chip_yield(target, config, test, y_test, chips=16, seed=1)
+    assert reports["robust"].p5 > reports["default"].p5 + 0.1, reports
+    assert reports["robust"].mean > reports["default"].mean, reports
+
+
+def test_robust_pipeline_text() -> None:
+    text = DYNAPSE2.robust_pipeline()
+    names = [spec.name for spec in Pipeline.parse(text)]
+    default = [spec.name for spec in Pipeline.parse(DYNAPSE2.default_pipeline)]
+    assert names == [
+        *default[: default.index("allocate-cores")],
+        "replicate",
+        *default[
+            default.index("allocate-cores") : default.index("fit-readout-dynapse")
+        ],
+        "retune",
+        "fit-readout-dynapse",
+    ]
+    assert "replicate{copies=4}" in text
+    assert "retune{target=dynapse2 relative-std=0.1 epochs=4}" in text
+    assert "relative-std=0.2" in DYNAPSE2.robust_pipeline(relative_std=0.2)
+    assert "fit-readout-dynapse{chips=16 ridge=1 relative-std=0.1}" in text
+    with pytest.raises(ValueError, match="copies and epochs must be >= 1"):
+        DYNAPSE2.robust_pipeline(copies=0)
+    with pytest.raises(ValueError, match="fit_ridge > 0"):
+        DYNAPSE2.robust_pipeline(fit_ridge=0.0)
+    with pytest.raises(ValueError, match="relative_std must be >= 0"):
+        DYNAPSE2.robust_pipeline(relative_std=-0.1)
