@@ -27,10 +27,10 @@ class CalibrateChipPass(Pass):
     output neuron's count (its own threshold, slope, saturation, inhibitory gain)
     fitted to every iterate the chip ran, the cross-entropy of its counts minimised
     in a trust region, stopping once 5 iterates in a row did not improve; needs a
-    chip that records every neuron (``record``) unless the network has one layer. ``method=gradient``: the software
-    model's gradient evaluated where the chip actually is (Schmitt et al. 2017), the
-    learning rate decaying to 0. ``auto``: ``readout`` where the chip allows it. The
-    result is the iterate the chip measured best on held-out samples. The accuracy
+    chip that records every neuron (``record``) unless the network has one layer.
+    ``method=gradient``: the software model's gradient evaluated where the chip
+    actually is (Schmitt et al. 2017), the learning rate decaying to 0. ``auto``:
+    ``readout`` where the chip allows it. The result is the iterate the chip measured best on held-out samples. The accuracy
     per iteration goes to stderr and to the last layer's meta
     (``calibration_accuracy``, ``calibration_chosen``).
 
