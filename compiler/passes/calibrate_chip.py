@@ -30,9 +30,9 @@ class CalibrateChipPass(Pass):
     chip that records every neuron (``record``) unless the network has one layer.
     ``method=gradient``: the software model's gradient evaluated where the chip
     actually is (Schmitt et al. 2017), the learning rate decaying to 0. ``auto``:
-    ``readout`` where the chip allows it. The result is the iterate the chip measured best on held-out samples. The accuracy
-    per iteration goes to stderr and to the last layer's meta
-    (``calibration_accuracy``, ``calibration_chosen``).
+    ``readout`` where the chip allows it. The result is the iterate the chip
+    measured best on held-out samples. The accuracy per iteration goes to stderr and
+    to the last layer's meta (``calibration_accuracy``, ``calibration_chosen``).
 
     Options:
         target: the target (an analog one: digital chips are all alike).
