@@ -47,6 +47,15 @@ __all__ = [
     "AUTO_INPUT_RATES",
     "AUTO_SAMPLES",
     "READOUT_HELD",
+    "READOUT_FIT_RIDGES",
+    "READOUT_MODEL_RIDGE",
+    "READOUT_MODEL_TEMPERATURE",
+    "READOUT_PATIENCE",
+    "READOUT_SAMPLES",
+    "TransferModel",
+    "fit_transfer",
+    "model_accuracy",
+    "model_step",
     "READOUT_RIDGE",
     "READOUT_STEP",
     "READOUT_TRUST",
@@ -430,45 +439,60 @@ def calibrate_readout(
 
     Each iteration programs the chip with the current weights, runs it on a batch of
     ``options.batch`` calibration samples and the held-out ones (the first
-    ``READOUT_HELD``, at most a third), records the last layer's input
-    spikes (the previous layer's, ``chip.record``; the input's for one layer) and its
-    output counts, and moves the last layer's forward weights by ``readout_step``
-    towards the target counts (``readout_targets``: one-hot labels, or the float
-    network's counts). The weights are then quantized again per core
-    (``quantize-dynapse``). The result is the iterate with the best held-out accuracy
-    on the chip (the latest among equals), so calibrating never lowers it. The step's
-    trust region adapts: a step that lowered the held-out accuracy is retried from
-    the best iterate, half as long (``READOUT_TRUST_MAX``).
+    ``READOUT_HELD``, at most a third), and records the last layer's input counts
+    (the previous layer's spikes, ``chip.record``; the input's for one layer) and
+    its output counts. The input counts do not depend on the last layer's weights,
+    so every sample's are kept once seen, and every iterate's output counts are
+    pooled into a model of the chip's output neurons (``fit_transfer``: each
+    neuron's count against its excitatory and inhibitory drive, its own threshold,
+    slope, saturation and inhibitory gain: the mismatch the float network cannot
+    know). The next weights minimise the cross-entropy of the modelled counts on
+    every training sample seen (``model_step``, labels or the float network's
+    decisions), at the ridge in ``READOUT_MODEL_RIDGE`` whose modelled held-out
+    accuracy is best, and are quantized again per core (``_requantize``: no other
+    layer's realised weights move, so the recorded input counts stay valid).
+
+    The result is the iterate with the best held-out accuracy on the chip (the
+    latest among equals), so calibrating never lowers it. Each step starts from the
+    best iterate inside a trust region: a step that lowered the held-out accuracy
+    halves it, one that did not lengthens it (``READOUT_TRUST_MAX``).
 
     Last layer meta: ``calibration_accuracy`` (held-out accuracy of each iterate)
     and ``calibration_chosen``. ``evaluate(iteration, config)`` as for
     ``retune.calibrate_graph``.
     """
+    from backends.chain import readout_copies
     from backends.dynapse.lower import _dt, _gain
     from ir.ops.nn import Affine, Linear
 
     flat, last, node, source = _last_weight(graph)
+    layer = flat.layers[last].node
     if source is not None and not can_record(chip):
         raise ValueError(
             f"calibrate-chip: the chip ({type(chip).__name__}) has no record() "
-            f"method; refitting layer '{flat.layers[last].node}' needs the spikes of "
+            f"method; refitting layer '{layer}' needs the spikes of "
             f"layer '{source}' (or use method=gradient)"
         )
     op = graph.op(node)
     assert isinstance(op, (Linear, Affine))
+    copies = readout_copies(graph)
     gain = _gain(flat.layers[last].neuron, op.weight.shape[0], _dt(graph))
-    i_scale = float(graph.meta(flat.layers[last].node)["i_scale"])
+    i_scale = float(graph.meta(layer)["i_scale"])
     weight = np.asarray(op.weight, np.float64) * gain[:, None]
     support, cap = _readout_bounds(weight, i_scale)
-    targets = readout_targets(graph, data.inputs, data.labels)
+    classes = readout_targets(graph, data.inputs, data.labels).classes
     loop = Iterates.holding_out(
         chip, data, most=READOUT_HELD, fraction=3, seed=options.seed, evaluate=evaluate
     )
     progress.total = options.epochs + 1
     history = loop.history
     current = graph
+    hidden = np.zeros((data.size, weight.shape[1]))
+    observed = np.zeros((data.size, weight.shape[0]))
+    seen = np.zeros(data.size, bool)
+    pooled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def on_chip(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def on_chip(index: np.ndarray) -> None:
         config, both = loop.program(current, index)
         x = data.inputs[both]
         if source is None:
@@ -476,36 +500,279 @@ def calibrate_readout(
             inputs = x.reshape(x.shape[0], x.shape[1], -1).sum(axis=1)
         else:
             spikes = np.asarray(chip.record(x)).sum(axis=1)
-            counts = spikes[:, decode.output_columns(config)]
+            counts = spikes[:, decode.output_order(config, layer)]
             inputs = spikes[:, decode.output_order(config, source)]
-        loop.score(counts, index)
-        return inputs[: index.size], counts[: index.size]
+        counts = np.asarray(counts, np.float64)
+        loop.score(counts.reshape(counts.shape[0], copies, -1).sum(1), index)
+        hidden[both], observed[both], seen[both] = inputs, counts, True
+        pooled.append((*_drives(hidden[both], weight), counts))
 
     trust = READOUT_TRUST
-    best_acc, kept = -1.0, (weight, np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
+    best_acc, kept, anchor = -1.0, weight, observed
+    train = loop.pool[:READOUT_SAMPLES]
+    held = loop.held
+    stale = 0
     for _ in range(options.epochs):
-        index = loop.batch(options.batch)
-        inputs, counts = on_chip(index)
+        on_chip(train)
+        stale = 0 if history[-1] > best_acc else stale + 1
+        if stale >= READOUT_PATIENCE:
+            break
         # Trust region: a step that lowered the held-out accuracy is taken back and
         # retried from the best iterate, half as long; one that did not lengthens.
         if history[-1] >= best_acc:
-            best_acc, kept = history[-1], (weight, inputs, counts, index)
+            best_acc, kept, anchor = history[-1], weight, observed.copy()
             trust = min(trust * 1.5, READOUT_TRUST_MAX)
         else:
             trust *= 0.5
-        weight, inputs, counts, index = kept
-        weight = readout_step(
-            weight, inputs, counts, targets.counts[index], trust=trust
-        )
-        weight = np.clip(np.where(support, weight, 0.0), -cap, cap)
-        current = graph.copy()
-        new = (weight / gain[:, None]).astype(op.weight.dtype)
-        current.replace(node, op.replace(weight=new))
-        current = quantize_graph(current)
+        model = fit_transfer(*(np.concatenate(v) for v in zip(*pooled, strict=True)))
+        # The model's counts are anchored to what the chip counted at the best
+        # iterate: the model supplies only how they change with the weights.
+        offset = anchor - model.counts(*_drives(hidden, kept))
+        steps = [
+            model_step(
+                kept,
+                hidden[train],
+                classes[train],
+                model,
+                offset=offset[train],
+                ridge=ridge,
+                trust=trust,
+                copies=copies,
+                support=support,
+                cap=cap,
+            )
+            for ridge in READOUT_MODEL_RIDGE
+        ]
+        # And least-squares steps towards one-hot counts (as ``fit_readout``).
+        level = READOUT_FIT_LEVEL * max(float(np.median(anchor[train].max(1))), 1.0)
+        goal = np.tile(np.eye(anchor.shape[1] // copies)[classes], (1, copies))
+        steps += [
+            np.clip(
+                np.where(
+                    support,
+                    readout_step(
+                        kept,
+                        hidden[train],
+                        anchor[train],
+                        goal[train] * level,
+                        ridge=ridge,
+                        trust=trust,
+                    ),
+                    0.0,
+                ),
+                -cap,
+                cap,
+            )
+            for ridge in READOUT_FIT_RIDGES
+        ]
+        # Each candidate is scored as the chip will realise it (quantized per core).
+        candidates = [_requantize(graph, node, layer, w / gain[:, None]) for w in steps]
+        realised = [
+            np.asarray(g.op(node).weight, np.float64) * gain[:, None]  # type: ignore[attr-defined]
+            for g in candidates
+        ]
+        scores = [
+            model_accuracy(w, hidden[held], classes[held], model, copies, offset[held])
+            for w in realised
+        ]
+        pick = int(np.argmax(scores))
+        current, weight = candidates[pick], realised[pick]
         progress.update(chip_acc=history[-1])
-    on_chip(np.zeros(0, np.int64))
+    else:
+        on_chip(np.zeros(0, np.int64))
     progress.update(chip_acc=history[-1])
-    return loop.best(flat.layers[last].node, progress)
+    return loop.best(layer, progress)
+
+
+# --- In the loop: a model of the chip's output neurons, fitted to what they did ------
+
+READOUT_PATIENCE = 5
+"""``calibrate_readout`` stops once this many iterates in a row have not raised
+the best held-out accuracy on the chip (the chip's time is the cost)."""
+
+READOUT_SAMPLES = 4096
+"""Training samples (after the held-out ones) ``calibrate_readout`` runs on the
+chip in every iteration, at most."""
+
+READOUT_MODEL_RIDGE = (0.1, 1.0, 10.0, 100.0)
+"""Ridges (towards the present weights, relative to the mean squared weight) that
+``model_step`` tries; the one whose modelled accuracy on the held-out samples is
+best is kept."""
+
+READOUT_FIT_RIDGES = (0.01, 0.1)
+"""Ridges of the least-squares candidates (``readout_step``) ``calibrate_readout``
+tries besides ``model_step``'s."""
+
+READOUT_MODEL_TEMPERATURE = 0.1
+"""Spikes per unit of logit of the cross-entropy ``model_step`` minimises: a
+decision wants a margin of a few spikes over the next class."""
+
+
+class TransferModel(NamedTuple):
+    """Each output neuron's count as a function of its excitatory and inhibitory
+    drive (``E``, ``I``: hidden counts times the weights' positive and negative
+    parts): ``s D (1 - exp(-v / D))`` with ``v = tau softplus((E - r I - theta) /
+    tau)``: a soft threshold ``theta``, slope ``s`` at onset, saturation ``D``
+    (refractory, membrane feedback) and the inhibition's relative gain ``r``."""
+
+    slope: Any
+    theta: Any
+    saturation: Any
+    inhibition: Any
+    tau: Any
+    """``(n,)`` each (numpy; torch tensors while ``fit_transfer`` fits them)."""
+
+    def counts(self, excite: Any, inhibit: Any) -> Any:
+        """Modelled counts ``(B, n)`` (numpy or torch, as given)."""
+        lib: Any = torch if isinstance(excite, torch.Tensor) else np
+        p = [
+            torch.as_tensor(v, dtype=excite.dtype) if lib is torch else v for v in self
+        ]
+        slope, theta, saturation, inhibition, tau = p
+        z = (excite - inhibition * inhibit - theta) / tau
+        if lib is torch:
+            v = tau * torch.nn.functional.softplus(z)
+        else:
+            v = tau * np.logaddexp(0.0, z)
+        return -slope * saturation * lib.expm1(-v / saturation)
+
+
+def _drives(hidden: Any, weight: Any) -> tuple[Any, Any]:
+    """Excitatory and inhibitory drive ``(B, n)`` of ``weight`` ``(n, h)``."""
+    if isinstance(weight, torch.Tensor):
+        return hidden @ weight.clamp(min=0).T, hidden @ (-weight).clamp(min=0).T
+    return hidden @ np.maximum(weight, 0).T, hidden @ np.maximum(-weight, 0).T
+
+
+def fit_transfer(
+    excite: np.ndarray, inhibit: np.ndarray, counts: np.ndarray
+) -> TransferModel:
+    """Least-squares ``TransferModel`` of ``counts`` ``(B, n)`` from the drives,
+    every neuron on its own (samples pooled over the iterates run so far)."""
+    e = np.asarray(excite, np.float64)
+    i = np.asarray(inhibit, np.float64)
+    o = np.asarray(counts, np.float64)
+    n = o.shape[1]
+    u = e - i
+    scale = np.maximum(u.std(axis=0), 1e-9)
+    slope, theta = np.ones(n), np.zeros(n)
+    for j in range(n):
+        fires = o[:, j] > 0
+        if fires.sum() >= 5 and np.std(u[fires, j]) > 0:
+            a, b = np.polyfit(u[fires, j], o[fires, j], 1)
+            if a > 0:
+                slope[j], theta[j] = a, -b / a
+                continue
+        slope[j] = np.nan
+        theta[j] = u[:, j].max() if not fires.any() else u[fires, j].min()
+    good = np.isfinite(slope)
+    slope[~good] = np.median(slope[good]) if good.any() else 1.0 / scale[~good]
+    top = np.maximum(o.max(axis=0), 1.0)
+    t = torch.tensor
+    log_s = t(np.log(slope), requires_grad=True)
+    th = t(theta / scale, requires_grad=True)
+    log_d = t(np.log(3.0 * top / slope), requires_grad=True)
+    log_r = t(np.zeros(n), requires_grad=True)
+    most_d = t(np.log(1e6 * top / slope))  # a saturation beyond: none (finite)
+    et, it, ot, sc = t(e), t(i), t(o), t(scale)
+    tau = t(0.05 * scale)
+
+    def model() -> TransferModel:
+        return TransferModel(
+            torch.exp(log_s),
+            th * sc,
+            torch.exp(torch.minimum(log_d, most_d)),
+            torch.exp(log_r),
+            tau,
+        )
+
+    opt = torch.optim.LBFGS(
+        [log_s, th, log_d, log_r], max_iter=200, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = ((model().counts(et, it) - ot) ** 2).mean() + 1e-3 * (log_r**2).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return TransferModel(
+            *(np.asarray(v.detach().numpy(), np.float64) for v in model())
+        )
+
+
+def model_step(
+    weight: np.ndarray,
+    hidden: np.ndarray,
+    classes: np.ndarray,
+    model: TransferModel,
+    *,
+    ridge: float,
+    trust: float,
+    copies: int = 1,
+    support: np.ndarray | None = None,
+    cap: float = np.inf,
+    offset: np.ndarray | None = None,
+) -> np.ndarray:
+    """New output weights that minimise the cross-entropy of the modelled counts
+    (``model``, summed over ``copies``, ``READOUT_MODEL_TEMPERATURE`` spikes per
+    logit) against ``classes`` on the samples' ``hidden`` counts, plus ``ridge``
+    times the mean squared change relative to the mean squared weight; each row
+    moves at most ``trust`` times its norm, inside ``support`` and ``cap``.
+    ``offset`` ``(B, n)`` is added to the modelled counts (the chip's counts minus
+    the model's at the present weights)."""
+    shift = torch.tensor(0.0 if offset is None else np.asarray(offset, np.float64))
+    w0 = torch.tensor(np.asarray(weight, np.float64))
+    h = torch.tensor(np.asarray(hidden, np.float64))
+    y = torch.as_tensor(np.asarray(classes, np.int64))
+    mask = torch.ones_like(w0) if support is None else torch.tensor(support * 1.0)
+    norm = float((w0**2).mean()) + 1e-12
+    delta = torch.zeros_like(w0, requires_grad=True)
+    with torch.no_grad():
+        start = model.counts(*_drives(h, w0)) + shift
+        level = float(
+            start.reshape(start.shape[0], copies, -1).sum(1).max(1)[0].median()
+        )
+    temperature = READOUT_MODEL_TEMPERATURE * max(level, 1.0)
+
+    def weights() -> torch.Tensor:
+        return ((w0 + delta) * mask).clamp(-cap, cap)
+
+    opt = torch.optim.LBFGS([delta], max_iter=150, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        out = model.counts(*_drives(h, weights())) + shift
+        out = out.reshape(out.shape[0], copies, -1).sum(1)
+        loss = torch.nn.functional.cross_entropy(out / temperature, y)
+        loss = loss + ridge * (delta**2).mean() / norm
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        d = weights() - w0
+        size = torch.linalg.norm(d, dim=1, keepdim=True)
+        bound = trust * torch.linalg.norm(w0, dim=1, keepdim=True)
+        d = d * torch.clamp(bound / size.clamp(min=1e-300), max=1.0)
+    return (w0 + d).numpy()
+
+
+def model_accuracy(
+    weight: np.ndarray,
+    hidden: np.ndarray,
+    classes: np.ndarray,
+    model: TransferModel,
+    copies: int = 1,
+    offset: np.ndarray | float = 0.0,
+) -> float:
+    """Accuracy of the modelled counts of ``weight`` on ``hidden`` (plus
+    ``offset``)."""
+    out = model.counts(*_drives(np.asarray(hidden, np.float64), weight)) + offset
+    out = out.reshape(out.shape[0], copies, -1).sum(1)
+    return float(np.mean(out.argmax(1) == classes))
 
 
 # --- At compile time: least-squares refit of the last layer on emulated chips -------

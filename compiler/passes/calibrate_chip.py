@@ -22,15 +22,17 @@ class CalibrateChipPass(Pass):
 
     Each iteration programs the chip with the current (quantized) parameters, runs it
     on a batch, records its activity and updates the parameters. ``method=readout``
-    (dynapse2): a damped least-squares (Gauss-Newton) refit of the last layer's
-    weights from the recorded spikes of the layer feeding it, towards one-hot label
-    counts (or the float network's counts); needs a chip that records every neuron
-    (``record``) unless the network has one layer. ``method=gradient``: the software
-    model's gradient evaluated where the chip actually is (Schmitt et al. 2017), the
-    learning rate decaying to 0. ``auto``: ``readout`` where the chip allows it. The
-    result is the iterate the chip measured best on held-out samples. The accuracy
-    per iteration goes to stderr and to the last layer's meta
-    (``calibration_accuracy``, ``calibration_chosen``).
+    (dynapse2): the last layer's weights refitted from the recorded spikes of the
+    layer feeding it on every calibration sample (``batch`` unused): a model of each
+    output neuron's count (its own threshold, slope, saturation, inhibitory gain)
+    fitted to every iterate the chip ran, the cross-entropy of its counts minimised
+    in a trust region, stopping once 5 iterates in a row did not improve; needs a
+    chip that records every neuron (``record``) unless the network has one layer.
+    ``method=gradient``: the software model's gradient evaluated where the chip
+    actually is (Schmitt et al. 2017), the learning rate decaying to 0. ``auto``:
+    ``readout`` where the chip allows it. The result is the iterate the chip
+    measured best on held-out samples. The accuracy per iteration goes to stderr and
+    to the last layer's meta (``calibration_accuracy``, ``calibration_chosen``).
 
     Options:
         target: the target (an analog one: digital chips are all alike).

@@ -10,7 +10,12 @@ import torch
 import compiler
 import ir
 from backends.dynapse import decode
-from backends.dynapse.calibrate import readout_step
+from backends.dynapse.calibrate import (
+    fit_transfer,
+    model_accuracy,
+    model_step,
+    readout_step,
+)
 from backends.dynapse.target import DYNAPSE2, EmulatedChip
 from compiler.errors import PassError, PipelineError
 from tests.backends.dynapse.test_retune import classifier, samples
@@ -46,6 +51,77 @@ def test_readout_step_converges_on_a_threshold_linear_neuron() -> None:
     assert np.abs(counts(w) - target).mean() < 0.1 * start
 
 
+def _neurons(
+    excite: np.ndarray,
+    inhibit: np.ndarray,
+    slope: np.ndarray,
+    theta: np.ndarray,
+    ratio: np.ndarray,
+    top: np.ndarray,
+) -> np.ndarray:
+    """An independent stand-in for mismatched output neurons: threshold-linear in
+    ``excite - ratio * inhibit`` with their own threshold and slope, clipped at
+    ``top``."""
+    return np.minimum(slope * np.maximum(0.0, excite - ratio * inhibit - theta), top)
+
+
+def test_fit_transfer_learns_each_neurons_threshold_slope_and_inhibition() -> None:
+    rng = np.random.default_rng(1)
+    excite = rng.uniform(0.0, 10.0, (600, 3))
+    inhibit = rng.uniform(0.0, 4.0, (600, 3))
+    truth = dict(
+        slope=np.array([1.0, 3.0, 0.5]),
+        theta=np.array([1.0, 4.0, 2.0]),
+        ratio=np.array([0.5, 1.0, 2.0]),
+        top=np.full(3, 1e9),
+    )
+    counts = _neurons(excite, inhibit, **truth)
+    model = fit_transfer(excite, inhibit, counts)
+    error = np.abs(model.counts(excite, inhibit) - counts).mean(axis=0)
+    assert np.all(error < 0.05 * counts.mean(axis=0)), error
+    np.testing.assert_allclose(model.inhibition, truth["ratio"], rtol=0.15)
+    np.testing.assert_allclose(model.theta, truth["theta"], rtol=0.15, atol=0.2)
+
+
+def test_model_step_reads_out_through_mismatched_output_neurons() -> None:
+    # The teacher's readout is right, but each output neuron has its own threshold,
+    # slope and inhibitory gain: the same weights decide badly on this "chip".
+    rng = np.random.default_rng(2)
+    hidden = rng.poisson(4.0, (400, 16)).astype(np.float64)
+    teacher = rng.normal(0.0, 1.0, (4, 16))
+    teacher += 1.0 - teacher.mean(axis=1, keepdims=True)  # balanced classes
+    classes = (hidden @ teacher.T).argmax(1)
+    chip = dict(
+        slope=np.array([1.0, 0.3, 2.0, 0.6]),
+        theta=np.array([0.0, 20.0, 10.0, 30.0]),
+        ratio=np.array([1.0, 0.4, 2.0, 0.7]),
+        top=np.full(4, np.inf),
+    )
+
+    def run(w: np.ndarray) -> np.ndarray:
+        return _neurons(
+            hidden @ np.maximum(w, 0).T, hidden @ np.maximum(-w, 0).T, **chip
+        )
+
+    w = teacher.copy()
+    start = float(np.mean(run(w).argmax(1) == classes))
+    pooled: list[tuple[np.ndarray, ...]] = []
+    for _ in range(4):
+        counts = run(w)
+        pooled.append(
+            (hidden @ np.maximum(w, 0).T, hidden @ np.maximum(-w, 0).T, counts)
+        )
+        model = fit_transfer(*(np.concatenate(v) for v in zip(*pooled, strict=True)))
+        offset = counts - model.counts(
+            hidden @ np.maximum(w, 0).T, hidden @ np.maximum(-w, 0).T
+        )
+        w = model_step(w, hidden, classes, model, ridge=0.1, trust=2.0, offset=offset)
+    after = float(np.mean(run(w).argmax(1) == classes))
+    assert start < 0.5, start
+    assert after > 0.95, after
+    assert abs(model_accuracy(w, hidden, classes, model) - after) < 0.05
+
+
 def agreement(
     graph: ir.Graph, x: np.ndarray, want: np.ndarray, **chip: object
 ) -> float:
@@ -72,6 +148,11 @@ def test_readout_calibrates_a_badly_mismatched_chip(quantized: ir.Graph) -> None
     assert history[tuned.meta("o")["calibration_chosen"]] == history.max()
     after = agreement(tuned, test, y_test, **chip)
     assert after > before + 0.05, (before, after)
+    # Only the last layer moved: the recorded hidden counts stay the chip's.
+    np.testing.assert_array_equal(tuned.op("fc1").weight, quantized.op("fc1").weight)
+    np.testing.assert_array_equal(
+        tuned.meta("fc1")["masks"], quantized.meta("fc1")["masks"]
+    )
 
 
 def test_ideal_chip_refit_recovers_the_float_decisions() -> None:
