@@ -179,3 +179,47 @@ def test_exp_and_log_polynomials_are_float32_accurate() -> None:
     true_exp = np.exp(y.astype(np.float64))
     assert np.max(np.abs(log - true_log) / np.spacing(np.abs(log))) <= 2.0
     assert np.max(np.abs(exp - true_exp) / np.spacing(exp)) <= 2.0
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("mode", ["dynapse2", "dynapsim"])
+def test_recording_a_slice_of_neurons(engine: str, mode: str) -> None:
+    """``record=slice`` returns those neurons' states of a full recording, and a
+    loss on them has the gradients of the same loss on the full recording."""
+    w_in, w_rec, x = network(6, steps=40)
+    got = {}
+    for record in (True, slice(12, 20)):
+        w_in_na = torch.tensor(w_in * 1e9, requires_grad=True)
+        scale = torch.ones((), dtype=torch.float64, requires_grad=True)
+        base = DynapseParams(iw_ahp=1e-9)
+        params = draw_chips(base.replace(itau_mem=base.itau_mem * scale), 20, [3, 4])
+        run = DynapseEmulator(
+            params, w_in_na * 1e-9, w_rec, mode=mode, engine=engine
+        ).run(x, record=record)
+        assert run.isyn is not None
+        assert run.imem is not None
+        assert run.iahp is not None
+        cut = slice(None) if record is not True else slice(12, 20)
+        isyn, imem, iahp = (
+            run.isyn[:, :, :, cut],
+            run.imem[..., cut],
+            run.iahp[..., cut],
+        )
+        assert imem.shape == (2, 3, 40, 8)
+        assert isyn.shape[:4] == (2, 3, 40, 8)
+        loss = (isyn[..., 0] - isyn[..., -1]).mean() * 1e9 + imem.mean() * 1e9
+        loss = loss + iahp.mean() * 1e9
+        loss.backward()
+        got[record is True] = (run.spikes, isyn, imem, iahp, w_in_na.grad, scale.grad)
+    for full, part in zip(got[True], got[False], strict=True):
+        assert torch.equal(full, part)
+    assert float(got[True][4].abs().sum()) > 0
+
+
+def test_record_slice_errors() -> None:
+    w_in, w_rec, x = network(7, steps=10)
+    emulator = DynapseEmulator(DynapseParams(), w_in, w_rec)
+    with pytest.raises(ValueError, match="with step 1"):
+        emulator.run(x, record=slice(0, 20, 2))
+    with pytest.raises(ValueError, match="names no neuron of the 20 neurons"):
+        emulator.run(x, record=slice(25, 30))
