@@ -61,7 +61,7 @@ from backends.chain import readout_copies
 from backends.dynapse import decode
 from backends.dynapse.biasgen import BASE_WEIGHT
 from backends.dynapse.config import DynapseConfig
-from backends.dynapse.emulator import DynapseEmulator
+from backends.dynapse.emulator import DynapseEmulator, reuse_buffers
 from backends.dynapse.iterates import Iterates
 from backends.dynapse.lower import (
     TRIMMED_BIASES,
@@ -441,48 +441,50 @@ def retune_graph(
     start = model.to_graph()
     # (robust accuracy on the validation chips, epoch, graph); epoch 0 is the start
     candidates = [(validate(start), 0, start)]
-    for epoch in range(options.epochs):
-        if epoch >= float_epochs:
-            model.fit_levels()  # quantization-aware: refitted every epoch
-        order = rng.permutation(data.size)
-        losses, accs = [], []
-        for s in range(steps):
-            index = np.sort(order[s * options.batch : (s + 1) * options.batch])
-            x = torch.tensor(data.inputs[index])
-            seeds = [options.chip_seed(step, k) for k in range(options.chips)]
-            chips = draw_chips(
-                model.params(),
-                model.n_neurons,
-                seeds,
-                relative_std=options.relative_std,
-            )
-            logits, counts = model.readout(chips, x, options.temperature)
-            loss = data.loss(logits, index)
-            if options.beta > 0:
-                loss = loss + options.beta * _attacked_kl(
-                    model, chips, x, logits, options
+    with reuse_buffers():  # the emulator's, from step to step
+        for epoch in range(options.epochs):
+            if epoch >= float_epochs:
+                model.fit_levels()  # quantization-aware: refitted every epoch
+            order = rng.permutation(data.size)
+            losses, accs = [], []
+            for s in range(steps):
+                index = np.sort(order[s * options.batch : (s + 1) * options.batch])
+                x = torch.tensor(data.inputs[index])
+                seeds = [options.chip_seed(step, k) for k in range(options.chips)]
+                chips = draw_chips(
+                    model.params(),
+                    model.n_neurons,
+                    seeds,
+                    relative_std=options.relative_std,
                 )
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            model.project()
-            schedule.step()
-            step += 1
-            acc = data.accuracy(counts, index)
-            losses.append(loss.item())
-            accs.append(acc)
-            progress.update(loss=loss.item(), robust_acc=acc)
-        history.append(float(np.mean(accs)))
-        loss_history.append(float(np.mean(losses)))
-        phase = "quantized" if epoch >= float_epochs else "float"
-        progress.line(
-            f"epoch {epoch + 1}/{options.epochs} ({phase}): loss {np.mean(losses):.4f}, "
-            f"robust accuracy {history[-1]:.1%} ({options.chips} chips per step)"
-        )
-        if epoch >= float_epochs or epoch == options.epochs - 1:
-            candidate = model.to_graph()
-            candidates.append((validate(candidate), epoch + 1, candidate))
+                logits, counts = model.readout(chips, x, options.temperature)
+                loss = data.loss(logits, index)
+                if options.beta > 0:
+                    loss = loss + options.beta * _attacked_kl(
+                        model, chips, x, logits, options
+                    )
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                model.project()
+                schedule.step()
+                step += 1
+                acc = data.accuracy(counts, index)
+                losses.append(loss.item())
+                accs.append(acc)
+                progress.update(loss=loss.item(), robust_acc=acc)
+                del logits, loss  # the step's graph: its buffers are reused
+            history.append(float(np.mean(accs)))
+            loss_history.append(float(np.mean(losses)))
+            phase = "quantized" if epoch >= float_epochs else "float"
+            progress.line(
+                f"epoch {epoch + 1}/{options.epochs} ({phase}): loss {np.mean(losses):.4f}, "
+                f"robust accuracy {history[-1]:.1%} ({options.chips} chips per step)"
+            )
+            if epoch >= float_epochs or epoch == options.epochs - 1:
+                candidate = model.to_graph()
+                candidates.append((validate(candidate), epoch + 1, candidate))
     score, chosen, result = max(candidates, key=lambda c: (c[0], c[1]))
     progress.line(
         f"retune: epoch {chosen} chosen, robust accuracy on {len(VALIDATION_SEEDS)} "
