@@ -96,6 +96,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -109,6 +111,7 @@ from backends.dynapse.params import SYNAPSE_TYPES, DynapseParams
 
 __all__ = [
     "MODES",
+    "reuse_buffers",
     "DELIVERIES",
     "ENGINES",
     "SURROGATE_SLOPE",
@@ -166,7 +169,8 @@ class DynapseRun:
 
     Attributes:
         spikes: spike counts per step, ``(C, B, T, N)`` float32.
-        imem: membrane current after the step (after reset), A, ``(C, B, T, N)``;
+        imem: membrane current after the step (after reset), A, ``(C, B, T, N)``
+            (``(C, B, T, M)`` for the ``M`` neurons of a ``record`` slice);
             ``None`` unless recorded.
         isyn: synaptic currents, A, ``(C, B, T, N, S)`` with ``S = 4`` in
             :data:`SYNAPSE_TYPES` order (``dynapse2``) or ``S = 1`` (``dynapsim``).
@@ -342,20 +346,24 @@ class DynapseEmulator(WeightShapes):
         self._csr_cache: tuple[Any, Any] | None = None
 
     def run(
-        self, spikes_in: torch.Tensor | np.ndarray, *, record: bool = False
+        self, spikes_in: torch.Tensor | np.ndarray, *, record: bool | slice = False
     ) -> DynapseRun:
         """Simulate an input raster; return output spikes (and states if ``record``).
 
         Args:
             spikes_in: input spike counts, ``(B, T, N_in)`` (the same for every chip)
                 or ``(C, B, T, N_in)`` (one raster per chip), >= 0.
-            record: also return ``imem``, ``isyn`` and ``iahp`` per step.
+            record: also return ``imem``, ``isyn`` and ``iahp`` per step: of every
+                neuron (``True``) or of the neurons of a slice (``slice(64, 74)``:
+                those ten; the fast engine then neither writes the others' states
+                nor takes gradients for them, e.g. a readout from the outputs).
 
         Returns:
             :class:`DynapseRun` with ``spikes`` ``(C, B, T, N)``, where ``C`` is the
             chip count of the parameters or of the input (they must agree, or one be 1).
         """
         x = _as_input(spikes_in, self.n_inputs)
+        recorded = _recorded(record, self.n_neurons)
         if x.shape[0] not in (1, self.n_chips) and self.n_chips != 1:
             raise ValueError(
                 f"spikes_in has {x.shape[0]} chips but the parameters have "
@@ -369,14 +377,18 @@ class DynapseEmulator(WeightShapes):
         )
         fast = self.engine == "fast" and not x.requires_grad
         if fast and grad:
-            return self._run_fast(x, n_chips, grad=True, record=record)
+            return self._run_fast(x, n_chips, grad=True, recorded=recorded)
         if fast:
             with torch.no_grad():
-                return self._run_fast(x, n_chips, grad=False, record=record)
+                return self._run_fast(x, n_chips, grad=False, recorded=recorded)
         if grad:
-            return self._run(x, n_chips, grad=True, record=record)
-        with torch.no_grad(), _single_thread():
-            return self._run(x, n_chips, grad=False, record=record)
+            run = self._run(x, n_chips, grad=True, record=recorded is not None)
+        else:
+            with torch.no_grad(), _single_thread():
+                run = self._run(x, n_chips, grad=False, record=recorded is not None)
+        if recorded is None or recorded == range(self.n_neurons):
+            return run
+        return _select(run, recorded)
 
     # --- the time loop ---------------------------------------------------------------
 
@@ -442,9 +454,10 @@ class DynapseEmulator(WeightShapes):
         return out.result(k)
 
     def _run_fast(
-        self, x: torch.Tensor, n_chips: int, *, grad: bool, record: bool
+        self, x: torch.Tensor, n_chips: int, *, grad: bool, recorded: range | None
     ) -> DynapseRun:
-        """The fast engine (``kernel``); differentiable when ``grad``."""
+        """The fast engine (``kernel``); differentiable when ``grad``; the states of
+        the neurons ``recorded`` (``None``: none)."""
         n = self.n_neurons
         csr = None
         if grad:
@@ -477,7 +490,7 @@ class DynapseEmulator(WeightShapes):
             rows=np.asarray([0, -1, -1, -1] if k.dynapsim else rows, np.int64),
             dynapsim=k.dynapsim,
             substeps=self.substeps,
-            record=record,
+            recorded=range(0) if recorded is None else recorded,
             slope=self.surrogate_slope,
             threads=_thread_count(self.threads, n_chips * int(x.shape[1])),
             csr=csr,
@@ -485,6 +498,7 @@ class DynapseEmulator(WeightShapes):
         table = _kernel_table(k)
         outputs = _FastRun.apply(table, w_in, w_rec, plan)
         spikes, imem, isyn, iahp = outputs
+        record = recorded is not None
         return DynapseRun(
             spikes=spikes,
             imem=imem if record else None,
@@ -620,13 +634,40 @@ def simulate(
     dt: float = 1e-3,
     substeps: int = 1,
     mode: Mode = "dynapse2",
-    record: bool = False,
+    record: bool | slice = False,
 ) -> DynapseRun:
     """One-call form of ``DynapseEmulator(params, weights_in, weights_rec, ...).run``."""
     emulator = DynapseEmulator(
         params, weights_in, weights_rec, dt=dt, substeps=substeps, mode=mode
     )
     return emulator.run(spikes_in, record=record)
+
+
+def _recorded(record: bool | slice, n_neurons: int) -> range | None:
+    """The neurons ``run``'s ``record`` names, or ``None``; ``ValueError`` for a slice
+    with a step or out of ``0 .. n_neurons``."""
+    if isinstance(record, slice):
+        if record.step not in (None, 1):
+            raise ValueError(f"record: a slice of neurons with step 1; got {record}")
+        start, stop, _ = record.indices(n_neurons)
+        if not 0 <= start < stop <= n_neurons:
+            raise ValueError(
+                f"record: {record} names no neuron of the {n_neurons} neurons"
+            )
+        return range(start, stop)
+    return range(n_neurons) if record else None
+
+
+def _select(run: DynapseRun, recorded: range) -> DynapseRun:
+    """``run`` with its recorded states cut to the neurons ``recorded``."""
+    cut = slice(recorded.start, recorded.stop)
+
+    def part(v: torch.Tensor | None) -> torch.Tensor | None:
+        return None if v is None else v[:, :, :, cut]
+
+    return DynapseRun(
+        spikes=run.spikes, imem=part(run.imem), isyn=part(run.isyn), iahp=part(run.iahp)
+    )
 
 
 class _Outputs:
@@ -760,7 +801,7 @@ class _Plan:
     rows: np.ndarray  # row of AMPA, NMDA, GABA, SHUNT in the state's isyn, or -1
     dynapsim: bool
     substeps: int
-    record: bool
+    recorded: range  # the neurons whose states are recorded (empty: none)
     slope: float
     threads: int
     csr: tuple[_Csr, _Csr] | None  # input and recurrent fan-out; None: from w_in/w_rec
@@ -834,6 +875,62 @@ def _map(fn: Any, tasks: list[Any], threads: int) -> list[Any]:
         return list(pool.map(fn, tasks))
 
 
+class _Pool(threading.local):
+    """The trajectory buffers kept for reuse by ``reuse_buffers``, per thread."""
+
+    active = False
+    key: tuple[int, ...] = ()
+    tr: dict[str, np.ndarray] | None = None
+
+
+_POOL = _Pool()
+
+
+@contextmanager
+def reuse_buffers() -> Iterator[None]:
+    """Within the block, a gradient run of the fast engine reuses the trajectory
+    buffers of the previous one of this thread (same shapes) once no autograd graph
+    holds them any more (free the last step's loss before the next run), instead of
+    allocating fresh ones; the buffers are released when the block exits.
+
+    NOTE: fresh buffers cost retune's steps (74 neurons, 8 chips x 32 samples x 100
+    steps: 69 MB of trajectories) about a fifth of their CPU time in page faults,
+    measured. Results are the same either way: every element a backward pass reads
+    is written by its forward run.
+    """
+    was = _POOL.active
+    _POOL.active = True
+    try:
+        yield
+    finally:
+        _POOL.active = was
+        if not was:
+            _POOL.tr, _POOL.key = None, ()
+
+
+def _trajectories(q: int, u: int, rows: int, n: int) -> dict[str, np.ndarray]:
+    """``kernel.forward``'s trajectory buffers: ``q`` sequences, ``u`` states,
+    ``rows`` synapse rows, ``n`` neurons (``reuse_buffers``)."""
+    key = (q, u, rows, n)
+    pool = _POOL
+    # NOTE: referenced by the pool and by getrefcount's argument only: no autograd
+    # context (ctx.tr) holds them, so the run that wrote them is over.
+    if pool.active and pool.key == key and sys.getrefcount(pool.tr) == 2:
+        assert pool.tr is not None
+        return pool.tr
+    tr = {
+        "isyn": np.empty((q, u, rows, n), np.float32),
+        "iw": np.empty((q, u, rows, n), np.float32),
+        **{
+            name: np.empty((q, u, n), np.float32)
+            for name in ("iahp", "imem", "logm", "timer", "spk")
+        },
+    }
+    if pool.active and q * u > 1:
+        pool.tr, pool.key = tr, key
+    return tr
+
+
 class _FastRun(torch.autograd.Function):
     """One fast run: forward by ``kernel.forward``, gradients by ``kernel.backward``."""
 
@@ -854,21 +951,15 @@ class _FastRun(torch.autograd.Function):
         c, b, steps = plan.n_chips, plan.n_batch, int(plan.x.shape[2])
         n, ns = int(k_all.shape[2]), plan.n_syn
         spikes = np.empty((c, b, steps, n), np.float32)
-        shape = (c, b, steps, n) if plan.record else (1, 1, 1, 1)
+        record = len(plan.recorded) > 0
+        shape = (c, b, steps, len(plan.recorded)) if record else (1, 1, 1, 1)
         imem, iahp = np.empty(shape, np.float32), np.empty(shape, np.float32)
-        n_out = (1 if plan.dynapsim else len(SYNAPSE_TYPES)) if plan.record else 1
+        n_out = (1 if plan.dynapsim else len(SYNAPSE_TYPES)) if record else 1
         isyn = np.empty((*shape, n_out), np.float32)
         save = ctx.needs_input_grad[0] or any(ctx.needs_input_grad[1:3])
         u = steps * plan.substeps + 1 if save else 1
         q = c * b if save else 1
-        tr = {
-            "isyn": np.empty((q, u, max(ns, 1), n), np.float32),
-            "iw": np.zeros((q, u, max(ns, 1), n), np.float32),
-            **{
-                name: np.empty((q, u, n), np.float32)
-                for name in ("iahp", "imem", "logm", "timer", "spk")
-            },
-        }
+        tr = _trajectories(q, u, max(ns, 1), n) if save else _trajectories(1, 1, 1, n)
         # Threads take sequences from a queue of small chunks (a thread that loses
         # its core delays only its chunk). Each chunk owns its slice of a gradient
         # run's trajectories and sums its own weight gradients (float64, dense): at
@@ -895,7 +986,8 @@ class _FastRun(torch.autograd.Function):
                 plan.dynapsim,
                 plan.substeps,
                 spikes,
-                plan.record,
+                record,
+                plan.recorded.start,
                 imem,
                 isyn,
                 iahp,
@@ -933,7 +1025,7 @@ class _FastRun(torch.autograd.Function):
         spike_grad = g_spikes is not None
         if g_spikes is None:
             g_spikes = np.zeros((1, 1, 1, 1), np.float32)
-        record = plan.record and any(v is not None for v in g[1:])
+        record = len(plan.recorded) > 0 and any(v is not None for v in g[1:])
         if record:
             shape = ctx.shapes[2]
             g_imem = np.zeros(shape, np.float32) if g_imem is None else g_imem
@@ -962,6 +1054,7 @@ class _FastRun(torch.autograd.Function):
                 plan.slope,
                 spike_grad,
                 record,
+                plan.recorded.start if record else 0,
                 g_spikes,
                 g_imem,
                 g_isyn,

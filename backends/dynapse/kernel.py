@@ -173,75 +173,65 @@ def _step(
     logm: np.ndarray,
     timer: np.ndarray,
     spk: np.ndarray,
-    zero: np.ndarray,
 ) -> None:
     """One substep of every neuron of one sequence, in place (``emulator._step``).
 
     ``iw``: weighted input ``(S, N)``; ``rows``: the row of AMPA, NMDA, GABA, SHUNT in
-    ``isyn`` or -1; ``spk`` holds the previous spikes and receives the new ones;
-    ``zero``: ``N`` zeros. Every loop is branch-free (selects) so that it vectorizes.
+    ``isyn`` or -1; ``spk`` holds the previous spikes and receives the new ones.
+    Every loop is branch-free (selects) so that it vectorizes.
     """
+    # NOTE: constants are read as k[row, j], never through row views: every view
+    # numba creates costs a reference-count call pair, and with ~30 of them a call
+    # spent more on those than on a 74-neuron chip's arithmetic (1.4x, measured).
     n = imem.shape[0]
-    i0 = k[_I0]
     for s in range(n_syn):
         base = _NF + 4 * s
-        decay, pulse, charge, gain = k[base], k[base + 1], k[base + 2], k[base + 3]
-        w, syn = iw[s], isyn[s]
         if dynapsim:
             for j in range(n):
-                tgt = max(gain[j] * w[j], i0[j])
-                syn[j] = decay[j] * syn[j] + pulse[j] * tgt
+                tgt = max(k[base + 3, j] * iw[s, j], k[_I0, j])
+                isyn[s, j] = k[base, j] * isyn[s, j] + k[base + 1, j] * tgt
         else:
             for j in range(n):
-                u = decay[j] * syn[j] + charge[j] * w[j]
-                syn[j] = u if u >= i0[j] else i0[j]
-    ampa = isyn[rows[0]] if rows[0] >= 0 else zero
-    nmda = isyn[rows[1]] if rows[1] >= 0 else i0
-    gaba = isyn[rows[2]] if rows[2] >= 0 else zero
-    shunt = isyn[rows[3]] if rows[3] >= 0 else zero
-    ad, ac, lc, dc = k[_AD], k[_AC], k[_LC], k[_DC]
-    iit, igm, gm, ifn = k[_IIT], k[_IGM], k[_GM], k[_IFN]
-    eu, fo, fs, lsp, nref = k[_EU], k[_FO], k[_FS], k[_LSP], k[_NREF]
+                u = k[base, j] * isyn[s, j] + k[base + 2, j] * iw[s, j]
+                isyn[s, j] = u if u >= k[_I0, j] else k[_I0, j]
+    ra, rn, rg, rs = rows[0], rows[1], rows[2], rows[3]
     for j in range(n):
-        ua = ad[j] * iahp[j] + ac[j] * spk[j]
-        a = ua if ua >= i0[j] else i0[j]
+        i0 = k[_I0, j]
+        # absent types read 0 (exact: x + 0 is x) or, for NMDA, I_0 (reference)
+        ampa = isyn[ra, j] if ra >= 0 else _ZERO
+        nmda = isyn[rn, j] if rn >= 0 else i0
+        gaba = isyn[rg, j] if rg >= 0 else _ZERO
+        shunt = isyn[rs, j] if rs >= 0 else _ZERO
+        ua = k[_AD, j] * iahp[j] + k[_AC, j] * spk[j]
+        a = ua if ua >= i0 else i0
         iahp[j] = a
         m = imem[j]
-        leak = lc[j] + a
+        leak = k[_LC, j] + a
         if dynapsim:
-            drive = ampa[j] - leak + dc[j]
+            drive = ampa - leak + k[_DC, j]
         else:
-            # absent types read 0 (exact: x + 0 is x) or, for NMDA, I_0 (reference)
-            leak = leak + gaba[j]
-            drive = dc[j] + nmda[j] * m / (m + ifn[j])
-            drive = drive + ampa[j]
-            drive = drive - shunt[j]
+            leak = leak + gaba
+            drive = k[_DC, j] + nmda * m / (m + k[_IFN, j])
+            drive = drive + ampa
+            drive = drive - shunt
         gate = max(_ONE - timer[j], _ZERO)
-        i_in = max(drive * gate, i0[j])
-        i_inf = gm[j] * (i_in - leak)
-        fb = _exp(fo[j] + fs[j] * logm[j])
-        relax = m * (_ONE + a * iit[j])
-        rate = leak * (i_inf - relax) / (m + igm[j]) + fb
-        um = m * (_ONE + eu[j] * rate)
-        m1 = um if um >= i0[j] else i0[j]
+        i_in = max(drive * gate, i0)
+        i_inf = k[_GM, j] * (i_in - leak)
+        fb = _exp(k[_FO, j] + k[_FS, j] * logm[j])
+        relax = m * (_ONE + a * k[_IIT, j])
+        rate = leak * (i_inf - relax) / (m + k[_IGM, j]) + fb
+        um = m * (_ONE + k[_EU, j] * rate)
+        m1 = um if um >= i0 else i0
         lm = _log(m1)
         logm[j] = lm
         if dynapsim:
-            c = max(np.ceil(lm - lsp[j]), _ZERO)
+            c = max(np.ceil(lm - k[_LSP, j]), _ZERO)
         else:
-            c = _ONE if lm > lsp[j] else _ZERO
+            c = _ONE if lm > k[_LSP, j] else _ZERO
         fired = c > _ZERO
         spk[j] = c
-        timer[j] = nref[j] if fired else max(timer[j] - _ONE, _ZERO)
-        imem[j] = i0[j] if fired else m1
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _copy(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[:] = src`` for 1-d float32 rows (a plain loop: numba's slice
-    assignment costs more than copying a short row)."""
-    for j in range(src.shape[0]):
-        dst[j] = src[j]
+        timer[j] = k[_NREF, j] if fired else max(timer[j] - _ONE, _ZERO)
+        imem[j] = i0 if fired else m1
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -254,20 +244,40 @@ def _save(
 ) -> None:
     """The state after substep ``u`` and its weighted input (``state``: ``iw``,
     ``isyn``, ``iahp``, ``imem``, ``logm``, ``timer``, ``spk``) into the trajectories
-    ``tr`` (``forward``), at sequence position ``p``."""
+    ``tr`` (``forward``), at sequence position ``p`` (element-wise, no row views)."""
     iw, isyn, iahp, imem, logm, timer, spk = state
     tr_isyn, tr_iahp, tr_imem, tr_logm, tr_timer, tr_spk, tr_iw = tr
+    n = imem.shape[0]
     for s in range(n_syn):
-        _copy(tr_iw[p, u, s], iw[s])
-        _copy(tr_isyn[p, u, s], isyn[s])
-    for dst, src in (
-        (tr_iahp, iahp),
-        (tr_imem, imem),
-        (tr_logm, logm),
-        (tr_timer, timer),
-        (tr_spk, spk),
-    ):
-        _copy(dst[p, u], src)
+        for j in range(n):
+            tr_iw[p, u, s, j] = iw[s, j]
+            tr_isyn[p, u, s, j] = isyn[s, j]
+    for j in range(n):
+        tr_iahp[p, u, j] = iahp[j]
+        tr_imem[p, u, j] = imem[j]
+        tr_logm[p, u, j] = logm[j]
+        tr_timer[p, u, j] = timer[j]
+        tr_spk[p, u, j] = spk[j]
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _deliver_input(
+    buf: np.ndarray,
+    x: np.ndarray,
+    xc: int,
+    b: int,
+    t: int,
+    ptr: np.ndarray,
+    idx: np.ndarray,
+    val: np.ndarray,
+) -> None:
+    """``_deliver`` of the input raster's step ``x[xc, b, t]`` (no row view)."""
+    for i in range(x.shape[3]):
+        count = x[xc, b, t, i]
+        if count == _ZERO:
+            continue
+        for e in range(ptr[i], ptr[i + 1]):
+            buf[idx[e]] += val[e] * count
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -284,6 +294,7 @@ def forward(
     substeps: int,
     out_spikes: np.ndarray,
     record: bool,
+    first: int,
     out_imem: np.ndarray,
     out_isyn: np.ndarray,
     out_iahp: np.ndarray,
@@ -292,9 +303,11 @@ def forward(
 ) -> None:
     """Run sequences ``seqs`` (``q = c * B + b``) for ``T`` steps.
 
-    ``x``: ``(C_in, B, T, N_in)``; ``k_all``: ``(C, F, N)``; outputs ``(C, B, T, N)``
-    (``out_isyn``: ``(C, B, T, N, R)``, column ``r`` from ``isyn`` row ``rows[r]``,
-    ``I_0`` where that is -1); ``inputs`` and ``rec``: the fan-out lists (``ptr``,
+    ``x``: ``(C_in, B, T, N_in)``; ``k_all``: ``(C, F, N)``; outputs ``(C, B, T, N)``;
+    with ``record``, the states of neurons ``first .. first + M - 1`` go to
+    ``out_imem`` and ``out_iahp`` ``(C, B, T, M)`` and ``out_isyn`` ``(C, B, T, M, R)``
+    (column ``r`` from ``isyn`` row ``rows[r]``, ``I_0`` where that is -1);
+    ``inputs`` and ``rec``: the fan-out lists (``ptr``,
     ``idx``, ``val``). With ``save`` the state after every substep goes to the
     trajectories ``tr`` (``isyn``, ``iahp``, ``imem``, ``logm``, ``timer``, ``spk``,
     ``iw``: ``(Q, T * substeps + 1, ...)``; index 0: the initial state; ``iw``: the
@@ -312,7 +325,6 @@ def forward(
     logm = np.empty(n, np.float32)
     timer = np.empty(n, np.float32)
     spk = np.empty(n, np.float32)
-    zero = np.zeros(n, np.float32)
     flat = iw.reshape(-1)
     state = (iw, isyn, iahp, imem, logm, timer, spk)
     for p in range(seqs.shape[0]):
@@ -335,9 +347,10 @@ def forward(
         u = 0
         for t in range(steps):
             for sub in range(substeps):
-                flat[:] = _ZERO
+                for e in range(flat.shape[0]):
+                    flat[e] = _ZERO
                 if sub == 0:
-                    _deliver(flat, x[xc, b, t], in_ptr, in_idx, in_val)
+                    _deliver_input(flat, x, xc, b, t, in_ptr, in_idx, in_val)
                 _deliver(flat, spk, rec_ptr, rec_idx, rec_val)
                 _step(
                     k,
@@ -351,25 +364,25 @@ def forward(
                     logm,
                     timer,
                     spk,
-                    zero,
                 )
                 u += 1
                 if save:
                     _save(tr, p, u, n_syn, state)
-                out = out_spikes[c, b, t]
                 if sub == 0:
-                    _copy(out, spk)
+                    for j in range(n):
+                        out_spikes[c, b, t, j] = spk[j]
                 else:
                     for j in range(n):
-                        out[j] += spk[j]
+                        out_spikes[c, b, t, j] += spk[j]
             if record:
-                _copy(out_imem[c, b, t], imem)
-                _copy(out_iahp[c, b, t], iahp)
-                for j in range(n):
+                for i in range(out_imem.shape[3]):
+                    j = first + i
+                    out_imem[c, b, t, i] = imem[j]
+                    out_iahp[c, b, t, i] = iahp[j]
                     i0 = k[_I0, j]
                     for r in range(out_isyn.shape[4]):
                         s = rows[r]
-                        out_isyn[c, b, t, j, r] = isyn[s, j] if s >= 0 else i0
+                        out_isyn[c, b, t, i, r] = isyn[s, j] if s >= 0 else i0
 
 
 # --- the reverse pass --------------------------------------------------------------
@@ -394,71 +407,69 @@ def _reverse_neurons(
     rows: np.ndarray,
     dynapsim: bool,
     sl: float,
-    isyn: np.ndarray,
-    iahp_prev: np.ndarray,
-    spk_prev: np.ndarray,
-    imem_prev: np.ndarray,
-    logm_prev: np.ndarray,
-    timer_prev: np.ndarray,
-    logm: np.ndarray,
-    spk: np.ndarray,
-    zero: np.ndarray,
+    tr_isyn: np.ndarray,
+    tr_iahp: np.ndarray,
+    tr_spk: np.ndarray,
+    tr_imem: np.ndarray,
+    tr_logm: np.ndarray,
+    tr_timer: np.ndarray,
+    p: int,
+    u: int,
 ) -> None:
-    """Adjoints of one substep's neuron update (``_step``'s second loop), in place in
-    ``acc``: from those of the state after it to those before it, the synapses'
-    added to, the constants' accumulated. Branch-free (selects)."""
-    n = imem_prev.shape[0]
-    i0 = k[_I0]
-    if dynapsim:
-        ampa, nmda, gaba, shunt = isyn[0], i0, zero, zero
-    else:
-        ampa = isyn[rows[0]] if rows[0] >= 0 else zero
-        nmda = isyn[rows[1]] if rows[1] >= 0 else i0
-        gaba = isyn[rows[2]] if rows[2] >= 0 else zero
-        shunt = isyn[rows[3]] if rows[3] >= 0 else zero
+    """Adjoints of substep ``u``'s neuron update (``_step``'s second loop) of the
+    sequence at position ``p`` of the trajectories, in place in ``acc``: from those
+    of the state after it to those before it, the synapses' added to, the constants'
+    accumulated. Branch-free (selects); no row views (``_step``'s note)."""
+    n = tr_imem.shape[2]
+    v = u - 1  # the state before the substep
+    ra, rn, rg, rs = (
+        (0, -1, -1, -1) if dynapsim else (rows[0], rows[1], rows[2], rows[3])
+    )
     nmda_absent = dynapsim or rows[1] < 0
-    ad, ac, lc, dc = k[_AD], k[_AC], k[_LC], k[_DC]
-    iit, igm, gmk, ifn = k[_IIT], k[_IGM], k[_GM], k[_IFN]
-    eu, fo, fs, lsp = k[_EU], k[_FO], k[_FS], k[_LSP]
     for lo in range(0, n, _BLK):
         # NOTE: a slice per block: offsets from a runtime base would carry numba's
         # negative-index wraparound, which blocks vectorization
         blk = acc[(lo // _BLK) * _STRIDE : (lo // _BLK + 1) * _STRIDE]
         for jj in range(min(_BLK, n - lo)):
             j = lo + jj
+            i0 = k[_I0, j]
+            ampa = tr_isyn[p, u, ra, j] if ra >= 0 else _ZERO
+            nmda = tr_isyn[p, u, rn, j] if rn >= 0 else i0
+            gaba = tr_isyn[p, u, rg, j] if rg >= 0 else _ZERO
+            shunt = tr_isyn[p, u, rs, j] if rs >= 0 else _ZERO
             # --- recompute the forward of neuron j (as in _step) ---
-            a_prev = iahp_prev[j]
-            n_prev = spk_prev[j]
-            m = imem_prev[j]
-            ua = ad[j] * a_prev + ac[j] * n_prev
-            a_on = ua >= i0[j]
-            a = ua if a_on else i0[j]
-            leak = lc[j] + a
-            den = m + ifn[j]
+            a_prev = tr_iahp[p, v, j]
+            n_prev = tr_spk[p, v, j]
+            m = tr_imem[p, v, j]
+            ua = k[_AD, j] * a_prev + k[_AC, j] * n_prev
+            a_on = ua >= i0
+            a = ua if a_on else i0
+            leak = k[_LC, j] + a
+            den = m + k[_IFN, j]
             if dynapsim:
-                drive = ampa[j] - leak + dc[j]
+                drive = ampa - leak + k[_DC, j]
             else:
-                leak = leak + gaba[j]
-                drive = dc[j] + nmda[j] * m / den
-                drive = drive + ampa[j]
-                drive = drive - shunt[j]
-            gate = max(_ONE - timer_prev[j], _ZERO)
+                leak = leak + gaba
+                drive = k[_DC, j] + nmda * m / den
+                drive = drive + ampa
+                drive = drive - shunt
+            gate = max(_ONE - tr_timer[p, v, j], _ZERO)
             pre = drive * gate
-            in_on = pre >= i0[j]
-            i_in = pre if in_on else i0[j]
-            i_inf = gmk[j] * (i_in - leak)
-            fb = _exp(fo[j] + fs[j] * logm_prev[j])
-            r1 = _ONE + a * iit[j]
+            in_on = pre >= i0
+            i_in = pre if in_on else i0
+            i_inf = k[_GM, j] * (i_in - leak)
+            fb = _exp(k[_FO, j] + k[_FS, j] * tr_logm[p, v, j])
+            r1 = _ONE + a * k[_IIT, j]
             relax = m * r1
-            den2 = m + igm[j]
+            den2 = m + k[_IGM, j]
             num = leak * (i_inf - relax)
             rate = num / den2 + fb
-            f = _ONE + eu[j] * rate
+            f = _ONE + k[_EU, j] * rate
             um = m * f
-            m_on = um >= i0[j]
-            m1 = um if m_on else i0[j]
-            xs = logm[j] - lsp[j]
-            fired = spk[j] > _ZERO
+            m_on = um >= i0
+            m1 = um if m_on else i0
+            xs = tr_logm[p, u, j] - k[_LSP, j]
+            fired = tr_spk[p, u, j] > _ZERO
             # --- reverse ---
             gmj = blk[_JM * _BLK + jj]
             g_m1 = _ZERO if fired else gmj
@@ -472,7 +483,7 @@ def _reverse_neurons(
             g_m = f * g_um
             g_f = m * g_um
             blk[_EU * _BLK + jj] += rate * g_f
-            g_rate = eu[j] * g_f
+            g_rate = k[_EU, j] * g_f
             g_num = g_rate / den2
             g_den2 = -(num / den2) / den2 * g_rate
             g_m += g_den2
@@ -482,15 +493,15 @@ def _reverse_neurons(
             g_relax = -leak * g_num
             g_m += r1 * g_relax
             g_r1 = m * g_relax
-            g_a = blk[_JA * _BLK + jj] + iit[j] * g_r1
+            g_a = blk[_JA * _BLK + jj] + k[_IIT, j] * g_r1
             blk[_IIT * _BLK + jj] += a * g_r1
             g_e = fb * g_rate
             blk[_FO * _BLK + jj] += g_e
-            blk[_FS * _BLK + jj] += logm_prev[j] * g_e
-            blk[_JL * _BLK + jj] = fs[j] * g_e
+            blk[_FS * _BLK + jj] += tr_logm[p, v, j] * g_e
+            blk[_JL * _BLK + jj] = k[_FS, j] * g_e
             blk[_GM * _BLK + jj] += (i_in - leak) * g_iinf
-            g_iin = gmk[j] * g_iinf
-            g_leak -= gmk[j] * g_iinf
+            g_iin = k[_GM, j] * g_iinf
+            g_leak -= k[_GM, j] * g_iinf
             g_drive = gate * g_iin if in_on else _ZERO
             gi0 += _ZERO if in_on else g_iin
             blk[_DC * _BLK + jj] += g_drive
@@ -502,18 +513,18 @@ def _reverse_neurons(
                 g_nm = m / den * g_drive
                 blk[(_TB + _TR + 4) * _BLK + jj] += g_nm  # NMDA's
                 gi0 += g_nm if nmda_absent else _ZERO
-                g_den = -(nmda[j] * m) / (den * den) * g_drive
-                g_m += nmda[j] / den * g_drive + g_den
+                g_den = -(nmda * m) / (den * den) * g_drive
+                g_m += nmda / den * g_drive + g_den
                 blk[_IFN * _BLK + jj] += g_den
                 blk[(_TB + 2 * _TR + 4) * _BLK + jj] += g_leak  # GABA's
             blk[_LC * _BLK + jj] += g_leak
             g_a += g_leak
             g_ua = g_a if a_on else _ZERO
             gi0 += _ZERO if a_on else g_a
-            blk[_JA * _BLK + jj] = ad[j] * g_ua
+            blk[_JA * _BLK + jj] = k[_AD, j] * g_ua
             blk[_AD * _BLK + jj] += a_prev * g_ua
             blk[_AC * _BLK + jj] += n_prev * g_ua
-            blk[_JN * _BLK + jj] = ac[j] * g_ua
+            blk[_JN * _BLK + jj] = k[_AC, j] * g_ua
             blk[_JM * _BLK + jj] = g_m
             blk[_I0 * _BLK + jj] += gi0
 
@@ -524,57 +535,54 @@ def _reverse_synapses(
     acc: np.ndarray,
     types: np.ndarray,
     dynapsim: bool,
-    isyn_prev: np.ndarray,
-    iw: np.ndarray,
+    tr_isyn: np.ndarray,
+    tr_iw: np.ndarray,
+    p: int,
+    u: int,
     giw: np.ndarray,
 ) -> None:
-    """Adjoints of one substep's synapse update (``_step``'s first loop), in place in
-    ``acc``; the weighted input's into ``giw`` ``(S N)`` (row ``s`` of type
-    ``types[s]``) as well."""
-    n = isyn_prev.shape[1]
-    i0 = k[_I0]
+    """Adjoints of substep ``u``'s synapse update (``_step``'s first loop) of the
+    sequence at position ``p`` of the trajectories, in place in ``acc``; the
+    weighted input's into ``giw`` ``(S N)`` (row ``s`` of type ``types[s]``) as
+    well. No row views (``_step``'s note)."""
+    n = tr_isyn.shape[3]
+    v = u - 1
     for s in range(types.shape[0]):
         base = _NF + 4 * s
-        decay, pulse, charge, gain = k[base], k[base + 1], k[base + 2], k[base + 3]
-        s_prev, w = isyn_prev[s], iw[s]
         for lo in range(0, n, _BLK):
             b = (lo // _BLK) * _STRIDE + (_TB + _TR * types[s]) * _BLK
             blk = acc[b : b + _TR * _BLK]
             if dynapsim:
                 for jj in range(min(_BLK, n - lo)):
                     j = lo + jj
-                    v = gain[j] * w[j]
-                    on = v >= i0[j]
-                    tgt = v if on else i0[j]
+                    vg = k[base + 3, j] * tr_iw[p, u, s, j]
+                    on = vg >= k[_I0, j]
+                    tgt = vg if on else k[_I0, j]
                     go = blk[4 * _BLK + jj]
-                    blk[4 * _BLK + jj] = decay[j] * go
-                    blk[jj] += s_prev[j] * go
+                    blk[4 * _BLK + jj] = k[base, j] * go
+                    blk[jj] += tr_isyn[p, v, s, j] * go
                     blk[_BLK + jj] += tgt * go
-                    g_t = pulse[j] * go
-                    blk[3 * _BLK + jj] += w[j] * g_t if on else _ZERO
-                    blk[5 * _BLK + jj] = gain[j] * g_t if on else _ZERO
+                    g_t = k[base + 1, j] * go
+                    blk[3 * _BLK + jj] += tr_iw[p, u, s, j] * g_t if on else _ZERO
+                    blk[5 * _BLK + jj] = k[base + 3, j] * g_t if on else _ZERO
                     blk[6 * _BLK + jj] += _ZERO if on else g_t
             else:
                 for jj in range(min(_BLK, n - lo)):
                     j = lo + jj
-                    uu = decay[j] * s_prev[j] + charge[j] * w[j]
-                    on = uu >= i0[j]
+                    uu = (
+                        k[base, j] * tr_isyn[p, v, s, j]
+                        + k[base + 2, j] * tr_iw[p, u, s, j]
+                    )
+                    on = uu >= k[_I0, j]
                     go = blk[4 * _BLK + jj]
                     g_u = go if on else _ZERO
                     blk[6 * _BLK + jj] += _ZERO if on else go
-                    blk[4 * _BLK + jj] = decay[j] * g_u
-                    blk[jj] += s_prev[j] * g_u
-                    blk[2 * _BLK + jj] += w[j] * g_u
-                    blk[5 * _BLK + jj] = charge[j] * g_u
-            gw = giw[s * n + lo : s * n + min(n, lo + _BLK)]
-            gw[:] = blk[5 * _BLK : 5 * _BLK + gw.shape[0]]
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _add(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[:n] += src`` (``n = len(src)``)."""
-    for j in range(src.shape[0]):
-        dst[j] += src[j]
+                    blk[4 * _BLK + jj] = k[base, j] * g_u
+                    blk[jj] += tr_isyn[p, v, s, j] * g_u
+                    blk[2 * _BLK + jj] += tr_iw[p, u, s, j] * g_u
+                    blk[5 * _BLK + jj] = k[base + 2, j] * g_u
+            for jj in range(min(_BLK, n - lo)):
+                giw[s * n + lo + jj] = blk[5 * _BLK + jj]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -598,6 +606,7 @@ def backward(
     slope: float,
     spike_grad: bool,
     record: bool,
+    first: int,
     g_spikes: np.ndarray,
     g_imem: np.ndarray,
     g_isyn: np.ndarray,
@@ -610,7 +619,8 @@ def backward(
     """Accumulate the gradients of sequences ``seqs`` (module docstring).
 
     ``g_*`` (outputs' gradients) as ``forward``'s outputs (``g_spikes`` read only
-    with ``spike_grad``, the others with ``record``); ``g_k`` ``(C, F, N)``
+    with ``spike_grad``, the others, of the recorded neurons from ``first`` on, with
+    ``record``); ``g_k`` ``(C, F, N)``
     float64, ``g_win`` ``(N_in, S N)`` and ``g_wrec`` ``(N, S N)`` float64
     (transposed: by source) are added to.
     """
@@ -627,7 +637,6 @@ def backward(
             types[rows[syn]] = syn
     acc = np.zeros(((n + _BLK - 1) // _BLK) * _STRIDE, f32)
     giw = np.zeros(ns * n, f32)
-    zero = np.zeros(n, f32)
     gw_in = np.zeros(g_win.shape, f32)  # one sequence's, added to g_win
     gw_rec = np.zeros(g_wrec.shape, f32)
     sl = np.float32(slope)
@@ -644,54 +653,53 @@ def backward(
             for sub in range(substeps - 1, -1, -1):
                 u = t * substeps + sub + 1  # the state after this substep
                 last = record and sub == substeps - 1
-                for lo in range(0, n, _BLK):
-                    blk = acc[(lo // _BLK) * _STRIDE : (lo // _BLK + 1) * _STRIDE]
-                    m = min(_BLK, n - lo)
-                    if spike_grad:
-                        _add(blk[_JN * _BLK :], g_spikes[c, b, t, lo : lo + m])
-                    if not last:
-                        continue
-                    _add(blk[_JM * _BLK :], g_imem[c, b, t, lo : lo + m])
-                    _add(blk[_JA * _BLK :], g_iahp[c, b, t, lo : lo + m])
-                    for r in range(n_out):
-                        s = rows[r]
-                        # type r's adjoint (dynapsim: the one DPI), or for an
-                        # absent type's current (I_0) I_0's gradient
-                        at = (_TB + _TR * types[s] + 4) * _BLK if s >= 0 else _I0 * _BLK
-                        _add(blk[at:], g_isyn[c, b, t, lo : lo + m, r])
+                if spike_grad:
+                    for lo in range(0, n, _BLK):
+                        blk = acc[(lo // _BLK) * _STRIDE : (lo // _BLK + 1) * _STRIDE]
+                        for jj in range(min(_BLK, n - lo)):
+                            blk[_JN * _BLK + jj] += g_spikes[c, b, t, lo + jj]
+                if last:
+                    for i in range(g_imem.shape[3]):
+                        j = first + i
+                        a = (j // _BLK) * _STRIDE + j % _BLK
+                        acc[a + _JM * _BLK] += g_imem[c, b, t, i]
+                        acc[a + _JA * _BLK] += g_iahp[c, b, t, i]
+                        for r in range(n_out):
+                            s = rows[r]
+                            # type r's adjoint (dynapsim: the one DPI), or for an
+                            # absent type's current (I_0) I_0's gradient
+                            at = _TB + _TR * types[s] + 4 if s >= 0 else _I0
+                            acc[a + at * _BLK] += g_isyn[c, b, t, i, r]
                 _reverse_neurons(
                     k,
                     acc,
                     rows,
                     dynapsim,
                     sl,
-                    tr_isyn[p, u],
-                    tr_iahp[p, u - 1],
-                    tr_spk[p, u - 1],
-                    tr_imem[p, u - 1],
-                    tr_logm[p, u - 1],
-                    tr_timer[p, u - 1],
-                    tr_logm[p, u],
-                    tr_spk[p, u],
-                    zero,
+                    tr_isyn,
+                    tr_iahp,
+                    tr_spk,
+                    tr_imem,
+                    tr_logm,
+                    tr_timer,
+                    p,
+                    u,
                 )
-                _reverse_synapses(
-                    k, acc, types, dynapsim, tr_isyn[p, u - 1], tr_iw[p, u], giw
-                )
+                _reverse_synapses(k, acc, types, dynapsim, tr_isyn, tr_iw, p, u, giw)
                 # --- delivery: recurrent from the previous spikes, input at sub 0 ---
-                spk_prev = tr_spk[p, u - 1]
                 for i in range(n):
                     total = _ZERO
                     for e in range(rec_ptr[i], rec_ptr[i + 1]):
                         total += rec_val[e] * giw[rec_idx[e]]
                     acc[(i // _BLK) * _STRIDE + _JN * _BLK + i % _BLK] += total
-                    if spk_prev[i] != _ZERO:
-                        _outer(gw_rec, i, giw, spk_prev[i])
+                    count = tr_spk[p, u - 1, i]
+                    if count != _ZERO:
+                        _outer(gw_rec, i, giw, count)
                 if sub == 0:
-                    xt = x[xc, b, t]
-                    for ch in range(xt.shape[0]):
-                        if xt[ch] != _ZERO:
-                            _outer(gw_in, ch, giw, xt[ch])
+                    for ch in range(x.shape[3]):
+                        count = x[xc, b, t, ch]
+                        if count != _ZERO:
+                            _outer(gw_in, ch, giw, count)
         # the initial state: every current at I_0, V_mem = ln(I_0)
         i0 = k[_I0]
         for j in range(n):

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from backends.dynapse import DynapseEmulator, DynapseParams, draw_chips, kernel
+from backends.dynapse import (
+    DynapseEmulator,
+    DynapseParams,
+    draw_chips,
+    emulator,
+    kernel,
+)
 
 
 def network(
@@ -179,3 +185,89 @@ def test_exp_and_log_polynomials_are_float32_accurate() -> None:
     true_exp = np.exp(y.astype(np.float64))
     assert np.max(np.abs(log - true_log) / np.spacing(np.abs(log))) <= 2.0
     assert np.max(np.abs(exp - true_exp) / np.spacing(exp)) <= 2.0
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("mode", ["dynapse2", "dynapsim"])
+def test_recording_a_slice_of_neurons(engine: str, mode: str) -> None:
+    """``record=slice`` returns those neurons' states of a full recording, and a
+    loss on them has the gradients of the same loss on the full recording."""
+    w_in, w_rec, x = network(6, steps=40)
+    got = {}
+    for record in (True, slice(12, 20)):
+        w_in_na = torch.tensor(w_in * 1e9, requires_grad=True)
+        scale = torch.ones((), dtype=torch.float64, requires_grad=True)
+        base = DynapseParams(iw_ahp=1e-9)
+        params = draw_chips(base.replace(itau_mem=base.itau_mem * scale), 20, [3, 4])
+        run = DynapseEmulator(
+            params, w_in_na * 1e-9, w_rec, mode=mode, engine=engine
+        ).run(x, record=record)
+        assert run.isyn is not None
+        assert run.imem is not None
+        assert run.iahp is not None
+        cut = slice(None) if record is not True else slice(12, 20)
+        isyn, imem, iahp = (
+            run.isyn[:, :, :, cut],
+            run.imem[..., cut],
+            run.iahp[..., cut],
+        )
+        assert imem.shape == (2, 3, 40, 8)
+        assert isyn.shape[:4] == (2, 3, 40, 8)
+        loss = (isyn[..., 0] - isyn[..., -1]).mean() * 1e9 + imem.mean() * 1e9
+        loss = loss + iahp.mean() * 1e9
+        loss.backward()
+        got[record is True] = (run.spikes, isyn, imem, iahp, w_in_na.grad, scale.grad)
+    for full, part in zip(got[True], got[False], strict=True):
+        assert torch.equal(full, part)
+    assert float(got[True][4].abs().sum()) > 0
+
+
+def test_record_slice_errors() -> None:
+    w_in, w_rec, x = network(7, steps=10)
+    emulator = DynapseEmulator(DynapseParams(), w_in, w_rec)
+    with pytest.raises(ValueError, match="with step 1"):
+        emulator.run(x, record=slice(0, 20, 2))
+    with pytest.raises(ValueError, match="names no neuron of the 20 neurons"):
+        emulator.run(x, record=slice(25, 30))
+
+
+def test_reused_buffers_give_the_same_gradients() -> None:
+    """Within ``reuse_buffers`` a gradient run reuses the trajectories of the last
+    one only once no autograd graph holds them: two graphs alive at once, and
+    steps one after the other, give the gradients of fresh buffers."""
+    w_in, w_rec, x = network(8, steps=30)
+    params = draw_chips(DynapseParams(iw_ahp=1e-9), 20, [1, 2])
+
+    def grads(w_in_na: torch.Tensor, sign: float) -> torch.Tensor:
+        run = DynapseEmulator(params, w_in_na * 1e-9, w_rec).run(x, record=True)
+        assert run.isyn is not None
+        loss = sign * run.isyn[..., 0].mean() * 1e9 + run.spikes.sum() * 1e-3
+        (grad,) = torch.autograd.grad(loss, w_in_na)
+        return grad
+
+    def two_at_once() -> tuple[torch.Tensor, torch.Tensor]:
+        a = torch.tensor(w_in * 1e9, requires_grad=True)
+        b = torch.tensor(w_in * 1e9, requires_grad=True)
+        run_a = DynapseEmulator(params, a * 1e-9, w_rec).run(x, record=True)
+        run_b = DynapseEmulator(params, b * 1e-9, w_rec * 0.5).run(x, record=True)
+        loss = (run_a.spikes.sum() - run_b.spikes.sum()) * 1e-3
+        assert run_a.imem is not None
+        assert run_b.imem is not None
+        loss = loss + (run_a.imem.mean() + run_b.imem.mean()) * 1e9
+        ga, gb = torch.autograd.grad(loss, [a, b])
+        return ga, gb
+
+    fresh = [grads(torch.tensor(w_in * 1e9, requires_grad=True), s) for s in (1, -1)]
+    fresh_pair = two_at_once()
+    with emulator.reuse_buffers():
+        reused = [
+            grads(torch.tensor(w_in * 1e9, requires_grad=True), s) for s in (1, -1)
+        ]
+        reused_pair = two_at_once()
+        again = two_at_once()
+        assert emulator._POOL.tr is not None  # kept for the next run
+    assert emulator._POOL.tr is None  # released
+    want = [*fresh, *fresh_pair, *fresh_pair]
+    for f, r in zip(want, [*reused, *reused_pair, *again], strict=True):
+        assert torch.equal(f, r)
+    assert not torch.equal(fresh_pair[0], fresh_pair[1])
