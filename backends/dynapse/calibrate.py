@@ -30,6 +30,7 @@ decade at a time and then refined (``auto_i_scale``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -528,21 +529,19 @@ def calibrate_readout(
         # The model's counts are anchored to what the chip counted at the best
         # iterate: the model supplies only how they change with the weights.
         offset = anchor - model.counts(*_drives(hidden, kept))
-        steps = [
-            model_step(
-                kept,
-                hidden[train],
-                classes[train],
-                model,
-                offset=offset[train],
-                ridge=ridge,
-                trust=trust,
-                copies=copies,
-                support=support,
-                cap=cap,
-            )
-            for ridge in READOUT_MODEL_RIDGE
-        ]
+        step = functools.partial(
+            model_step,
+            kept,
+            hidden[train],
+            classes[train],
+            model,
+            offset=offset[train],
+            trust=trust,
+            copies=copies,
+            support=support,
+            cap=cap,
+        )
+        steps = [step(ridge=ridge) for ridge in READOUT_MODEL_RIDGE]
         # And least-squares steps towards one-hot counts (as ``fit_readout``).
         level = READOUT_FIT_LEVEL * max(float(np.median(anchor[train].max(1))), 1.0)
         goal = np.tile(np.eye(anchor.shape[1] // copies)[classes], (1, copies))

@@ -128,22 +128,11 @@ def draw_chip(
     Fields given as torch tensors stay tensors (the factor multiplies them, so a
     gradient reaches the nominal value); the others become float64 arrays.
     """
-    if n_neurons < 1:
-        raise ValueError(f"n_neurons must be >= 1; got {n_neurons}")
-    if seed < 0:
-        raise ValueError(f"chip seed must be >= 0; got {seed}")
-    _check_fraction("relative_std", relative_std)
-    chosen = _chosen_fields(fields)
+    chosen = _check_draw(n_neurons, [seed], relative_std, fields)
     changes: dict[str, ParamValue] = {}
     for name in params.names():
         value = _per_neuron(name, getattr(params, name), n_neurons)
-        if name in chosen:
-            factor = mismatch_factors(seed, name, n_neurons, relative_std)
-            if isinstance(value, torch.Tensor):
-                value = value * torch.as_tensor(factor, dtype=value.dtype)
-            else:
-                value = value * factor
-        changes[name] = value
+        changes[name] = _drawn(value, name, seed, relative_std, chosen)
     return params.replace(**changes)
 
 
@@ -162,34 +151,49 @@ def draw_chips(
     """
     if len(seeds) == 0:
         raise ValueError("seeds must name at least one chip")
-    if n_neurons < 1:
-        raise ValueError(f"n_neurons must be >= 1; got {n_neurons}")
-    for seed in seeds:
-        if seed < 0:
-            raise ValueError(f"chip seed must be >= 0; got {seed}")
-    _check_fraction("relative_std", relative_std)
-    chosen = _chosen_fields(fields)
+    chosen = _check_draw(n_neurons, seeds, relative_std, fields)
     # NOTE: the rows are draw_chip's values (the same operations), stacked without
     # building and validating a DynapseParams per chip: that cost retune's steps
     # (8 chips of 33 fields each) a third of their time, measured.
     stacked: dict[str, ParamValue] = {}
     for name in params.names():
         value = _per_neuron(name, getattr(params, name), n_neurons)
-        rows: list[Any] = []
-        for seed in seeds:
-            row = value
-            if name in chosen:
-                factor = mismatch_factors(seed, name, n_neurons, relative_std)
-                if isinstance(value, torch.Tensor):
-                    row = value * torch.as_tensor(factor, dtype=value.dtype)
-                else:
-                    row = value * factor
-            rows.append(row)
+        rows = [_drawn(value, name, seed, relative_std, chosen) for seed in seeds]
         if isinstance(value, torch.Tensor):
             stacked[name] = torch.stack(rows)
         else:
             stacked[name] = np.stack(rows)
     return params.replace(**stacked)
+
+
+def _check_draw(
+    n_neurons: int,
+    seeds: Sequence[int],
+    relative_std: float,
+    fields: Iterable[str] | None,
+) -> frozenset[str]:
+    """``ValueError`` for a draw's bad arguments; else the fields to perturb."""
+    if n_neurons < 1:
+        raise ValueError(f"n_neurons must be >= 1; got {n_neurons}")
+    for seed in seeds:
+        if seed < 0:
+            raise ValueError(f"chip seed must be >= 0; got {seed}")
+    _check_fraction("relative_std", relative_std)
+    return _chosen_fields(fields)
+
+
+def _drawn(
+    value: Any, name: str, seed: int, relative_std: float, chosen: frozenset[str]
+) -> Any:
+    """One field of one chip: the ``(N,)`` nominal ``value`` times the chip's
+    mismatch factors when ``name`` is among the ``chosen`` fields (a tensor stays a
+    tensor, so a gradient reaches the nominal value), else ``value`` unchanged."""
+    if name not in chosen:
+        return value
+    factor = mismatch_factors(seed, name, len(value), relative_std)
+    if isinstance(value, torch.Tensor):
+        return value * torch.as_tensor(factor, dtype=value.dtype)
+    return value * factor
 
 
 def _per_neuron(name: str, value: ParamValue, n_neurons: int) -> Any:
