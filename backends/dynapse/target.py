@@ -213,8 +213,7 @@ class DynapseTarget:
 
         Raises:
             ValueError: ``copies`` or ``epochs`` below 1, ``fit_chips`` below 0,
-                ``fit_ridge`` or ``relative_std`` not positive (``relative_std``
-                may be 0).
+                ``fit_ridge`` not positive or ``relative_std`` negative.
         """
         if copies < 1 or epochs < 1 or fit_chips < 0 or not fit_ridge > 0:
             raise ValueError(
