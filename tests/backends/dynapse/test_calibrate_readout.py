@@ -18,7 +18,7 @@ from backends.dynapse.calibrate import (
 )
 from backends.dynapse.target import DYNAPSE2, EmulatedChip
 from compiler.errors import PassError, PipelineError
-from tests.backends.dynapse.test_retune import classifier, samples
+from tests.backends.dynapse.test_retune import compiled, samples
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
@@ -28,9 +28,7 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.fixture(scope="module")
 def quantized() -> ir.Graph:
     """``test_retune``'s classifier, placed and quantized as there."""
-    return compiler.run_pipeline(
-        classifier(), "allocate-cores{target=dynapse2},quantize-dynapse{i-scale=1e-08}"
-    )
+    return compiled()
 
 
 def test_readout_step_converges_on_a_threshold_linear_neuron() -> None:
@@ -157,9 +155,7 @@ def test_readout_calibrates_a_badly_mismatched_chip(quantized: ir.Graph) -> None
 
 def test_ideal_chip_refit_recovers_the_float_decisions() -> None:
     # Too small a current scale: the ideal chip disagrees with the float network.
-    weak = compiler.run_pipeline(
-        classifier(), "allocate-cores{target=dynapse2},quantize-dynapse{i-scale=4e-09}"
-    )
+    weak = compiled(4e-09)
     x, _ = samples(256, seed=6)
     test, _ = samples(256, seed=9)
     want = ir.interpret(weak, torch.from_numpy(test)).numpy().sum(1).argmax(1)

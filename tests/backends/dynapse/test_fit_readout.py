@@ -14,7 +14,7 @@ from backends.dynapse.passes.fit_readout_dynapse import FIT_CHIP_SEED
 from backends.dynapse.target import DYNAPSE2
 from compiler.errors import PassError, PipelineError
 from tests.backends.dynapse.test_calibrate_readout import agreement
-from tests.backends.dynapse.test_retune import classifier, samples
+from tests.backends.dynapse.test_retune import classifier, compiled, samples
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::backends.dynapse.adapt.DynapseAdapterWarning"
@@ -24,9 +24,7 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.fixture(scope="module")
 def weak() -> ir.Graph:
     """Too small a current scale: the ideal chip misreads the classifier."""
-    return compiler.run_pipeline(
-        classifier(), "allocate-cores{target=dynapse2},quantize-dynapse{i-scale=4e-09}"
-    )
+    return compiled(4e-09)
 
 
 def test_refit_on_the_ideal_chip_lifts_held_out_accuracy(weak: ir.Graph) -> None:

@@ -74,11 +74,18 @@ def samples(n: int, seed: int, steps: int = 60) -> tuple[np.ndarray, np.ndarray]
     return x, labels
 
 
+def compiled(i_scale: float = 1e-08) -> ir.Graph:
+    """The classifier placed and quantized for dynapse2 at current scale ``i_scale``
+    (amperes per unit weight)."""
+    return compiler.run_pipeline(
+        classifier(),
+        f"allocate-cores{{target=dynapse2}},quantize-dynapse{{i-scale={i_scale!r}}}",
+    )
+
+
 @pytest.fixture(scope="module")
 def quantized() -> ir.Graph:
-    return compiler.run_pipeline(
-        classifier(), "allocate-cores{target=dynapse2},quantize-dynapse{i-scale=1e-08}"
-    )
+    return compiled()
 
 
 def _target() -> Any:
