@@ -546,36 +546,27 @@ def calibrate_readout(
         level = READOUT_FIT_LEVEL * max(float(np.median(anchor[train].max(1))), 1.0)
         goal = np.tile(np.eye(anchor.shape[1] // copies)[classes], (1, copies))
         steps += [
-            np.clip(
-                np.where(
-                    support,
-                    readout_step(
-                        kept,
-                        hidden[train],
-                        anchor[train],
-                        goal[train] * level,
-                        ridge=ridge,
-                        trust=trust,
-                    ),
-                    0.0,
+            _within(
+                readout_step(
+                    kept,
+                    hidden[train],
+                    anchor[train],
+                    goal[train] * level,
+                    ridge=ridge,
+                    trust=trust,
                 ),
-                -cap,
+                support,
                 cap,
             )
             for ridge in READOUT_FIT_RIDGES
         ]
         # Each candidate is scored as the chip will realise it (quantized per core).
-        candidates = [_requantize(graph, node, layer, w / gain[:, None]) for w in steps]
-        realised = [
-            np.asarray(g.op(node).weight, np.float64) * gain[:, None]  # type: ignore[attr-defined]
-            for g in candidates
-        ]
+        candidates = [_realise(graph, node, layer, w, gain) for w in steps]
         scores = [
             model_accuracy(w, hidden[held], classes[held], model, copies, offset[held])
-            for w in realised
+            for _, w in candidates
         ]
-        pick = int(np.argmax(scores))
-        current, weight = candidates[pick], realised[pick]
+        current, weight = candidates[int(np.argmax(scores))]
         progress.update(chip_acc=history[-1])
     else:
         on_chip(np.zeros(0, np.int64))
@@ -858,6 +849,23 @@ def _delayed(spikes: np.ndarray) -> np.ndarray:
     return out
 
 
+def _within(weight: np.ndarray, support: np.ndarray, cap: float) -> np.ndarray:
+    """``weight`` zero outside ``support`` and clipped to ``[-cap, cap]`` (the
+    bounds of ``_readout_bounds``)."""
+    return np.clip(np.where(support, weight, 0.0), -cap, cap)
+
+
+def _realise(
+    graph: Graph, node: str, layer: str, weight: np.ndarray, gain: np.ndarray
+) -> tuple[Graph, np.ndarray]:
+    """``graph`` with the last layer's ``weight`` (threshold units times the
+    neurons' ``gain``) quantized per core (``_requantize``), and the weight the chip
+    realises, in the same units."""
+    current = _requantize(graph, node, layer, weight / gain[:, None])
+    realised = np.asarray(current.op(node).weight, np.float64)  # type: ignore[attr-defined]
+    return current, realised * gain[:, None]
+
+
 def _requantize(graph: Graph, node: str, layer: str, weight: np.ndarray) -> Graph:
     """``graph`` with the last layer's forward weight ``node`` set to ``weight`` and
     quantized, every other weight as it was.
@@ -1048,10 +1056,8 @@ def fit_readout(
             ridge=ridge,
             trust=trust,
         )
-        weight = np.clip(np.where(support, step, 0.0), -cap, cap)
-        current = _requantize(graph, node, layer, weight / gain[:, None])
-        realised = np.asarray(current.op(node).weight, np.float64)  # type: ignore[attr-defined]
-        realised = realised * gain[:, None]
+        weight = _within(step, support, cap)
+        current, realised = _realise(graph, node, layer, weight, gain)
         got = counts(realised)
         history.append(accuracy(got))
         if history[-1] > history[best]:
