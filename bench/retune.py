@@ -47,6 +47,7 @@ against the float SNN, and ``calibrate-chip{method=readout}`` on the 10 worst of
 ``--chips`` chips at 20 % and 10 % mismatch.
 
     python bench/retune.py --loop [--chips 50] [--loop-chips 10] [--loop-iterations 20]
+        [--loop-copies 4] [--loop-retune 4] [--loop-fit-chips 16]
     python bench/retune.py [--tables goals,ablation,sweep,loop,inloop,xylo] [--chips 200]
         [--sigmas 0.067,0.1,0.2] [--copies 4] [--mismatch 0.2] [--epochs 10]
         [--calibrate-chips 10] [--iterations 30] [--histogram retune.png] [--quick]
@@ -349,7 +350,10 @@ def _fit(ridge: float) -> str:
 def _robust(args: argparse.Namespace) -> _Robust:
     digits = spiking_classifier(hidden=args.hidden, seed=args.seed)
     steps = digits.test.shape[1]
-    i_scale, _ = choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))
+    i_scale = (
+        args.i_scale
+        or choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))[0]
+    )
     train = spikes(digits.xtr, TRAIN_STEPS, 7)
     labels = digits.ytr
     if args.train_samples:
@@ -542,8 +546,10 @@ def xylo(args: argparse.Namespace) -> None:
 def in_the_loop(args: argparse.Namespace) -> None:
     """``--loop``: the ideal chip against the float SNN, then ``calibrate-chip``
     (``method=readout``) on the ``--loop-chips`` worst of ``--chips`` compiled chips
-    at each of ``--loop-mismatch``, from the network ``retune``d ``--loop-retune``
-    epochs at the largest of them (0: the compiled one): per chip its starting test
+    at each of ``--loop-mismatch``, from the network with ``--loop-copies`` copies
+    of every neuron (``replicate``), ``retune``d ``--loop-retune`` epochs at the
+    largest of them (0: not retuned) and its readout refitted on
+    ``--loop-fit-chips`` chips pooled (0: not refitted): per chip its starting test
     accuracy, the first
     iteration within 0.5 point of the float SNN, the final accuracy and the time."""
     from backends.dynapse.calibrate import calibrate_readout
@@ -562,19 +568,34 @@ def in_the_loop(args: argparse.Namespace) -> None:
     )
     options = RetuneOptions(epochs=args.loop_iterations, batch=512, chips=1)
     start = compiled
+    if args.loop_copies > 1:
+        start = compiler.run_pipeline(
+            replicate_graph(digits.snn, args.loop_copies),
+            "allocate-cores{target=dynapse2},"
+            f"quantize-dynapse{{i-scale={i_scale!r}}}",
+        )
+    sigma = max(args.loop_mismatch)
     if args.loop_retune:
         t = time.perf_counter()
         start = compiler.run_pipeline(
-            compiled,
-            f"retune{{relative-std={max(args.loop_mismatch)} "
-            f"epochs={args.loop_retune} quiet=true}}",
+            start,
+            f"retune{{relative-std={sigma} epochs={args.loop_retune} quiet=true}}",
             calibration=spikes(digits.xtr, TRAIN_STEPS, 7),
             labels=digits.ytr,
         )
         print(
-            f"retune {args.loop_retune} epochs at sigma {max(args.loop_mismatch):.0%}: "
-            f"{time.perf_counter() - t:.0f} s; the chips start from it"
+            f"replicate{{copies={args.loop_copies}}}, retune {args.loop_retune} "
+            f"epochs at sigma {sigma:.0%}: {time.perf_counter() - t:.0f} s"
         )
+    if args.loop_fit_chips:
+        start = compiler.run_pipeline(
+            start,
+            robust_fit(args.loop_fit_chips, args.fit_ridge, sigma),
+            calibration=spikes(digits.xtr, steps, 7),
+            labels=digits.ytr,
+        )
+        print(f"readout refitted on {args.loop_fit_chips} chips at sigma {sigma:.0%}")
+    print("the chips start from that network", flush=True)
 
     def test_accuracy(config: object, seed: int | None, std: float) -> float:
         emu = decode_emulator(config, seed=seed, relative_std=std)
@@ -675,6 +696,15 @@ def main() -> None:
     parser.add_argument("--loop-chips", type=int, default=10)
     parser.add_argument("--loop-iterations", type=int, default=20)
     parser.add_argument("--loop-retune", type=int, default=10)
+    parser.add_argument(
+        "--loop-copies", type=int, default=1, help="in the loop: replicate first"
+    )
+    parser.add_argument(
+        "--loop-fit-chips",
+        type=int,
+        default=0,
+        help="in the loop: the start's readout refitted on this many chips pooled",
+    )
     parser.add_argument("--loop-mismatch", type=float, nargs="+", default=[0.2, 0.1])
     parser.add_argument(
         "--loop-no-ideal", action="store_true", help="in_the_loop: skip the ideal chip"
@@ -691,6 +721,13 @@ def main() -> None:
         help="the goals' readout refit: mismatched chips pooled (0: ideal chip)",
     )
     parser.add_argument("--fit-ridge", type=float, default=FIT_RIDGE)
+    parser.add_argument(
+        "--i-scale",
+        type=float,
+        default=0.0,
+        help="goals, ablation, sweep, readout: quantize-dynapse's current scale "
+        "(0: choose_i_scale's)",
+    )
     parser.add_argument(
         "--train-samples", type=int, default=0, help="retune on the first N (0: all)"
     )
