@@ -70,6 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 import compiler
 from backends.dynapse.calibrate import READOUT_FIT_RIDGE, choose_i_scale
+from backends.dynapse.config import DynapseConfig
 from backends.dynapse.decode import emulator as decode_emulator
 from backends.dynapse.decode import output_columns as decode_columns
 from backends.dynapse.retune import calibrate_graph
@@ -597,9 +598,11 @@ def in_the_loop(args: argparse.Namespace) -> None:
         print(f"readout refitted on {args.loop_fit_chips} chips at sigma {sigma:.0%}")
     print("the chips start from that network", flush=True)
 
-    def test_accuracy(config: object, seed: int | None, std: float) -> float:
+    def test_accuracy(config: DynapseConfig, seed: int | None, std: float) -> float:
         emu = decode_emulator(config, seed=seed, relative_std=std)
         out = emu.run(x).spikes[0][..., decode_columns(config)].numpy().sum(1)
+        # the population readout (replicate): the copies of a channel summed
+        out = out.reshape(out.shape[0], config.output_copies, -1).sum(1)
         return float(np.mean(out.argmax(1) == y))
 
     def loop(
