@@ -71,8 +71,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import compiler
 from backends.dynapse.calibrate import READOUT_FIT_RIDGE, choose_i_scale
 from backends.dynapse.config import DynapseConfig
-from backends.dynapse.decode import emulator as decode_emulator
-from backends.dynapse.decode import output_columns as decode_columns
 from backends.dynapse.retune import calibrate_graph
 from backends.dynapse.target import DYNAPSE2, EmulatedChip
 from compiler.chip_yield import YieldReport, chip_yield, histogram, histogram_text
@@ -82,6 +80,24 @@ from examples.dynapse_digits import spikes, spiking_classifier
 
 TRAIN_STEPS = 100
 """Steps per training sample (half the test length: half the training time)."""
+
+
+def _current_scale(digits: Any, args: argparse.Namespace) -> float:
+    """``--i-scale``, or else ``choose_i_scale``'s for the float SNN on 200 training
+    digits at the test length."""
+    if args.i_scale:
+        return float(args.i_scale)
+    steps = digits.test.shape[1]
+    return choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))[0]
+
+
+def _compile(snn: compiler.Graph, i_scale: float, copies: int = 1) -> compiler.Graph:
+    """``snn`` with ``copies`` copies of every neuron (``replicate``; 1: as it is),
+    placed and quantized at ``i_scale``."""
+    return compiler.run_pipeline(
+        replicate_graph(snn, copies),
+        f"allocate-cores{{target=dynapse2}},quantize-dynapse{{i-scale={i_scale!r}}}",
+    )
 
 
 def _row(name: str, r: YieldReport, seconds: float | None) -> str:
@@ -97,11 +113,7 @@ def dynapse(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     digits = spiking_classifier(hidden=args.hidden, seed=args.seed)
     steps = digits.test.shape[1]
-    i_scale, _ = choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))
-    compiled = compiler.run_pipeline(
-        digits.snn,
-        f"allocate-cores{{target=dynapse2}},quantize-dynapse{{i-scale={i_scale!r}}}",
-    )
+    compiled = _compile(digits.snn, _current_scale(digits, args))
     target = dataclasses.replace(DYNAPSE2, relative_std=args.mismatch)
     x, y = digits.test, digits.yte
     train = spikes(digits.xtr, TRAIN_STEPS, 7)
@@ -277,11 +289,7 @@ class _Robust:
     def graph(self, copies: int) -> compiler.Graph:
         """The network with ``copies`` copies of every neuron, placed and quantized."""
         if copies not in self.compiled:
-            self.compiled[copies] = compiler.run_pipeline(
-                replicate_graph(self.digits.snn, copies),
-                "allocate-cores{target=dynapse2},"
-                f"quantize-dynapse{{i-scale={self.i_scale!r}}}",
-            )
+            self.compiled[copies] = _compile(self.digits.snn, self.i_scale, copies)
         return self.compiled[copies]
 
     def retune(
@@ -350,11 +358,7 @@ def _fit(ridge: float) -> str:
 
 def _robust(args: argparse.Namespace) -> _Robust:
     digits = spiking_classifier(hidden=args.hidden, seed=args.seed)
-    steps = digits.test.shape[1]
-    i_scale = (
-        args.i_scale
-        or choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))[0]
-    )
+    i_scale = _current_scale(digits, args)
     train = spikes(digits.xtr, TRAIN_STEPS, 7)
     labels = digits.ytr
     if args.train_samples:
@@ -558,23 +562,14 @@ def in_the_loop(args: argparse.Namespace) -> None:
     digits = spiking_classifier(hidden=args.hidden, seed=args.seed)
     steps = digits.test.shape[1]
     x, y, reference = digits.test, digits.yte, digits.accuracy
-    i_scale, _ = choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))
-    compiled = compiler.run_pipeline(
-        digits.snn,
-        f"allocate-cores{{target=dynapse2}},quantize-dynapse{{i-scale={i_scale!r}}}",
-    )
+    i_scale = _current_scale(digits, args)
+    compiled = _compile(digits.snn, i_scale)
     # The calibration samples run as long as the test ones (the counts' scale).
     data = retune_data(
         compiled, spikes(digits.xtr, steps, 7), digits.ytr, pass_name="calibrate-chip"
     )
     options = RetuneOptions(epochs=args.loop_iterations, batch=512, chips=1)
-    start = compiled
-    if args.loop_copies > 1:
-        start = compiler.run_pipeline(
-            replicate_graph(digits.snn, args.loop_copies),
-            "allocate-cores{target=dynapse2},"
-            f"quantize-dynapse{{i-scale={i_scale!r}}}",
-        )
+    start = _compile(digits.snn, i_scale, args.loop_copies)
     sigma = max(args.loop_mismatch)
     if args.loop_retune:
         t = time.perf_counter()
@@ -599,11 +594,9 @@ def in_the_loop(args: argparse.Namespace) -> None:
     print("the chips start from that network", flush=True)
 
     def test_accuracy(config: DynapseConfig, seed: int | None, std: float) -> float:
-        emu = decode_emulator(config, seed=seed, relative_std=std)
-        out = emu.run(x).spikes[0][..., decode_columns(config)].numpy().sum(1)
-        # the population readout (replicate): the copies of a channel summed
-        out = out.reshape(out.shape[0], config.output_copies, -1).sum(1)
-        return float(np.mean(out.argmax(1) == y))
+        chip = EmulatedChip(seed=0 if seed is None else seed, relative_std=std)
+        chip.program(config)  # its run() reads replicated outputs as populations
+        return float(np.mean(chip.run(x).sum(1).argmax(1) == y))
 
     def loop(
         seed: int | None, std: float, graph: compiler.Graph = compiled
@@ -648,7 +641,9 @@ def in_the_loop(args: argparse.Namespace) -> None:
         )
         worst = np.argsort(population.accuracy, kind="stable")[: args.loop_chips]
         print(
-            f"\nsigma {std:.0%}: the {len(worst)} worst of {args.chips} chips",
+            f"\nsigma {std:.0%}: the start on {args.chips} chips: mean "
+            f"{population.mean:.2%}, 5th percentile {population.p5:.2%}; the "
+            f"{len(worst)} worst of them",
             flush=True,
         )
         print(
@@ -728,8 +723,7 @@ def main() -> None:
         "--i-scale",
         type=float,
         default=0.0,
-        help="goals, ablation, sweep, readout: quantize-dynapse's current scale "
-        "(0: choose_i_scale's)",
+        help="quantize-dynapse's current scale (0: choose_i_scale's)",
     )
     parser.add_argument(
         "--train-samples", type=int, default=0, help="retune on the first N (0: all)"

@@ -16,6 +16,7 @@ measured in the same run, rather than seconds across runs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -33,7 +34,7 @@ CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1] + "/examples")
 import dataclasses
-import numpy as np, torch
+import torch
 torch.set_num_threads(1)
 import compiler
 from backends.dynapse.calibrate import choose_i_scale
@@ -63,13 +64,12 @@ if chips:
     r = chip_yield(
         target, DYNAPSE2.lower(retuned), digits.test, digits.yte, chips=chips, seed=1
     )
-    acc = np.asarray(r.accuracy)
-    result.update(mean=float(acc.mean()), p5=float(np.percentile(acc, 5)))
+    result.update(mean=r.mean, p5=r.p5)
 print(json.dumps(result))
 """
 
 
-def run(root: Path, args: object) -> dict[str, float]:
+def run(root: Path, args: argparse.Namespace) -> dict[str, float]:
     """One retune (and its yield) by the checkout at ``root``, in a fresh process."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     argv = [str(root), str(args.mismatch), str(args.epochs), str(args.chips)]
@@ -114,12 +114,8 @@ def main() -> None:
     for name, results in runs.items():
         seconds = [r["seconds"] for r in results]
         medians[name] = statistics.median(seconds)
-        accuracy = ""
-        if args.chips:
-            last = results[-1]
-            accuracy = f" {last['mean']:.2%} | {last['p5']:.2%} |"
-        else:
-            accuracy = " | |"
+        last = results[-1]
+        accuracy = f" {last['mean']:.2%} | {last['p5']:.2%} |" if args.chips else " | |"
         listed = ", ".join(f"{s:.0f}" for s in seconds)
         print(f"| {name} | {medians[name]:.1f} | {listed} |{accuracy}")
     if len(medians) == 2:
