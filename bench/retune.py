@@ -29,9 +29,14 @@ at that sigma, and the robust path (``DynapseTarget.robust_pipeline``): those th
 (seeds from 1,000,000) at ``--fit-ridge``, each with the mean, the 5th percentile and
 its bootstrap 95 % interval, the minimum, the float SNN and the ideal chip, and the
 goal (5th percentile within 1.0 point of the float SNN at 10 %, 2.0 at 20 %). The
-ablation switches each lever on and off at ``--ablation-sigma`` (accuracy and
-retune time); the sweep gives accuracy against the replication factor and the
+ablation switches each lever on and off at ``--ablation-sigma`` (``replicate``,
+``retune``, its attack with ``--beta``, the pooled readout refit; accuracy and the
+levers' time); the sweep gives accuracy against the replication factor and the
 resources (neurons, cores), without retuning.
+
+``--draws N`` retunes on ``N`` Poisson draws of each training digit (more data
+from the same digits; the refit keeps one draw); ``--loop-draws N`` gives the
+in-the-loop calibration ``N`` draws.
 
 **Readout refit** (``--tables readout``): ``fit-readout-dynapse`` (the last layer
 refitted at compile time on the ideal emulated chip, with labels) against the
@@ -47,9 +52,9 @@ against the float SNN, and ``calibrate-chip{method=readout}`` on the 10 worst of
 ``--chips`` chips at 20 % and 10 % mismatch.
 
     python bench/retune.py --loop [--chips 50] [--loop-chips 10] [--loop-iterations 20]
-        [--loop-copies 4] [--loop-retune 4] [--loop-fit-chips 16]
+        [--loop-copies 4] [--loop-retune 4] [--loop-fit-chips 16] [--loop-draws 2]
     python bench/retune.py [--tables goals,ablation,sweep,loop,inloop,xylo] [--chips 200]
-        [--sigmas 0.067,0.1,0.2] [--copies 4] [--mismatch 0.2] [--epochs 10]
+        [--sigmas 0.067,0.1,0.2] [--copies 4] [--draws 2] [--mismatch 0.2] [--epochs 10]
         [--calibrate-chips 10] [--iterations 30] [--histogram retune.png] [--quick]
 """
 
@@ -356,14 +361,19 @@ def _fit(ridge: float) -> str:
     return f"fit-readout-dynapse{{ridge={ridge}}}"
 
 
+def draws(x: np.ndarray, steps: int, count: int) -> np.ndarray:
+    """``count`` Poisson encodings of the digits ``x``, one after the other (the
+    first is the one a single draw gives: seed 7)."""
+    return np.concatenate([spikes(x, steps, 7 + 100 * k) for k in range(count)])
+
+
 def _robust(args: argparse.Namespace) -> _Robust:
     digits = spiking_classifier(hidden=args.hidden, seed=args.seed)
     i_scale = _current_scale(digits, args)
-    train = spikes(digits.xtr, TRAIN_STEPS, 7)
     labels = digits.ytr
-    if args.train_samples:
-        digits = dataclasses.replace(digits, ytr=digits.ytr[: args.train_samples])
-        train = train[: args.train_samples]
+    n = args.train_samples or len(labels)
+    train = draws(digits.xtr[:n], TRAIN_STEPS, args.draws)
+    digits = dataclasses.replace(digits, ytr=np.tile(digits.ytr[:n], args.draws))
     return _Robust(digits, i_scale, train, labels)
 
 
@@ -383,7 +393,8 @@ def goals(args: argparse.Namespace, bench: _Robust) -> None:
         f"\n## Goals: digits 64-{args.hidden}-10, float SNN {reference:.2%}, "
         f"{args.chips} held-out chips (seeds 1..{args.chips}); robust path = "
         f"replicate{{copies={args.copies}}} + retune (epochs={args.epochs}, "
-        f"{args.train_chips} chips per step, {len(bench.digits.ytr)} digits, at the "
+        f"{args.train_chips} chips per step, {len(bench.digits.ytr)} samples "
+        f"({args.draws} Poisson draws of each training digit), at the "
         f"sigma of the row) + {robust_fit(args.fit_chips, args.fit_ridge, 0)} "
         "(relative-std: the row's sigma)\n"
     )
@@ -421,38 +432,52 @@ def goals(args: argparse.Namespace, bench: _Robust) -> None:
 
 
 def ablation(args: argparse.Namespace, bench: _Robust) -> None:
-    """The ablation table: each lever on and off at ``--ablation-sigma``."""
+    """The ablation table: each lever on and off at ``--ablation-sigma``:
+    ``replicate``, ``retune`` (and its attack, ``--beta``) and the robust path's
+    readout refit (``--fit-chips`` pooled; 0: the ideal chip), with the time each
+    row's levers took (a retune or refit shared between rows is counted in each)."""
     sigma, k = args.ablation_sigma, args.copies
+    fit = robust_fit(args.fit_chips, args.fit_ridge, sigma)
     print(
         f"\n## Ablation at sigma {sigma:.1%}, {args.chips} chips (retune: "
-        f"{args.epochs} epochs, {args.train_chips} fresh chips per step)\n"
+        f"{args.epochs} epochs, {args.train_chips} fresh chips per step; refit: "
+        f"{fit})\n"
     )
     print(
-        "| replicate | retune (mismatched chips) | attack | mean | 5th pct | min | "
-        "neurons | time (s) |"
+        "| replicate | retune (mismatched chips) | attack | readout refit | mean | "
+        "5th pct [95% CI] | min | float - p5 | neurons | time (s) |"
     )
-    print("|---:|:-:|:-:|---:|---:|---:|---:|---:|")
-    rows: list[tuple[int, bool, float]] = [
-        (1, False, 0.0),
-        (k, False, 0.0),
-        (1, True, 0.0),
-        (k, True, 0.0),
+    print("|---:|:-:|:-:|:-:|---:|---:|---:|---:|---:|---:|")
+    rows: list[tuple[int, bool, float, bool]] = [
+        (copies, retuned, 0.0, refit)
+        for retuned in (False, True)
+        for refit in (False, True)
+        for copies in (1, k)
     ]
     if args.beta > 0:
-        rows.append((k, True, args.beta))
-    for copies, retuned, beta in rows:
+        rows += [(k, True, args.beta, False), (k, True, args.beta, True)]
+    retunes: dict[tuple[int, float], tuple[compiler.Graph, float]] = {}
+    for copies, retuned, beta, refit in rows:
         graph, seconds = bench.graph(copies), 0.0
         if retuned:
-            extra = f" beta={beta}" if beta else ""
-            graph, seconds = bench.retune(copies, sigma, args, extra)
+            if (copies, beta) not in retunes:
+                extra = f" beta={beta}" if beta else ""
+                retunes[copies, beta] = bench.retune(copies, sigma, args, extra)
+            graph, seconds = retunes[copies, beta]
+        if refit:
+            graph, more = bench.refit(graph, sigma, args)
+            seconds += more
         r = bench.population(graph, sigma, args.chips)
+        low, high = r.p5_interval()
         _print_row(
             copies,
             "yes" if retuned else "no",
             f"beta {beta:g}" if beta else "no",
+            "yes" if refit else "no",
             _pct(r.mean),
-            _pct(r.p5),
+            f"{_pct(r.p5)} [{low:.2%}, {high:.2%}]",
             _pct(r.minimum),
+            f"{(bench.digits.accuracy - r.p5) * 100:+.2f} pt",
             len(DYNAPSE2.lower(graph).neurons),
             f"{seconds:.0f}",
         )
@@ -566,7 +591,10 @@ def in_the_loop(args: argparse.Namespace) -> None:
     compiled = _compile(digits.snn, i_scale)
     # The calibration samples run as long as the test ones (the counts' scale).
     data = retune_data(
-        compiled, spikes(digits.xtr, steps, 7), digits.ytr, pass_name="calibrate-chip"
+        compiled,
+        draws(digits.xtr, steps, args.loop_draws),
+        np.tile(digits.ytr, args.loop_draws),
+        pass_name="calibrate-chip",
     )
     options = RetuneOptions(epochs=args.loop_iterations, batch=512, chips=1)
     start = _compile(digits.snn, i_scale, args.loop_copies)
@@ -576,12 +604,13 @@ def in_the_loop(args: argparse.Namespace) -> None:
         start = compiler.run_pipeline(
             start,
             f"retune{{relative-std={sigma} epochs={args.loop_retune} quiet=true}}",
-            calibration=spikes(digits.xtr, TRAIN_STEPS, 7),
-            labels=digits.ytr,
+            calibration=draws(digits.xtr, TRAIN_STEPS, args.draws),
+            labels=np.tile(digits.ytr, args.draws),
         )
         print(
             f"replicate{{copies={args.loop_copies}}}, retune {args.loop_retune} "
-            f"epochs at sigma {sigma:.0%}: {time.perf_counter() - t:.0f} s"
+            f"epochs at sigma {sigma:.0%} on {args.draws} draw(s) of the training "
+            f"digits: {time.perf_counter() - t:.0f} s"
         )
     if args.loop_fit_chips:
         start = compiler.run_pipeline(
@@ -706,6 +735,18 @@ def main() -> None:
     parser.add_argument("--loop-mismatch", type=float, nargs="+", default=[0.2, 0.1])
     parser.add_argument(
         "--loop-no-ideal", action="store_true", help="in_the_loop: skip the ideal chip"
+    )
+    parser.add_argument(
+        "--loop-draws",
+        type=int,
+        default=1,
+        help="in the loop: calibration = this many Poisson draws of the training digits",
+    )
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        help="retune on this many Poisson draws of each training digit",
     )
     parser.add_argument("--sigmas", default="0.067,0.1,0.2")
     parser.add_argument("--copies", type=int, default=4)
