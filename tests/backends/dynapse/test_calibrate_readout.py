@@ -148,7 +148,6 @@ def test_readout_calibrates_a_badly_mismatched_chip(quantized: ir.Graph) -> None
     every = tuned.meta("o")["calibration_every"]
     chosen = tuned.meta("o")["calibration_chosen"]
     assert every.shape == (7,)
-    assert every[chosen] == every.max()
     assert chosen == np.flatnonzero(every == every.max())[-1]
     after = agreement(tuned, test, y_test, **chip)
     assert after > before + 0.05, (before, after)
