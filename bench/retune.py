@@ -38,6 +38,11 @@ resources (neurons, cores), without retuning.
 from the same digits; the refit keeps one draw); ``--loop-draws N`` gives the
 in-the-loop calibration ``N`` draws.
 
+**Attribution** (``--tables attribution``): the goals' robust network at each
+``--sigmas`` on the same held-out chips with only some parameters mismatched
+(``decode.population``'s ``fields`` and ``neurons``), the rest at their design
+values: which mismatch costs the 5th percentile, to aim the next lever.
+
 **Readout refit** (``--tables readout``): ``fit-readout-dynapse`` (the last layer
 refitted at compile time on the ideal emulated chip, with labels) against the
 compiled network, with and without ``replicate``, and after ``replicate`` +
@@ -74,10 +79,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 import compiler
+from backends.dynapse import decode
 from backends.dynapse.calibrate import READOUT_FIT_RIDGE, choose_i_scale
 from backends.dynapse.config import DynapseConfig
 from backends.dynapse.retune import calibrate_graph
-from backends.dynapse.target import DYNAPSE2, EmulatedChip
+from backends.dynapse.target import DYNAPSE2, DynapseChip, EmulatedChip
 from compiler.chip_yield import YieldReport, chip_yield, histogram, histogram_text
 from compiler.passes.replicate import replicate_graph
 from compiler.retune import Progress, RetuneOptions, retune_data
@@ -302,7 +308,7 @@ class _Robust:
     ) -> tuple[compiler.Graph, float]:
         spec = (
             f"retune{{relative-std={sigma} epochs={args.epochs} "
-            f"chips={args.train_chips} quiet=true{extra}}}"
+            f"chips={args.train_chips} quiet=true{extra}{args.retune_options}}}"
         )
         t = time.perf_counter()
         graph = compiler.run_pipeline(
@@ -348,6 +354,10 @@ class _Robust:
     def ideal(self, graph: compiler.Graph) -> float:
         out = DYNAPSE2.emulator(DYNAPSE2.lower(graph), seed=None).run(self.digits.test)
         return float(np.mean(out.sum(1).argmax(1) == self.digits.yte))
+
+
+SPLIT = "split-dendrites"
+"""The last pass of the goals' robust path: each sign's inputs over two dendrites."""
 
 
 def robust_fit(chips: int, ridge: float, sigma: float) -> str:
@@ -410,6 +420,7 @@ def goals(args: argparse.Namespace, bench: _Robust) -> None:
             ("compiled", bench.graph(1)),
             (f"replicate + retune ({seconds:.0f} s)", retuned),
             (f"robust: + refit ({seconds + more:.0f} s)", robust),
+            ("robust + split-dendrites", compiler.run_pipeline(robust, SPLIT)),
         ]
         goal = GOALS.get(round(sigma, 3))
         for name, graph in runs:
@@ -503,6 +514,94 @@ def sweep(args: argparse.Namespace, bench: _Robust) -> None:
             len(config.cores),
             synapses,
         )
+
+
+SYNAPSES = ("igain_ampa", "itau_ampa", "c_ampa", "igain_gaba", "itau_gaba", "c_gaba")
+
+ATTRIBUTION: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
+    ("nothing: the ideal chip", (), "all"),
+    ("every parameter", None, "all"),
+    ("synapses: gain, leak, capacitance (AMPA, GABA)", SYNAPSES, "all"),
+    ("AMPA gain and leak", ("igain_ampa", "itau_ampa"), "all"),
+    ("GABA gain and leak", ("igain_gaba", "itau_gaba"), "all"),
+    ("membrane: gain, leak, capacitance", ("igain_mem", "itau_mem", "c_mem"), "all"),
+    ("spike threshold", ("ispkthr",), "all"),
+    ("refractory period, pulse width", ("iref", "ipulse", "c_ref", "c_pulse"), "all"),
+    (
+        "layout: i0, kappa, U_T, V_th",
+        ("i0", "kappa_n", "kappa_p", "u_t", "v_th"),
+        "all",
+    ),
+    ("every parameter, hidden neurons only", None, "hidden"),
+    ("every parameter, output neurons only", None, "output"),
+)
+"""The attribution table's rows: (name, mismatched ``DynapseParams`` fields or
+``None`` for all, which neurons)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _PartialMismatch:
+    """``DYNAPSE2`` at ``sigma`` with the mismatch kept to ``fields`` of the
+    ``neurons`` ("all", "hidden", "output"), the rest nominal: the chips are the
+    full chips' (same seeds), with the other parameters at their design values."""
+
+    sigma: float
+    fields: tuple[str, ...] | None
+    neurons: str
+
+    def population(self, config: DynapseConfig, seeds: Any) -> DynapseChip:
+        outputs = decode.output_columns(config)
+        index = {
+            "all": None,
+            "output": outputs,
+            "hidden": np.setdiff1d(np.arange(decode.decode(config).n_neurons), outputs),
+        }[self.neurons]
+        emu = decode.population(
+            config,
+            list(seeds),
+            relative_std=self.sigma,
+            fields=self.fields,
+            neurons=index,
+        )
+        return DynapseChip(emu, outputs, chips=len(seeds), copies=config.output_copies)
+
+    def emulator(self, config: DynapseConfig, *, seed: int | None = 0) -> DynapseChip:
+        return DYNAPSE2.emulator(config, seed=None)  # only its output count is read
+
+
+def attribution(args: argparse.Namespace, bench: _Robust) -> None:
+    """Where the robust path's 5th percentile goes: at each ``--sigmas``, its
+    network (as in the goals table) on the same held-out chips with only some
+    parameters mismatched, the rest at their design values."""
+    reference = bench.digits.accuracy
+    for sigma in args.sigmas:
+        retuned, _ = bench.retune(args.copies, sigma, args)
+        robust, _ = bench.refit(retuned, sigma, args)
+        config = DYNAPSE2.lower(robust)
+        print(
+            f"\n## Which mismatch costs the robust path: sigma {sigma:.1%}, "
+            f"{args.chips} held-out chips, float SNN {reference:.2%}\n"
+        )
+        print("| mismatched | mean | 5th pct [95% CI] | min | float - p5 |")
+        print("|---|---:|---:|---:|---:|")
+        for name, fields, neurons in ATTRIBUTION:
+            r = chip_yield(
+                _PartialMismatch(sigma, fields, neurons),
+                config,
+                bench.digits.test,
+                bench.digits.yte,
+                chips=args.chips,
+                seed=1,
+                reference=reference,
+            )
+            low, high = r.p5_interval()
+            _print_row(
+                name,
+                _pct(r.mean),
+                f"{_pct(r.p5)} [{low:.2%}, {high:.2%}]",
+                _pct(r.minimum),
+                f"{(reference - r.p5) * 100:+.2f} pt",
+            )
 
 
 def readout(args: argparse.Namespace, bench: _Robust) -> None:
@@ -715,7 +814,8 @@ def main() -> None:
         help="which tables: goals, ablation, sweep, readout (fit-readout-dynapse "
         "at compile time), loop (compiled / retune / "
         "calibrate-chip at --mismatch), inloop (calibrate-chip method=readout per "
-        "chip, in_the_loop), xylo",
+        "chip, in_the_loop), xylo, attribution (which mismatched parameters cost "
+        "the robust path; not in the default)",
     )
     parser.add_argument(
         "--loop", action="store_true", help="only the in-the-loop table (in_the_loop)"
@@ -767,6 +867,11 @@ def main() -> None:
         help="quantize-dynapse's current scale (0: choose_i_scale's)",
     )
     parser.add_argument(
+        "--retune-options",
+        default="",
+        help="more retune options for the robust path, e.g. ' tail=0.5'",
+    )
+    parser.add_argument(
         "--train-samples", type=int, default=0, help="retune on the first N (0: all)"
     )
     args = parser.parse_args()
@@ -778,7 +883,7 @@ def main() -> None:
         args.train_samples = args.train_samples or 320
         args.calibrate_chips, args.iterations = 2, 5
     torch.set_num_threads(1)
-    if tables & {"goals", "ablation", "sweep", "readout"}:
+    if tables & {"goals", "ablation", "sweep", "readout", "attribution"}:
         bench = _robust(args)
         if "goals" in tables:
             goals(args, bench)
@@ -788,6 +893,8 @@ def main() -> None:
             sweep(args, bench)
         if "readout" in tables:
             readout(args, bench)
+        if "attribution" in tables:
+            attribution(args, bench)
     if "loop" in tables:
         dynapse(args)
     if "inloop" in tables:

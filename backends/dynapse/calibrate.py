@@ -466,8 +466,10 @@ def calibrate_readout(
     ``evaluate(iteration, config)`` as for ``retune.calibrate_graph``.
     """
     from backends.chain import readout_copies
-    from backends.dynapse.lower import _dt, _gain
+    from backends.dynapse.lower import _dt, _gain, check_unpaired
     from ir.ops.nn import Affine, Linear
+
+    check_unpaired(graph, "calibrate-chip")
 
     flat, last, node, source = _last_weight(graph)
     layer = flat.layers[last].node
@@ -968,10 +970,11 @@ def fit_readout(
     """
     from backends.chain import readout_copies
     from backends.dynapse.emulator import DynapseEmulator
-    from backends.dynapse.lower import _dt, _gain
+    from backends.dynapse.lower import _dt, _gain, check_unpaired
     from backends.dynapse.mismatch import draw_chip
     from ir.ops.nn import Affine, Linear
 
+    check_unpaired(graph, "fit-readout-dynapse")
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     x, _ = _reference(graph, np.asarray(inputs)[:READOUT_FIT_SAMPLES])

@@ -37,7 +37,7 @@ emulator columns of one graph layer's neurons, from ``config.neuron_map``;
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,15 +174,26 @@ def population(
     relative_std: float = DEFAULT_RELATIVE_STD,
     mode: Mode = "dynapse2",
     substeps: int = 1,
+    fields: Iterable[str] | None = None,
+    neurons: Sequence[int] | np.ndarray | None = None,
 ) -> DynapseEmulator:
     """An emulator of the chips named by ``seeds`` running ``config``, all at once.
 
     Parameters are ``(C, N)`` with ``C = len(seeds)``; chip ``c`` is exactly
     ``emulator(config, seed=seeds[c])``'s chip, and ``run`` returns its spikes at
-    ``[c]`` of ``(C, B, T, N)``.
+    ``[c]`` of ``(C, B, T, N)``. ``fields`` and ``neurons`` (emulator indices, e.g.
+    ``output_columns(config)``) keep the mismatch to those parameters of those
+    neurons, the rest nominal (``mismatch.draw_chips``).
     """
     net = decode(config)
-    params = draw_chips(net.params, net.n_neurons, seeds, relative_std=relative_std)
+    params = draw_chips(
+        net.params,
+        net.n_neurons,
+        seeds,
+        relative_std=relative_std,
+        fields=fields,
+        neurons=neurons,
+    )
     return _emulator(net, params, mode, substeps)
 
 

@@ -15,9 +15,10 @@ writing documented ``meta`` (printed in ``.sfir``, so a lowered graph round-trip
    and a 4-bit mask per connection (``weights.quantize_signed``; positive weights to
    AMPA, negative to GABA), every current on the bias grid. The weight ops are replaced
    by the weights the chip realises, so interpreting the graph shows the effect.
-   Weight meta: ``masks`` and ``dendrites`` (0 AMPA, 2 GABA, -1 none), shaped like the
-   weight; neuron meta: ``base_weights`` ``(n, 4, 2)`` (coarse, fine) of each neuron's
-   core, ``quant_rel_rms`` and ``quant_dropped`` of the layer's incoming weights.
+   Weight meta: ``masks`` and ``dendrites`` (0 AMPA, 2 GABA, -1 none; 1 NMDA and
+   3 SHUNT after ``split-dendrites``), shaped like the weight; neuron meta:
+   ``base_weights`` ``(n, 4, 2)`` (coarse, fine) of each neuron's core,
+   ``quant_rel_rms`` and ``quant_dropped`` of the layer's incoming weights.
 3. ``config_from_graph``: biases per core, CAM and SRAM per neuron, the neuron map.
    A layer's ``trim_<field>`` meta (``(n,)`` factors, written by ``retune``; fields
    ``TRIMMED_BIASES``) multiplies those translated currents before they are snapped to
@@ -58,6 +59,9 @@ __all__ = [
     "TRIMMED_BIASES",
     "bias_trims",
     "trimmed_codes",
+    "split_dendrites",
+    "check_unpaired",
+    "PAIRED_META",
     "IF_TAU_MEM",
     "REFRACTORY_STEPS",
     "allocate_graph",
@@ -92,7 +96,59 @@ step for deviations up to 40%; on the digits demo this lifted the worst of 20 ch
 from 17% to about 30% accuracy (measured in this session's retuning spike)."""
 
 _NEURONS = (LIF, CubaLIF, IF)
-_AMPA, _GABA = 0, 2
+_AMPA, _NMDA, _GABA, _SHUNT = 0, 1, 2, 3
+
+PAIRED_META = "paired_dendrites"
+"""Layer meta (``split-dendrites``): its neurons' inputs are split over two
+dendrites per sign, and ``config_from_graph`` gives NMDA the AMPA currents and
+SHUNT the GABA ones (NMDA's gate off)."""
+
+_PAIRS = {"itau_nmda": "itau_ampa", "igain_nmda": "igain_ampa"}
+_PAIRS_SHUNT = {"itau_shunt": "itau_gaba", "igain_shunt": "igain_gaba"}
+
+
+def split_dendrites(graph: Graph) -> Graph:
+    """``graph`` (quantized) with each neuron's inputs of each sign split over two
+    dendrites: per target neuron, its excitatory connections, strongest first, go
+    to AMPA and NMDA in turn, its inhibitory ones to GABA and SHUNT. Each dendrite
+    is its own circuit, so a chip's mismatch of the synapse gains and leaks (per
+    neuron and dendrite) averages over two draws per sign: the same function on
+    the ideal chip (within each circuit's ``I_0`` floor), a smaller spread across
+    chips. Layer meta ``paired_dendrites`` marks the layers.
+
+    Raises:
+        ValueError: a graph without ``quantize-dynapse``'s masks.
+    """
+    flat = _flatten(graph)
+    result = graph.copy()
+    for node in flat.weight_nodes:
+        meta = graph.meta(node)
+        if "masks" not in meta or "dendrites" not in meta:
+            raise ValueError(f"node '{node}' has no masks; run quantize-dynapse first")
+        masks = np.asarray(meta["masks"])
+        dend = np.array(meta["dendrites"], np.int64)
+        for row in range(dend.shape[0]):
+            for first, second in ((_AMPA, _NMDA), (_GABA, _SHUNT)):
+                cols = np.flatnonzero((dend[row] == first) | (dend[row] == second))
+                order = cols[np.argsort(-masks[row, cols], kind="stable")]
+                dend[row, order[0::2]] = first
+                dend[row, order[1::2]] = second
+        result.meta(node)["dendrites"] = dend
+        k = _layer_of(flat, graph, node)
+        result.meta(flat.layers[k].node)[PAIRED_META] = 1
+    return result
+
+
+def check_unpaired(graph: Graph, pass_name: str) -> None:
+    """``ValueError`` if ``split-dendrites`` ran on ``graph``: ``pass_name`` models
+    two dendrites per neuron and must run before it."""
+    for node in graph.nodes():
+        if graph.meta(node).get(PAIRED_META):
+            raise ValueError(
+                f"pass '{pass_name}': layer '{node}' has its inputs split over four "
+                "dendrites (split-dendrites); run split-dendrites after "
+                f"{pass_name}, as the last pass before lowering"
+            )
 
 
 @dataclass(frozen=True)
@@ -291,10 +347,11 @@ def bias_trims(graph: Graph, node: str) -> dict[str, np.ndarray]:
 
 
 def trimmed_codes(
-    group: ParameterGroup, trims: dict[str, float]
+    group: ParameterGroup, trims: dict[str, float], *, paired: bool = False
 ) -> dict[str, tuple[int, int]]:
     """A parameter group's bias codes with ``trims`` (field -> factor) applied to its
-    snapped currents, snapped again to the bias grid.
+    snapped currents, snapped again to the bias grid; ``paired`` (``split-dendrites``)
+    gives NMDA the AMPA currents, SHUNT the GABA ones and turns NMDA's gate off.
 
     Raises:
         ValueError: a trimmed current outside its generator's range.
@@ -304,9 +361,15 @@ def trimmed_codes(
         for f, factor in trims.items()
         if factor != 1.0
     }
-    if not changes:
+    if not changes and not paired:
         return dict(group.codes)
-    return snap_params(group.params.replace(**changes))[1]
+    params = group.params.replace(**changes)
+    if paired:
+        pairs = {**_PAIRS, **_PAIRS_SHUNT}
+        params = params.replace(
+            if_nmda=0.0, **{f: getattr(params, src) for f, src in pairs.items()}
+        )
+    return snap_params(params)[1]
 
 
 def _param_groups(graph: Graph, flat: _Flat, i_scale: float) -> np.ndarray:
@@ -527,7 +590,9 @@ def config_from_graph(
                     )
                 if key not in core_codes:
                     codes = trimmed_codes(
-                        group, dict(zip(TRIMMED_BIASES, trim, strict=True))
+                        group,
+                        dict(zip(TRIMMED_BIASES, trim, strict=True)),
+                        paired=bool(graph.meta(layer.node).get(PAIRED_META)),
                     )
                     core_codes[key] = (codes, bases[j])
     placement = route(

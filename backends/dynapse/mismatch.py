@@ -19,7 +19,9 @@ What is perturbed (reference §3, ``frozen_mismatch_prototype``): all bias curre
 all layout constants (capacitances, ``i0``, ``kappa_n``, ``kappa_p``, ``u_t``,
 ``v_th``), i.e. every :class:`DynapseParams` field by default. Weights are not: they
 are the compiler's output, resampled separately if wanted (reference §3,
-``dynamic_mismatch_prototype``).
+``dynamic_mismatch_prototype``). :func:`draw_chips` can keep the mismatch to some
+fields (``fields``) of some neurons (``neurons``), the rest nominal: the same chips,
+to ask which deviations cost accuracy (``bench/retune.py --tables attribution``).
 
 **Seeding.** A chip is named by an integer seed. Each (chip seed, field) pair has its
 own NumPy ``Generator`` on ``SeedSequence(chip_seed, spawn_key=(crc32(field),))``, so a
@@ -143,15 +145,21 @@ def draw_chips(
     *,
     relative_std: float = DEFAULT_RELATIVE_STD,
     fields: Iterable[str] | None = None,
+    neurons: Sequence[int] | np.ndarray | None = None,
 ) -> DynapseParams:
     """A population of chips: every field ``(C, N)``, row ``k`` is
     ``draw_chip(params, n_neurons, seeds[k])`` exactly.
 
-    ``seeds`` names the chips, e.g. ``chip_seeds(population_seed, C)``.
+    ``seeds`` names the chips, e.g. ``chip_seeds(population_seed, C)``. ``fields``
+    (default: all) and ``neurons`` (indices; default: all) restrict the mismatch,
+    e.g. to ask which parameters of which layer cost accuracy: the chosen fields of
+    the chosen neurons take exactly the full chip's values, every other value stays
+    nominal.
     """
     if len(seeds) == 0:
         raise ValueError("seeds must name at least one chip")
     chosen = _check_draw(n_neurons, seeds, relative_std, fields)
+    mask = _neuron_mask(neurons, n_neurons)
     # NOTE: the rows are draw_chip's values (the same operations), stacked without
     # building and validating a DynapseParams per chip: that cost retune's steps
     # (8 chips of 33 fields each) a third of their time, measured.
@@ -159,11 +167,38 @@ def draw_chips(
     for name in params.names():
         value = _per_neuron(name, getattr(params, name), n_neurons)
         rows = [_drawn(value, name, seed, relative_std, chosen) for seed in seeds]
+        if mask is not None and name in chosen:
+            rows = [_only(mask, row, value) for row in rows]
         if isinstance(value, torch.Tensor):
             stacked[name] = torch.stack(rows)
         else:
             stacked[name] = np.stack(rows)
     return params.replace(**stacked)
+
+
+def _neuron_mask(
+    neurons: Sequence[int] | np.ndarray | None, n_neurons: int
+) -> np.ndarray | None:
+    """``(n_neurons,)`` bool of the mismatched neurons (``None``: all), or
+    ``ValueError`` naming an index out of range."""
+    if neurons is None:
+        return None
+    index = np.asarray(neurons, dtype=np.int64).reshape(-1)
+    bad = index[(index < 0) | (index >= n_neurons)]
+    if bad.size:
+        raise ValueError(
+            f"neuron index {int(bad[0])} out of range: the chip has {n_neurons} neurons"
+        )
+    mask = np.zeros(n_neurons, dtype=bool)
+    mask[index] = True
+    return mask
+
+
+def _only(mask: np.ndarray, drawn: Any, nominal: Any) -> Any:
+    """``drawn`` where ``mask``, ``nominal`` elsewhere (a tensor stays a tensor)."""
+    if isinstance(drawn, torch.Tensor):
+        return torch.where(torch.as_tensor(mask), drawn, nominal)
+    return np.where(mask, drawn, nominal)
 
 
 def _check_draw(

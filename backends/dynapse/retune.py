@@ -74,6 +74,7 @@ from backends.dynapse.lower import (
     _layer_of,
     _placement_of,
     bias_trims,
+    check_unpaired,
     config_from_graph,
     quantize_graph,
 )
@@ -285,6 +286,7 @@ class _Model:
 
 def _model(graph: Graph) -> _Model:
     """The trainable network of a placed graph (quantized or not)."""
+    check_unpaired(graph, "retune")
     flat = _flatten(graph)
     where = _placement_of(graph, flat)
     for layer in flat.layers:

@@ -32,6 +32,7 @@ from backends.dynapse.passes import (
     AdaptDynapsePass,
     FitReadoutDynapsePass,
     QuantizeDynapsePass,
+    SplitDendritesPass,
 )
 from backends.dynapse.routing import DynapseSystem
 from backends.energy import Activity, EnergyModel
@@ -168,6 +169,7 @@ class DynapseTarget:
             AdaptDynapsePass.name: AdaptDynapsePass,
             QuantizeDynapsePass.name: QuantizeDynapsePass,
             FitReadoutDynapsePass.name: FitReadoutDynapsePass,
+            SplitDendritesPass.name: SplitDendritesPass,
         }
     )
     relative_std: float = DEFAULT_RELATIVE_STD

@@ -299,3 +299,22 @@ def test_population_runs_each_chip_as_alone() -> None:
     assert together.sum() > 0
     # The two chips' mismatch shows in their spike counts.
     assert not np.array_equal(together[0].sum(axis=1), together[1].sum(axis=1))
+
+
+def test_population_mismatch_on_some_neurons_leaves_the_others_ideal() -> None:
+    both = NeuronConfig(chip=0, core=0, slot=1, cam=(CamEntry(3, "AMPA", 15),))
+    config = dataclasses.replace(
+        driven_config(), neurons=(driven_config().neurons[0], both)
+    )
+    x = drive()
+    ideal = emulator(config, seed=None).run(x).spikes.numpy()[0]
+    assert ideal[..., 1].sum() > 0
+    pop = population(config, [1, 2], relative_std=0.2, neurons=[0])
+    spikes = pop.run(x).spikes.numpy()
+    for c in range(2):
+        # Both neurons read only the input: neuron 1, its parameters ideal, spikes
+        # as on the ideal chip; neuron 0 carries chip c's mismatch.
+        np.testing.assert_array_equal(spikes[c, ..., 1], ideal[..., 1])
+        assert not np.array_equal(spikes[c, ..., 0], ideal[..., 0])
+    none = population(config, [1, 2], relative_std=0.2, fields=[])
+    np.testing.assert_array_equal(none.run(x).spikes.numpy(), [ideal, ideal])

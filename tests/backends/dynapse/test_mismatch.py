@@ -90,6 +90,30 @@ def test_fields_option_perturbs_only_those() -> None:
         draw_chip(nominal, 10, seed=1, fields=["tau"])
 
 
+def test_neurons_option_keeps_the_full_chips_values_there_only() -> None:
+    nominal = DynapseParams(itau_mem=torch.tensor(5e-12, dtype=torch.float64))
+    full = draw_chips(nominal, 6, [3, 4], relative_std=0.2)
+    part = draw_chips(
+        nominal,
+        6,
+        [3, 4],
+        relative_std=0.2,
+        fields=["itau_mem", "ispkthr"],
+        neurons=[1, 4],
+    )
+    for name in ("itau_mem", "ispkthr"):
+        got, want = np.asarray(getattr(part, name)), np.asarray(getattr(full, name))
+        np.testing.assert_array_equal(got[:, [1, 4]], want[:, [1, 4]])
+        np.testing.assert_array_equal(
+            got[:, [0, 2, 3, 5]], np.full((2, 4), float(getattr(nominal, name)))
+        )
+        assert not np.array_equal(got[:, [1, 4]], got[:, [0, 2]])
+    np.testing.assert_array_equal(part.igain_mem, np.full((2, 6), nominal.igain_mem))
+    assert isinstance(part.itau_mem, torch.Tensor)
+    with pytest.raises(ValueError, match="neuron index 6 out of range: the chip has 6"):
+        draw_chips(nominal, 6, [3], neurons=[0, 6])
+
+
 def test_large_deviation_is_clipped_positive() -> None:
     nominal = DynapseParams()
     chip = draw_chip(nominal, 4000, seed=2, relative_std=2.0)

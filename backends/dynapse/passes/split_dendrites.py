@@ -1,0 +1,34 @@
+"""The ``split-dendrites`` pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backends.dynapse.lower import split_dendrites
+from compiler.pass_base import Pass
+from ir import Graph
+
+__all__ = ["SplitDendritesPass"]
+
+
+@dataclass(frozen=True)
+class SplitDendritesPass(Pass):
+    """Split each neuron's inputs of each sign over two dendrites (AMPA and NMDA,
+    GABA and SHUNT), so that a chip's mismatch of the synapse circuits averages.
+
+    Per target neuron, its excitatory connections, strongest first, alternate
+    between AMPA and NMDA, its inhibitory ones between GABA and SHUNT; the lowering
+    gives NMDA the AMPA bias currents (its gate off) and SHUNT the GABA ones.
+    Mismatch draws each dendrite's gain and leak on its own, so each sign's input
+    averages two draws: on the digits bench at 20 % mismatch the synapses' gains and
+    leaks are what costs most (``bench/retune.py --tables attribution``). No extra
+    neurons or CAM entries. Run it last, after ``quantize-dynapse`` and after
+    ``retune``, ``fit-readout-dynapse`` and ``calibrate-chip`` (those model two
+    dendrites and refuse a split graph).
+    """
+
+    name = "split-dendrites"
+
+    def run(self, graph: Graph, /, **inputs: Any) -> Graph:
+        return split_dendrites(graph)
