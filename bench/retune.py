@@ -357,7 +357,8 @@ class _Robust:
 
 
 SPLIT = "split-dendrites"
-"""The last pass of the goals' robust path: each sign's inputs over two dendrites."""
+"""The goals table's last row: the robust path, then each sign's inputs over two
+dendrites."""
 
 
 def robust_fit(chips: int, ridge: float, sigma: float) -> str:
@@ -869,7 +870,7 @@ def main() -> None:
     parser.add_argument(
         "--retune-options",
         default="",
-        help="more retune options for the robust path, e.g. ' tail=0.5'",
+        help="more retune options for the robust path, e.g. ' beta=0.5'",
     )
     parser.add_argument(
         "--train-samples", type=int, default=0, help="retune on the first N (0: all)"

@@ -101,10 +101,15 @@ _AMPA, _NMDA, _GABA, _SHUNT = 0, 1, 2, 3
 PAIRED_META = "paired_dendrites"
 """Layer meta (``split-dendrites``): its neurons' inputs are split over two
 dendrites per sign, and ``config_from_graph`` gives NMDA the AMPA currents and
-SHUNT the GABA ones (NMDA's gate off)."""
+SHUNT the GABA ones (NMDA's gate bias at its floor)."""
 
-_PAIRS = {"itau_nmda": "itau_ampa", "igain_nmda": "igain_ampa"}
-_PAIRS_SHUNT = {"itau_shunt": "itau_gaba", "igain_shunt": "igain_gaba"}
+_PAIRED_CURRENTS = {
+    "itau_nmda": "itau_ampa",
+    "igain_nmda": "igain_ampa",
+    "itau_shunt": "itau_gaba",
+    "igain_shunt": "igain_gaba",
+}
+"""``split-dendrites``: each second dendrite's current -> the first one's it copies."""
 
 
 def split_dendrites(graph: Graph) -> Graph:
@@ -112,9 +117,11 @@ def split_dendrites(graph: Graph) -> Graph:
     dendrites: per target neuron, its excitatory connections, strongest first, go
     to AMPA and NMDA in turn, its inhibitory ones to GABA and SHUNT. Each dendrite
     is its own circuit, so a chip's mismatch of the synapse gains and leaks (per
-    neuron and dendrite) averages over two draws per sign: the same function on
-    the ideal chip (within each circuit's ``I_0`` floor), a smaller spread across
-    chips. Layer meta ``paired_dendrites`` marks the layers.
+    neuron and dendrite) averages over two draws per sign: a smaller spread across
+    chips. NOTE: not the same function on the ideal chip: NMDA's gate bias cannot
+    go below its generator's floor (``I_nmda I_mem / (I_mem + I_f)`` halves the
+    input while the membrane rests), and SHUNT subtracts from the input where GABA
+    adds to the leak. Layer meta ``paired_dendrites`` marks the layers.
 
     Raises:
         ValueError: a graph without ``quantize-dynapse``'s masks.
@@ -351,7 +358,8 @@ def trimmed_codes(
 ) -> dict[str, tuple[int, int]]:
     """A parameter group's bias codes with ``trims`` (field -> factor) applied to its
     snapped currents, snapped again to the bias grid; ``paired`` (``split-dendrites``)
-    gives NMDA the AMPA currents, SHUNT the GABA ones and turns NMDA's gate off.
+    gives NMDA the AMPA currents, SHUNT the GABA ones and NMDA's gate bias its floor
+    (0 snaps to it).
 
     Raises:
         ValueError: a trimmed current outside its generator's range.
@@ -365,10 +373,8 @@ def trimmed_codes(
         return dict(group.codes)
     params = group.params.replace(**changes)
     if paired:
-        pairs = {**_PAIRS, **_PAIRS_SHUNT}
-        params = params.replace(
-            if_nmda=0.0, **{f: getattr(params, src) for f, src in pairs.items()}
-        )
+        copied = {f: getattr(params, src) for f, src in _PAIRED_CURRENTS.items()}
+        params = params.replace(if_nmda=0.0, **copied)
     return snap_params(params)[1]
 
 

@@ -19,7 +19,9 @@ class SplitDendritesPass(Pass):
 
     Per target neuron, its excitatory connections, strongest first, alternate
     between AMPA and NMDA, its inhibitory ones between GABA and SHUNT; the lowering
-    gives NMDA the AMPA bias currents (its gate off) and SHUNT the GABA ones.
+    gives NMDA the AMPA bias currents and SHUNT the GABA ones. Not the same function
+    on the ideal chip (NMDA's gate bias at its floor halves its input at rest; SHUNT
+    subtracts where GABA leaks): check the ideal chip.
     Mismatch draws each dendrite's gain and leak on its own, so each sign's input
     averages two draws: on the digits bench at 20 % mismatch the synapses' gains and
     leaks are what costs most (``bench/retune.py --tables attribution``). No extra
