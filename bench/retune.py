@@ -304,15 +304,26 @@ class _Robust:
         return self.compiled[copies]
 
     def retune(
-        self, copies: int, sigma: float, args: argparse.Namespace, extra: str = ""
+        self,
+        copies: int,
+        sigma: float,
+        args: argparse.Namespace,
+        extra: str = "",
+        *,
+        split: bool = False,
     ) -> tuple[compiler.Graph, float]:
+        """``retune`` of the network with ``copies`` copies at ``sigma`` (after
+        ``split-dendrites`` with ``split``) and its seconds."""
+        graph = self.graph(copies)
+        if split:
+            graph = compiler.run_pipeline(graph, SPLIT)
         spec = (
             f"retune{{relative-std={sigma} epochs={args.epochs} "
             f"chips={args.train_chips} quiet=true{extra}{args.retune_options}}}"
         )
         t = time.perf_counter()
         graph = compiler.run_pipeline(
-            self.graph(copies), spec, calibration=self.train, labels=self.digits.ytr
+            graph, spec, calibration=self.train, labels=self.digits.ytr
         )
         return graph, time.perf_counter() - t
 
@@ -423,6 +434,12 @@ def goals(args: argparse.Namespace, bench: _Robust) -> None:
             (f"robust: + refit ({seconds + more:.0f} s)", robust),
             ("robust + split-dendrites", compiler.run_pipeline(robust, SPLIT)),
         ]
+        if args.split_first:
+            again, more = bench.refit(runs[-1][1], sigma, args)
+            runs.append((f"robust + split-dendrites + refit ({more:.0f} s)", again))
+            split, seconds = bench.retune(args.copies, sigma, args, split=True)
+            split, more = bench.refit(split, sigma, args)
+            runs.append((f"split-dendrites first ({seconds + more:.0f} s)", split))
         goal = GOALS.get(round(sigma, 3))
         for name, graph in runs:
             r = bench.population(graph, sigma, args.chips)
@@ -871,6 +888,12 @@ def main() -> None:
         "--retune-options",
         default="",
         help="more retune options for the robust path, e.g. ' beta=0.5'",
+    )
+    parser.add_argument(
+        "--split-first",
+        action="store_true",
+        help="goals: rows with the refit after split-dendrites, and with "
+        "split-dendrites before retune and the refit",
     )
     parser.add_argument(
         "--train-samples", type=int, default=0, help="retune on the first N (0: all)"

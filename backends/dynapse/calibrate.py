@@ -866,9 +866,29 @@ def _realise(
     """``graph`` with the last layer's ``weight`` (threshold units times the
     neurons' ``gain``) quantized per core (``_requantize``), and the weight the chip
     realises, in the same units."""
-    current = _requantize(graph, node, layer, weight / gain[:, None])
+    current = _keep_pairing(
+        graph, _requantize(graph, node, layer, weight / gain[:, None]), node, layer
+    )
     realised = np.asarray(current.op(node).weight, np.float64)  # type: ignore[attr-defined]
     return current, realised * gain[:, None]
+
+
+def _keep_pairing(old: Graph, new: Graph, node: str, layer: str) -> Graph:
+    """``new`` (``old`` with the last layer requantized, dendrites by sign) with
+    ``old``'s ``split-dendrites`` assignment kept: the other layers' as they were,
+    the last layer's by magnitude (``lower.paired_dendrites``)."""
+    from backends.dynapse.lower import PAIRED_META, paired_dendrites
+
+    if not old.meta(layer).get(PAIRED_META):
+        return new
+    result = new.copy()
+    for n in old.nodes():
+        if n != node and "dendrites" in old.meta(n):
+            result.meta(n)["dendrites"] = old.meta(n)["dendrites"]
+    weight = np.asarray(new.op(node).weight, np.float64)  # type: ignore[attr-defined]
+    by_sign = np.where(weight > 0, 0, np.where(weight < 0, 2, -1))
+    result.meta(node)["dendrites"] = paired_dendrites(np.abs(weight), by_sign)
+    return result
 
 
 def _requantize(graph: Graph, node: str, layer: str, weight: np.ndarray) -> Graph:
@@ -970,11 +990,10 @@ def fit_readout(
     """
     from backends.chain import readout_copies
     from backends.dynapse.emulator import DynapseEmulator
-    from backends.dynapse.lower import _dt, _gain, check_unpaired
+    from backends.dynapse.lower import _dt, _gain
     from backends.dynapse.mismatch import draw_chip
     from ir.ops.nn import Affine, Linear
 
-    check_unpaired(graph, "fit-readout-dynapse")
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     x, _ = _reference(graph, np.asarray(inputs)[:READOUT_FIT_SAMPLES])
@@ -1024,12 +1043,14 @@ def fit_readout(
     goal = np.concatenate([goal[pick] for pick in picks])
     classes = np.concatenate([targets.classes[pick] for pick in picks])
 
-    def counts(weight: np.ndarray) -> np.ndarray:
+    def counts(weight: np.ndarray, fitted: Graph) -> np.ndarray:
         """The last layer's counts ``(samples, n)`` on every chip's share, with
-        ``weight`` (threshold units times the gain: amperes over ``i_scale``)."""
+        ``weight`` (threshold units times the gain: amperes over ``i_scale``) on
+        the dendrites ``fitted`` assigns it."""
         current = np.zeros((*weight.T.shape, 4))
-        current[..., 0] = np.maximum(weight.T, 0) * i_scale
-        current[..., 2] = np.maximum(-weight.T, 0) * i_scale
+        dend = np.asarray(fitted.meta(node)["dendrites"]).T
+        for d in range(4):
+            current[..., d] = np.where(dend == d, np.abs(weight.T), 0) * i_scale
         rows = []
         for params, feed in zip(layer_params, feeds, strict=True):
             emu = DynapseEmulator(
@@ -1044,7 +1065,7 @@ def fit_readout(
         return float(np.mean(summed.argmax(axis=-1) == classes))
 
     weight = np.asarray(op.weight, np.float64) * gain[:, None]
-    current, got = graph, counts(weight)
+    current, got = graph, counts(weight, graph)
     history = [accuracy(got)]
     # The targets' level follows what the chip counts, not the float network.
     top = np.median(got.reshape(got.shape[0], copies, -1).max(axis=2))
@@ -1064,7 +1085,7 @@ def fit_readout(
         )
         weight = _within(step, support, cap)
         current, realised = _realise(graph, node, layer, weight, gain)
-        got = counts(realised)
+        got = counts(realised, current)
         history.append(accuracy(got))
         if history[-1] > history[best]:
             best, kept = len(history) - 1, (current, weight, got)

@@ -44,6 +44,7 @@ import numpy as np
 
 from backends.chain import Layer, layer_chain, readout_copies
 from backends.dynapse.config import CoreConfig, DynapseConfig
+from backends.dynapse.params import DynapseParams
 from backends.dynapse.routing import DynapseSystem, route
 from backends.dynapse.translate import ParameterGroup, parameter_groups, snap_params
 from backends.dynapse.weights import quantize_signed
@@ -61,6 +62,8 @@ __all__ = [
     "trimmed_codes",
     "split_dendrites",
     "check_unpaired",
+    "paired_dendrites",
+    "paired_params",
     "PAIRED_META",
     "IF_TAU_MEM",
     "REFRACTORY_STEPS",
@@ -132,18 +135,34 @@ def split_dendrites(graph: Graph) -> Graph:
         meta = graph.meta(node)
         if "masks" not in meta or "dendrites" not in meta:
             raise ValueError(f"node '{node}' has no masks; run quantize-dynapse first")
-        masks = np.asarray(meta["masks"])
-        dend = np.array(meta["dendrites"], np.int64)
-        for row in range(dend.shape[0]):
-            for first, second in ((_AMPA, _NMDA), (_GABA, _SHUNT)):
-                cols = np.flatnonzero((dend[row] == first) | (dend[row] == second))
-                order = cols[np.argsort(-masks[row, cols], kind="stable")]
-                dend[row, order[0::2]] = first
-                dend[row, order[1::2]] = second
-        result.meta(node)["dendrites"] = dend
+        result.meta(node)["dendrites"] = paired_dendrites(
+            np.asarray(meta["masks"]), np.asarray(meta["dendrites"])
+        )
         k = _layer_of(flat, graph, node)
         result.meta(flat.layers[k].node)[PAIRED_META] = 1
     return result
+
+
+def paired_dendrites(strength: np.ndarray, dendrites: np.ndarray) -> np.ndarray:
+    """``dendrites`` (a weight's ``(out, in)`` dendrite per entry, -1: none) with
+    each row's entries of each sign, strongest first by ``strength`` (masks or
+    magnitudes), over AMPA and NMDA in turn (excitatory) or GABA and SHUNT
+    (inhibitory): ``split-dendrites``' assignment."""
+    dend = np.array(dendrites, np.int64)
+    for row in range(dend.shape[0]):
+        for first, second in ((_AMPA, _NMDA), (_GABA, _SHUNT)):
+            cols = np.flatnonzero((dend[row] == first) | (dend[row] == second))
+            order = cols[np.argsort(-strength[row, cols], kind="stable")]
+            dend[row, order[0::2]] = first
+            dend[row, order[1::2]] = second
+    return dend
+
+
+def paired_params(params: DynapseParams) -> DynapseParams:
+    """``params`` as ``split-dendrites`` programs them: NMDA's currents are AMPA's,
+    SHUNT's are GABA's, NMDA's gate bias 0 (its generator's floor once snapped)."""
+    copied = {f: getattr(params, src) for f, src in _PAIRED_CURRENTS.items()}
+    return params.replace(if_nmda=0.0, **copied)
 
 
 def check_unpaired(graph: Graph, pass_name: str) -> None:
@@ -373,8 +392,7 @@ def trimmed_codes(
         return dict(group.codes)
     params = group.params.replace(**changes)
     if paired:
-        copied = {f: getattr(params, src) for f, src in _PAIRED_CURRENTS.items()}
-        params = params.replace(if_nmda=0.0, **copied)
+        params = paired_params(params)
     return snap_params(params)[1]
 
 

@@ -33,10 +33,14 @@ quantization-aware epochs and the last epoch, each scored as deployed (its
 configuration on ``VALIDATION_SEEDS`` chips).
 
 **Readout.** The class scores are the output neurons' time-mean net synaptic current
-``I_ampa - I_gaba``, scaled so that its spread on the first batch is
+``I_ampa - I_gaba`` (after ``split-dendrites``: ``I_ampa + I_nmda - I_gaba -
+I_shunt``), scaled so that its spread on the first batch is
 ``temperature * READOUT_SPREAD`` logits: unlike spike counts it has a gradient
 everywhere (a loss on counts trained badly in our measurements).
 Accuracy (the progress bar's ``robust acc``, the yield report) is the spike count's.
+
+**After ``split-dendrites``** each connection stays on its dendrite and the second
+dendrites take the first ones' currents and trims, as the lowering programs them.
 
 **In the loop** (``calibrate_graph``, Schmitt et al. 2017): each iteration quantizes
 the current parameters to a configuration, programs the chip, runs it on a batch (and
@@ -64,6 +68,8 @@ from backends.dynapse.config import DynapseConfig
 from backends.dynapse.emulator import DynapseEmulator, reuse_buffers
 from backends.dynapse.iterates import Iterates
 from backends.dynapse.lower import (
+    _PAIRED_CURRENTS,
+    PAIRED_META,
     TRIMMED_BIASES,
     _connections,
     _dt,
@@ -74,12 +80,13 @@ from backends.dynapse.lower import (
     _layer_of,
     _placement_of,
     bias_trims,
-    check_unpaired,
     config_from_graph,
+    paired_params,
     quantize_graph,
 )
 from backends.dynapse.mismatch import draw_chips
 from backends.dynapse.params import DynapseParams
+from backends.dynapse.translate import snap_params
 from backends.dynapse.weights import quantize_signed
 from compiler.retune import Progress, RetuneData, RetuneOptions
 from ir import Graph
@@ -111,6 +118,9 @@ _LOG_W_RANGE = (math.log(1e-3), math.log(0.99 * 4 * BASE_WEIGHT.max_current / 1e
 """Bounds of a weight's log magnitude (nA): up to the sum of the 4 base weights at
 their maximum (the most a mask reaches; 1 % below it, for float32 rounding); 1 pA is
 as good as dropped."""
+
+_SECOND = {first: second for second, first in _PAIRED_CURRENTS.items()}
+"""``split-dendrites``: a first dendrite's current -> the second one's copy."""
 
 _LAYOUT = ("kappa_n", "kappa_p", "u_t", "v_th", "i0")
 """Layout constants: mismatched, but not attacked (the attack perturbs currents)."""
@@ -144,6 +154,10 @@ class _Model:
     # core, (connections, 16), from the core's fitted base weights; None: float
     levels: torch.Tensor | None = None
     copies: int = 1  # population readout (``replicate``): copies per output channel
+    # ``split-dendrites``: each connection's dendrite (0-3, as ``log_w``) and the
+    # neurons whose second dendrites copy the first ones' currents; None: by sign
+    dendrite: np.ndarray | None = None
+    paired: np.ndarray | None = None  # (N,) bool
 
     @property
     def signs(self) -> np.ndarray:
@@ -213,6 +227,13 @@ class _Model:
         for f, log in self.log_trim.items():
             factor = torch.exp(log.clamp(lo, hi).double())[index]
             changes[f] = getattr(self.nominal, f) * factor
+            second = _SECOND.get(f)
+            if self.paired is not None and second is not None:
+                # NOTE: as ``trimmed_codes``: the second dendrite takes the first's
+                # trim (its nominal current is the first's, on its own grid).
+                mask = torch.as_tensor(self.paired)
+                nominal = getattr(self.nominal, second)
+                changes[second] = torch.where(mask, nominal * factor, nominal)
         return self.nominal.replace(**changes)
 
     def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,12 +243,15 @@ class _Model:
         w_in = torch.zeros(n_in, n, 4)
         w_rec = torch.zeros(n, n, 4)
         current = self.magnitudes() * 1e-9
+        dendrite = (
+            np.where(self.signs > 0, 0, 2) if self.dendrite is None else self.dendrite
+        )
         start = 0
-        for (_, _, _, src, dst, sign), kind in zip(
+        for (_, _, _, src, dst, _), kind in zip(
             self.conns, self.flat.kinds, strict=True
         ):
             stop = start + src.size
-            synapse = torch.as_tensor(np.where(sign > 0, 0, 2))
+            synapse = torch.as_tensor(dendrite[start:stop])
             index = (torch.as_tensor(src), torch.as_tensor(dst), synapse)
             if kind == "input":
                 w_in = w_in.index_put(index, current[start:stop], accumulate=True)
@@ -248,12 +272,19 @@ class _Model:
         run = DynapseEmulator(params, w_in, w_rec, dt=self.dt).run(
             x, record=self.outputs
         )
-        isyn = run.isyn
-        assert isyn is not None
-        net = _population((isyn[..., 0] - isyn[..., 2]).mean(dim=2), self.copies)
+        net = _population(self.net_current(run.isyn), self.copies)
         logits = net.float() * (temperature / self.amperes_per_logit)
         counts = run.spikes[..., self.outputs].sum(dim=2).detach()
         return logits, _population(counts, self.copies).numpy()
+
+    def net_current(self, isyn: torch.Tensor | None) -> torch.Tensor:
+        """The output neurons' time-mean net synaptic current ``(C, B, n)`` from
+        their recorded ``isyn`` ``(C, B, T, n, 4)``: excitatory minus inhibitory
+        dendrites."""
+        assert isyn is not None
+        if self.dendrite is None:
+            return (isyn[..., 0] - isyn[..., 2]).mean(dim=2)
+        return (isyn[..., 0] + isyn[..., 1] - isyn[..., 2] - isyn[..., 3]).mean(dim=2)
 
     def to_graph(self) -> Graph:
         """The graph with the trained weights and trims, re-quantized."""
@@ -281,12 +312,23 @@ class _Model:
                 graph.meta(layer.node)[f"trim_{f}"] = np.round(
                     factor[self.core_index[span]], 6
                 )
-        return quantize_graph(graph)
+        result = quantize_graph(graph)
+        if self.dendrite is not None:
+            # ``quantize_graph`` assigns dendrites by sign: keep the trained ones.
+            start = 0
+            for node, rows, cols, *_ in self.conns:
+                stop = start + rows.size
+                trained = np.full(graph.op(node).weight.shape, -1, np.int64)  # type: ignore[attr-defined]
+                trained[rows, cols] = self.dendrite[start:stop]
+                masks = np.asarray(result.meta(node)["masks"])
+                result.meta(node)["dendrites"] = np.where(masks == 0, -1, trained)
+                start = stop
+        return result
 
 
 def _model(graph: Graph) -> _Model:
-    """The trainable network of a placed graph (quantized or not)."""
-    check_unpaired(graph, "retune")
+    """The trainable network of a placed graph (quantized or not; after
+    ``split-dendrites`` too: its dendrites and paired currents are modelled)."""
     flat = _flatten(graph)
     where = _placement_of(graph, flat)
     for layer in flat.layers:
@@ -297,12 +339,16 @@ def _model(graph: Graph) -> _Model:
     columns: dict[str, list[float]] = {}
     for k, layer in enumerate(flat.layers):
         i_scale = float(graph.meta(layer.node)["i_scale"])
+        pair = bool(graph.meta(layer.node).get(PAIRED_META))
         for group in _layer_groups(graph, flat, k, i_scale):
+            params = (
+                snap_params(paired_params(group.params))[0] if pair else group.params
+            )
             for i in group.neurons:
                 j = int(flat.offsets[k] + i)
-                for name in group.params.names():
+                for name in params.names():
                     column = columns.setdefault(name, [0.0] * n)
-                    column[j] = float(np.asarray(getattr(group.params, name)))
+                    column[j] = float(np.asarray(getattr(params, name)))
     nominal = DynapseParams(
         **{k: torch.tensor(v, dtype=torch.float64) for k, v in columns.items()}
     )
@@ -320,12 +366,22 @@ def _model(graph: Graph) -> _Model:
         log_trim[f] = torch.tensor(np.log(per_core), dtype=torch.float32)
     conns = []
     magnitudes = []
+    dendrites = []
+    paired = np.zeros(n, bool)
     for node in flat.weight_nodes:
         rows, cols, src, dst, value = _connections(graph, flat, node)
         k = _layer_of(flat, graph, node)
-        i_scale = float(graph.meta(flat.layers[k].node)["i_scale"])
+        meta = graph.meta(flat.layers[k].node)
+        i_scale = float(meta["i_scale"])
         conns.append((node, rows, cols, src, dst, np.sign(value)))
         magnitudes.append(np.abs(value) * i_scale * 1e9)
+        by_sign = np.where(value > 0, 0, 2)
+        if meta.get(PAIRED_META):
+            paired[flat.offsets[k] : flat.offsets[k + 1]] = True
+            dend = np.asarray(graph.meta(node)["dendrites"])[rows, cols]
+            dendrites.append(np.where(dend < 0, by_sign, dend))
+        else:
+            dendrites.append(by_sign)
     log_w = torch.tensor(np.log(np.concatenate(magnitudes)), dtype=torch.float32)
     return _Model(
         graph=graph,
@@ -338,6 +394,8 @@ def _model(graph: Graph) -> _Model:
         log_trim=log_trim,
         dt=_dt(graph),
         copies=readout_copies(graph),
+        dendrite=np.concatenate(dendrites) if paired.any() else None,
+        paired=paired if paired.any() else None,
     )
 
 
@@ -390,10 +448,8 @@ def _attacked_kl(
         run = DynapseEmulator(perturbed(fixed, delta), w_in, w_rec, dt=model.dt).run(
             x, record=model.outputs
         )
-        isyn = run.isyn
-        assert isyn is not None
         attacked = torch.log_softmax(
-            _population((isyn[..., 0] - isyn[..., 2]).mean(2), model.copies).float()
+            _population(model.net_current(run.isyn), model.copies).float()
             * (options.temperature / model.amperes_per_logit),
             -1,
         )

@@ -25,9 +25,10 @@ class SplitDendritesPass(Pass):
     Mismatch draws each dendrite's gain and leak on its own, so each sign's input
     averages two draws: on the digits bench at 20 % mismatch the synapses' gains and
     leaks are what costs most (``bench/retune.py --tables attribution``). No extra
-    neurons or CAM entries. Run it last, after ``quantize-dynapse`` and after
-    ``retune``, ``fit-readout-dynapse`` and ``calibrate-chip`` (those model two
-    dendrites and refuse a split graph).
+    neurons or CAM entries. Run it after ``quantize-dynapse``; ``retune`` and
+    ``fit-readout-dynapse`` model the split (each connection's dendrite, the
+    paired currents), so they may follow it; ``calibrate-chip`` models two
+    dendrites and refuses a split graph (split after it).
     """
 
     name = "split-dendrites"

@@ -12,9 +12,10 @@ import ir
 from backends.dynapse import decode
 from backends.dynapse.calibrate import fit_readout
 from backends.dynapse.lower import PAIRED_META
+from backends.dynapse.mismatch import draw_chips
+from backends.dynapse.retune import _model
 from backends.dynapse.target import DYNAPSE2
 from compiler.errors import PassError, PipelineError
-from compiler.retune import RetuneData, RetuneOptions
 from tests.backends.dynapse.test_retune import classifier, compiled, samples
 
 AMPA, NMDA, GABA, SHUNT = 0, 1, 2, 3
@@ -116,24 +117,113 @@ def test_two_dendrites_average_the_chips_synapse_mismatch(
     assert spread["split"] > 0.5 * spread["unsplit"], spread
 
 
-def test_passes_that_model_two_dendrites_refuse_a_split_graph(
+def _ideal_counts(graph: ir.Graph, x: np.ndarray, *, as_unsplit: bool = False):
+    """Output spike counts ``(B, n)`` on the ideal chip: ``retune``'s model of
+    ``graph`` and the lowered configuration's emulation (``as_unsplit``: the model
+    without its dendrite assignment and paired currents)."""
+    model = _model(graph)
+    if as_unsplit:
+        model.dendrite, model.paired = None, None
+    chips = draw_chips(model.params(), model.n_neurons, [1], relative_std=0.0)
+    _, modelled = model.readout(chips, torch.as_tensor(x), 1.0)
+    config = DYNAPSE2.lower(graph)
+    out = decode.output_order(config, "o")
+    run = decode.population(config, [1], relative_std=0.0).run(torch.as_tensor(x))
+    chip = run.spikes[0][..., out].sum(dim=1).numpy()
+    return modelled[0], chip
+
+
+@pytest.mark.parametrize("which", ["unsplit", "split"])
+def test_retunes_model_runs_a_split_graph_as_the_chip_does(
+    pair: tuple[ir.Graph, ir.Graph], which: str
+) -> None:
+    graph = pair[("unsplit", "split").index(which)]
+    x, _ = samples(32, seed=4)
+    modelled, chip = _ideal_counts(graph, x)
+    assert chip.sum() > 0
+    np.testing.assert_allclose(modelled, chip, atol=1.0)
+    if which == "split":
+        # The model must follow the split: read as unsplit it is another network.
+        wrong, _ = _ideal_counts(graph, x, as_unsplit=True)
+        assert np.abs(wrong - chip).max() > 2.0
+
+
+def _check_lowers_with_dendrites_where_masks(graph: ir.Graph) -> None:
+    assert graph.meta("h")[PAIRED_META] == 1
+    assert graph.meta("o")[PAIRED_META] == 1
+    DYNAPSE2.lower(graph).check()
+    for node in ("fc1", "fc2"):
+        dend = np.asarray(graph.meta(node)["dendrites"])
+        masks = np.asarray(graph.meta(node)["masks"])
+        np.testing.assert_array_equal(dend == -1, masks == 0)
+
+
+def test_retune_trains_a_split_graph_and_keeps_its_dendrites(
+    pair: tuple[ir.Graph, ir.Graph],
+) -> None:
+    _, split = pair
+    x, y = samples(96, seed=1)
+    retuned = compiler.run_pipeline(
+        split,
+        "retune{relative-std=0.1 epochs=2 batch=16 lr=0.05 quiet=true}",
+        calibration=x,
+        labels=y,
+    )
+    _check_lowers_with_dendrites_where_masks(retuned)
+    assert not np.array_equal(retuned.op("fc1").weight, split.op("fc1").weight)
+    # Each connection stays on the dendrite it was trained on.
+    for node in ("fc1", "fc2"):
+        before = np.asarray(split.meta(node)["dendrites"])
+        after = np.asarray(retuned.meta(node)["dendrites"])
+        both = (before >= 0) & (after >= 0)
+        np.testing.assert_array_equal(after[both], before[both])
+    assert (np.asarray(retuned.meta("fc1")["dendrites"]) == NMDA).any()
+    assert (np.asarray(retuned.meta("fc2")["dendrites"]) == SHUNT).any()
+
+
+def test_the_readout_refit_of_a_split_graph_splits_its_new_weights() -> None:
+    weak = compiler.run_pipeline(compiled(4e-09), "split-dendrites")
+    x, y = samples(256, seed=6)
+    fitted, fit = fit_readout(weak, x, y, iterations=3)
+    _check_lowers_with_dendrites_where_masks(fitted)
+    # Each iterate's accuracy (emulating the last layer on its dendrites) is what
+    # the whole (ideal) chip gives: iterate 0, the graph, and the one kept.
+    assert fit.chosen > 0, fit
+    for graph, accuracy in ((weak, fit.accuracy[0]), (fitted, max(fit.accuracy))):
+        config = DYNAPSE2.lower(graph)
+        out = decode.output_order(config, "o")
+        chip = decode.population(config, [1], relative_std=0.0)
+        run = chip.run(torch.as_tensor(x))
+        decision = run.spikes[0][..., out].sum(dim=1).numpy().argmax(axis=1)
+        assert accuracy == pytest.approx(np.mean(decision == y), abs=1e-6)
+    assert fit.accuracy[fit.chosen] > fit.accuracy[0], fit
+    # Only the last layer changes; its new weights are split by magnitude.
+    np.testing.assert_array_equal(
+        fitted.meta("fc1")["dendrites"], weak.meta("fc1")["dendrites"]
+    )
+    w = np.asarray(fitted.op("fc2").weight)
+    dend = np.asarray(fitted.meta("fc2")["dendrites"])
+    for row in range(w.shape[0]):
+        for first, second, sign in ((AMPA, NMDA, 1), (GABA, SHUNT, -1)):
+            cols = np.flatnonzero(np.sign(w[row]) == sign)
+            ranked = cols[np.argsort(-np.abs(w[row, cols]), kind="stable")]
+            want = np.where(np.arange(ranked.size) % 2 == 0, first, second)
+            np.testing.assert_array_equal(dend[row, ranked], want)
+
+
+def test_calibrate_chip_refuses_a_split_graph(
     pair: tuple[ir.Graph, ir.Graph],
 ) -> None:
     _, split = pair
     x, y = samples(32, seed=1)
     with pytest.raises(
-        ValueError, match="run split-dendrites after fit-readout-dynapse"
-    ):
-        fit_readout(split, x, y)
-    data = RetuneData(inputs=x, labels=y, teacher=None)
-    target = DYNAPSE2
-    with pytest.raises(ValueError, match="run split-dendrites after retune"):
-        target.retune(split, data, RetuneOptions(epochs=1, quiet=True), None)
-    with pytest.raises(
-        (PassError, PipelineError), match="split-dendrites after retune"
+        (PassError, PipelineError), match="run split-dendrites after calibrate-chip"
     ):
         compiler.run_pipeline(
-            split, "retune{epochs=1 quiet=true}", calibration=x, labels=y
+            split,
+            "calibrate-chip{iterations=1 method=readout quiet=true}",
+            calibration=x,
+            labels=y,
         )
 
 
