@@ -182,6 +182,7 @@ class DynapseTarget:
         epochs: int = ROBUST_EPOCHS,
         fit_chips: int = ROBUST_FIT_CHIPS,
         fit_ridge: float = ROBUST_FIT_RIDGE,
+        split: bool = False,
     ) -> str:
         """The robust path for a population of mismatched chips: the default
         pipeline with ``replicate{copies=...}`` before ``allocate-cores`` (a
@@ -215,6 +216,9 @@ class DynapseTarget:
             epochs: ``retune`` epochs.
             fit_chips: ``fit-readout-dynapse{chips=...}`` (0: the ideal chip).
             fit_ridge: ``fit-readout-dynapse{ridge=...}``.
+            split: ``split-dendrites`` between ``retune`` and the refit (each
+                sign's inputs over two dendrites; not the same function on the
+                ideal chip, check it).
 
         Raises:
             ValueError: ``copies`` or ``epochs`` below 1, ``fit_chips`` below 0,
@@ -238,7 +242,7 @@ class DynapseTarget:
         text = self.default_pipeline
         for old, new in (
             (place, f"replicate{{copies={copies}}},{place}"),
-            ("fit-readout-dynapse", f"{retune},{fit}"),
+            ("fit-readout-dynapse", f"{retune},{'split-dendrites,' * split}{fit}"),
         ):
             if text.count(old) != 1:
                 raise ValueError(

@@ -61,6 +61,11 @@ def test_robust_pipeline_text() -> None:
     assert "retune{target=dynapse2 relative-std=0.1 epochs=4}" in text
     assert "relative-std=0.2" in DYNAPSE2.robust_pipeline(relative_std=0.2)
     assert "fit-readout-dynapse{chips=16 ridge=1 relative-std=0.1}" in text
+    split = DYNAPSE2.robust_pipeline(split=True)
+    assert split == text.replace(
+        "fit-readout-dynapse", "split-dendrites,fit-readout-dynapse"
+    )
+    Pipeline.parse(split)
     with pytest.raises(ValueError, match="copies and epochs must be >= 1"):
         DYNAPSE2.robust_pipeline(copies=0)
     with pytest.raises(ValueError, match="fit_ridge > 0"):
