@@ -58,7 +58,7 @@ def test_robust_pipeline_text() -> None:
         "fit-readout-dynapse",
     ]
     assert "replicate{copies=4}" in text
-    assert "retune{target=dynapse2 relative-std=0.1 epochs=4}" in text
+    assert "retune{target=dynapse2 relative-std=0.1 epochs=8}" in text
     assert "relative-std=0.2" in DYNAPSE2.robust_pipeline(relative_std=0.2)
     assert "fit-readout-dynapse{chips=16 ridge=1 relative-std=0.1}" in text
     split = DYNAPSE2.robust_pipeline(split=True)
