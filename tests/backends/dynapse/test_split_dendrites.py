@@ -158,17 +158,15 @@ def _check_lowers_with_dendrites_where_masks(graph: ir.Graph) -> None:
         np.testing.assert_array_equal(dend == -1, masks == 0)
 
 
+RETUNE = "retune{relative-std=0.1 epochs=2 batch=16 lr=0.05 quiet=true}"
+
+
 def test_retune_trains_a_split_graph_and_keeps_its_dendrites(
     pair: tuple[ir.Graph, ir.Graph],
 ) -> None:
     _, split = pair
     x, y = samples(96, seed=1)
-    retuned = compiler.run_pipeline(
-        split,
-        "retune{relative-std=0.1 epochs=2 batch=16 lr=0.05 quiet=true}",
-        calibration=x,
-        labels=y,
-    )
+    retuned = compiler.run_pipeline(split, RETUNE, calibration=x, labels=y)
     _check_lowers_with_dendrites_where_masks(retuned)
     assert not np.array_equal(retuned.op("fc1").weight, split.op("fc1").weight)
     # Each connection stays on the dendrite it was trained on.
