@@ -874,9 +874,9 @@ def _realise(
 
 
 def _keep_pairing(old: Graph, new: Graph, node: str, layer: str) -> Graph:
-    """``new`` (``old`` with the last layer requantized, dendrites by sign) with
-    ``old``'s ``split-dendrites`` assignment kept: the other layers' as they were,
-    the last layer's by magnitude (``lower.paired_dendrites``)."""
+    """``new`` (``old`` with the last layer requantized: ``quantize_graph`` assigns
+    dendrites by sign) with ``old``'s ``split-dendrites`` assignment kept: the other
+    layers' as they were, the last layer's by magnitude (``lower.paired_dendrites``)."""
     from backends.dynapse.lower import PAIRED_META, paired_dendrites
 
     if not old.meta(layer).get(PAIRED_META):
@@ -886,8 +886,9 @@ def _keep_pairing(old: Graph, new: Graph, node: str, layer: str) -> Graph:
         if n != node and "dendrites" in old.meta(n):
             result.meta(n)["dendrites"] = old.meta(n)["dendrites"]
     weight = np.asarray(new.op(node).weight, np.float64)  # type: ignore[attr-defined]
-    by_sign = np.where(weight > 0, 0, np.where(weight < 0, 2, -1))
-    result.meta(node)["dendrites"] = paired_dendrites(np.abs(weight), by_sign)
+    result.meta(node)["dendrites"] = paired_dendrites(
+        np.abs(weight), np.asarray(new.meta(node)["dendrites"])
+    )
     return result
 
 

@@ -173,7 +173,7 @@ def check_unpaired(graph: Graph, pass_name: str) -> None:
             raise ValueError(
                 f"pass '{pass_name}': layer '{node}' has its inputs split over four "
                 "dendrites (split-dendrites); run split-dendrites after "
-                f"{pass_name}, as the last pass before lowering"
+                f"{pass_name}"
             )
 
 

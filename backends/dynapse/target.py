@@ -143,8 +143,8 @@ ROBUST_EPOCHS = 8
 held-out chips, two draws of each training digit (``bench/retune.py --tables goals
 --draws 2 --fit-chips 16 --fit-ridge 1``), 5th percentile of the robust path at
 10 % / 20 %: 4 epochs 93.16 / 87.53 %, 8 epochs 93.75 / 90.14 %, 12 epochs 93.16 /
-90.95 % (with ``split=True``: 93.76 (split last) / 93.75 / 93.16 % at 10 %, 90.33
-(split last) / 92.15 / 91.94 % at 20 %)."""
+90.95 % (``--epochs E``; one ``retune`` seed each, and seeds alone moved it by
+1.5-2 points)."""
 
 ROBUST_FIT_CHIPS = 16
 """``DynapseTarget.robust_pipeline``'s readout refit: mismatched chips pooled."""
