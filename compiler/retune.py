@@ -55,6 +55,9 @@ class RetuneOptions:
         seed: seeds the batch order and the chips drawn for training (chip seeds
             from ``1_000_000 + seed * 100_000`` up, away from the yield report's).
         chips: mismatched chips drawn per step (analog targets).
+        restarts: ``retune`` runs, from seeds ``seed``, ``seed + 1``, ...; the one
+            whose result is most accurate on the validation chips is kept (analog
+            targets; each run takes the time of one).
         relative_std: the mismatch drawn for training, relative (analog targets).
         beta: weight of the adversarial term ``KL(clean || attacked)`` (0: off).
         attack_steps: sign-gradient ascent steps of the parameter attack.
@@ -68,6 +71,7 @@ class RetuneOptions:
     batch: int = 32
     seed: int = 0
     chips: int = 8
+    restarts: int = 1
     relative_std: float = 0.1
     beta: float = 0.0
     attack_steps: int = 3
@@ -76,7 +80,7 @@ class RetuneOptions:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        check_minimum(self, 1, "epochs", "batch", "chips", "attack_steps")
+        check_minimum(self, 1, "epochs", "batch", "chips", "restarts", "attack_steps")
         check_minimum(self, 0, "lr", "temperature", strict=True)
         check_minimum(self, 0, "relative_std", "beta", "attack_strength")
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -475,12 +475,51 @@ def retune_graph(
     ``graph`` is placed (``allocate-cores``), quantized or not.
     The result is the best of the start, the quantization-aware epochs and the last
     epoch, scored as deployed: each candidate's configuration on ``VALIDATION_SEEDS`` chips, so
-    retuning never lowers the measured robust accuracy. Last layer meta:
-    ``retune_accuracy`` and ``retune_loss`` (per epoch, on its training chips; the
-    loss with the adversarial term), ``retune_validation``
+    retuning never lowers the measured robust accuracy. With ``options.restarts``
+    above 1 the whole run repeats from seeds ``seed``, ``seed + 1``, ... (each its own
+    batch order and training chips) and the best run's result, on the same
+    validation chips, is kept (the lower seed among equals).
+
+    Last layer meta: ``retune_accuracy`` and ``retune_loss`` (per epoch, on its
+    training chips; the loss with the adversarial term), ``retune_validation``
     (per candidate: the start, then each quantization-aware epoch) and
-    ``retune_chosen`` (the epoch kept, 0 the start).
+    ``retune_chosen`` (the epoch kept, 0 the start), all of the run kept;
+    ``retune_seed`` (its seed) and ``retune_restarts`` (each run's validation
+    accuracy, by seed).
     """
+    validate = _validator(data, options)
+    steps = max(data.size // options.batch, 1)
+    progress.total = options.restarts * options.epochs * steps
+    runs: list[tuple[float, int, Graph]] = []
+    for r in range(options.restarts):
+        seed = options.seed + r
+        score, result = _retune_run(
+            graph, data, replace(options, seed=seed), progress, validate
+        )
+        runs.append((score, -seed, result))
+    score, negative_seed, result = max(runs, key=lambda run: run[:2])
+    if options.restarts > 1:
+        progress.line(
+            f"retune: seed {-negative_seed} kept, validation accuracy by seed "
+            + ", ".join(f"{run[0]:.1%}" for run in runs)
+        )
+    last = _flatten(result).layers[-1].node
+    result.meta(last)["retune_seed"] = -negative_seed
+    result.meta(last)["retune_restarts"] = np.round(
+        np.asarray([run[0] for run in runs]), 6
+    )
+    return result
+
+
+def _retune_run(
+    graph: Graph,
+    data: RetuneData,
+    options: RetuneOptions,
+    progress: Progress,
+    validate: Callable[[Graph], float],
+) -> tuple[float, Graph]:
+    """One run of ``retune_graph`` at ``options.seed``: its validation accuracy and
+    its result (with the per-run meta)."""
     model = _model(graph)
     _scale_readout(model, data.inputs[: options.batch])
     torch.manual_seed(options.seed)
@@ -490,12 +529,10 @@ def retune_graph(
     rng = np.random.default_rng(options.seed)
     steps = max(data.size // options.batch, 1)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, options.epochs * steps)
-    progress.total = options.epochs * steps
     history: list[float] = []
     loss_history: list[float] = []
     step = 0
     float_epochs = options.epochs - options.epochs // 2
-    validate = _validator(data, options)
     start = model.to_graph()
     # (robust accuracy on the validation chips, epoch, graph); epoch 0 is the start
     candidates = [(validate(start), 0, start)]
@@ -545,8 +582,8 @@ def retune_graph(
                 candidates.append((validate(candidate), epoch + 1, candidate))
     score, chosen, result = max(candidates, key=lambda c: (c[0], c[1]))
     progress.line(
-        f"retune: epoch {chosen} chosen, robust accuracy on {len(VALIDATION_SEEDS)} "
-        f"validation chips {candidates[0][0]:.1%} -> {score:.1%}"
+        f"retune (seed {options.seed}): epoch {chosen} chosen, robust accuracy on "
+        f"{len(VALIDATION_SEEDS)} validation chips {candidates[0][0]:.1%} -> {score:.1%}"
     )
     last = model.flat.layers[-1].node
     result.meta(last)["retune_accuracy"] = np.round(np.asarray(history), 6)
@@ -555,7 +592,7 @@ def retune_graph(
         np.asarray([c[0] for c in candidates]), 6
     )
     result.meta(last)["retune_chosen"] = chosen
-    return result
+    return score, result
 
 
 VALIDATION_SEEDS = tuple(range(2_000_000, 2_000_008))

@@ -124,8 +124,14 @@ def retune_graph(
 
     Raises:
         ValueError: an unsupported graph (as ``quantize-xylo``), an allocated core
-            or one of another variant, aliases, or data that do not fit the core.
+            or one of another variant, aliases, data that do not fit the core, or
+            ``restarts`` above 1 (a digital chip has no mismatch to choose a run for).
     """
+    if options.restarts > 1:
+        raise ValueError(
+            f"retune: restarts={options.restarts} applies to analog targets (a run "
+            "is chosen on mismatched chips); a Xylo chip has no mismatch: drop it"
+        )
     spec = VARIANTS[variant] if isinstance(variant, str) else variant
     # NOTE: a step's tensors are (batch x neurons), far below where intra-op threads
     # pay; with thousands of small ops per epoch their spin-waits cost up to 30x on a

@@ -17,7 +17,7 @@ from backends.dynapse.config import DynapseConfig
 from backends.dynapse.lower import TRIMMED_BIASES, config_from_graph
 from backends.dynapse.target import DYNAPSE2, EmulatedChip
 from compiler.chip_yield import chip_yield
-from compiler.errors import PassError
+from compiler.errors import PassError, PipelineError
 from compiler.retune import Progress, retune_data
 from ir.ops.io import Input, Output
 from ir.ops.nn import Linear
@@ -195,6 +195,41 @@ def test_retune_is_deterministic_and_distils_without_labels(
         quantized.op("fc1").weight,  # type: ignore[attr-defined]
     )
     assert moved == (first.meta("o")["retune_chosen"] != 0)
+
+
+def test_restarts_keep_the_run_best_on_the_validation_chips(
+    quantized: ir.Graph,
+) -> None:
+    x, y = samples(32, seed=6)
+    spec = "retune{{epochs=2 batch=16 lr=0.2 quiet=true seed={seed} restarts={k}}}"
+    runs = [
+        compiler.run_pipeline(
+            quantized, spec.format(seed=seed, k=1), calibration=x, labels=y
+        )
+        for seed in (4, 5, 6)
+    ]
+    best = compiler.run_pipeline(
+        quantized, spec.format(seed=4, k=3), calibration=x, labels=y
+    )
+    # Each run scores its kept candidate, the best of its own validation list.
+    scores = [run.meta("o")["retune_validation"].max() for run in runs]
+    for run, score in zip(runs, scores, strict=True):
+        np.testing.assert_array_equal(run.meta("o")["retune_restarts"], [score])
+    np.testing.assert_array_equal(best.meta("o")["retune_restarts"], scores)
+    # The kept run: the best score, the lower seed among equals.
+    kept = int(np.argmax(scores))
+    assert best.meta("o")["retune_seed"] == (4, 5, 6)[kept]
+    assert DYNAPSE2.lower(best) == DYNAPSE2.lower(runs[kept])
+    # The runs differ (their seeds draw other batches and chips).
+    assert len({ir.to_text(run) for run in runs}) > 1
+
+
+def test_restarts_below_one_are_refused(quantized: ir.Graph) -> None:
+    x, y = samples(16, seed=6)
+    with pytest.raises(PipelineError, match="restarts"):
+        compiler.run_pipeline(
+            quantized, "retune{restarts=0 quiet=true}", calibration=x, labels=y
+        )
 
 
 def test_without_labels_the_float_network_is_the_teacher(quantized: ir.Graph) -> None:

@@ -244,6 +244,16 @@ def test_retune_starts_from_a_quantized_core(digits: Digits) -> None:
         _retune(quantized, digits.x, digits.y, variant="xylo-imu", epochs=1)
 
 
+def test_restarts_are_refused_on_a_digital_chip(digits: Digits) -> None:
+    with pytest.raises(PassError, match="restarts=2 applies to analog targets"):
+        compiler.run_pipeline(
+            digits.snn,
+            "retune{target=xylo-audio2 epochs=1 restarts=2 quiet=true}",
+            calibration=digits.x,
+            labels=digits.y,
+        )
+
+
 def test_misshapen_calibration_is_refused(digits: Digits) -> None:
     with pytest.raises(PassError, match=r"must be \(N, T, 16\)"):
         compiler.run_pipeline(
