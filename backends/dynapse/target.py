@@ -146,6 +146,9 @@ held-out chips, two draws of each training digit (``bench/retune.py --tables goa
 90.95 % (``--epochs E``; one ``retune`` seed each, and seeds alone moved it by
 1.5-2 points)."""
 
+ROBUST_RESTARTS = 1
+"""``DynapseTarget.robust_pipeline``'s ``retune`` runs (``restarts``)."""
+
 ROBUST_FIT_CHIPS = 16
 """``DynapseTarget.robust_pipeline``'s readout refit: mismatched chips pooled."""
 
@@ -188,6 +191,7 @@ class DynapseTarget:
         fit_chips: int = ROBUST_FIT_CHIPS,
         fit_ridge: float = ROBUST_FIT_RIDGE,
         split: bool = False,
+        restarts: int = ROBUST_RESTARTS,
     ) -> str:
         """The robust path for a population of mismatched chips: the default
         pipeline with ``replicate{copies=...}`` before ``allocate-cores`` (a
@@ -232,22 +236,30 @@ class DynapseTarget:
             split: ``split-dendrites`` between ``retune`` and the refit (each
                 sign's inputs over two dendrites; not the same function on the
                 ideal chip, check it).
+            restarts: ``retune{restarts=...}``: runs from that many seeds, the one
+                best on ``retune``'s validation chips kept (the time of each).
 
         Raises:
-            ValueError: ``copies`` or ``epochs`` below 1, ``fit_chips`` below 0,
-                ``fit_ridge`` not positive or ``relative_std`` negative.
+            ValueError: ``copies``, ``epochs`` or ``restarts`` below 1,
+                ``fit_chips`` below 0, ``fit_ridge`` not positive or
+                ``relative_std`` negative.
         """
-        if copies < 1 or epochs < 1 or fit_chips < 0 or not fit_ridge > 0:
+        if min(copies, epochs, restarts) < 1 or fit_chips < 0 or not fit_ridge > 0:
             raise ValueError(
-                "robust_pipeline: copies and epochs must be >= 1, fit_chips >= 0 "
-                f"and fit_ridge > 0, got copies={copies} epochs={epochs} "
-                f"fit_chips={fit_chips} fit_ridge={fit_ridge}"
+                "robust_pipeline: copies, epochs and restarts must be >= 1, "
+                f"fit_chips >= 0 and fit_ridge > 0, got copies={copies} "
+                f"epochs={epochs} restarts={restarts} fit_chips={fit_chips} "
+                f"fit_ridge={fit_ridge}"
             )
         std = self.relative_std if relative_std is None else relative_std
         if not std >= 0:
             raise ValueError(f"robust_pipeline: relative_std must be >= 0, got {std}")
         place = f"allocate-cores{{target={self.name}}}"
-        retune = f"retune{{target={self.name} relative-std={std:.12g} epochs={epochs}}}"
+        restart = f" restarts={restarts}" if restarts > 1 else ""
+        retune = (
+            f"retune{{target={self.name} relative-std={std:.12g} epochs={epochs}"
+            f"{restart}}}"
+        )
         fit = (
             f"fit-readout-dynapse{{chips={fit_chips} ridge={fit_ridge:.12g} "
             f"relative-std={std:.12g}}}"

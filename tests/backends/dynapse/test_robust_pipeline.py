@@ -66,8 +66,12 @@ def test_robust_pipeline_text() -> None:
         "fit-readout-dynapse", "split-dendrites,fit-readout-dynapse"
     )
     Pipeline.parse(split)
-    with pytest.raises(ValueError, match="copies and epochs must be >= 1"):
-        DYNAPSE2.robust_pipeline(copies=0)
+    restarts = DYNAPSE2.robust_pipeline(restarts=3)
+    assert restarts == text.replace("epochs=8}", "epochs=8 restarts=3}")
+    Pipeline.parse(restarts)
+    for bad in ({"copies": 0}, {"restarts": 0}):
+        with pytest.raises(ValueError, match="epochs and restarts must be >= 1"):
+            DYNAPSE2.robust_pipeline(**bad)
     with pytest.raises(ValueError, match="fit_ridge > 0"):
         DYNAPSE2.robust_pipeline(fit_ridge=0.0)
     with pytest.raises(ValueError, match="relative_std must be >= 0"):
