@@ -468,7 +468,7 @@ def _validation(graph: compiler.Graph) -> str:
             seed = graph.meta(node)["retune_seed"]
             first = seed - int(np.argmax(scores))
             return "; validation " + ", ".join(
-                f"{'*' if first + i == seed else ''}seed {first + i} {v:.1%}"
+                f"{'*' if first + i == seed else ''}seed {first + i} {v:.2%}"
                 for i, v in enumerate(scores)
             )
     return ""
