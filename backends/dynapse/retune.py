@@ -30,7 +30,9 @@ finds per-neuron relative perturbations of every current, bounded by
 ``options.attack_strength``, that maximise ``KL(clean || attacked)``, and ``beta``
 times that KL joins the loss. The result is the best of the start, the
 quantization-aware epochs and the last epoch, each scored as deployed (its
-configuration on ``VALIDATION_SEEDS`` chips).
+configuration on ``VALIDATION_SEEDS`` chips). ``options.restarts`` repeats the run
+from as many seeds and keeps the one best on the same chips: which run ``retune``
+ends at moved the digits bench's 5th percentile by 1.5-2 points (docs/robustness.md).
 
 **Readout.** The class scores are the output neurons' time-mean net synaptic current
 ``I_ampa - I_gaba`` (after ``split-dendrites``: ``I_ampa + I_nmda - I_gaba -

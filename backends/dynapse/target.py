@@ -147,7 +147,10 @@ held-out chips, two draws of each training digit (``bench/retune.py --tables goa
 1.5-2 points)."""
 
 ROBUST_RESTARTS = 1
-"""``DynapseTarget.robust_pipeline``'s ``retune`` runs (``restarts``)."""
+"""``DynapseTarget.robust_pipeline``'s ``retune`` runs (``restarts``). NOTE: 1, since
+each run costs a whole ``retune`` (8 copies on the digits bench: about 10 minutes on
+2 shared cores); 4 took the 10 % gap from a mean of 1.74 points (one run, 8 seeds) to
+0.41 and 1.01 (docs/robustness.md)."""
 
 ROBUST_FIT_CHIPS = 16
 """``DynapseTarget.robust_pipeline``'s readout refit: mismatched chips pooled."""
@@ -224,7 +227,10 @@ class DynapseTarget:
         ``copies=8, split=True`` (200 chips, 8 epochs): 10 % 94.56 %, 0.41 point
         from the float SNN (4 copies: 1.22); 20 % 91.95 % (4 copies: 92.15 %);
         but with ``retune``'s seed 1 the 10 % figure was 92.55 %: the spread over
-        seeds (1.5-2 points) is larger than most levers.
+        seeds (1.5-2 points) is larger than most levers. Over 8 seeds one run was
+        0.41-3.63 points from the float SNN (mean 1.74); ``restarts=4`` (the run
+        best on the validation chips) gave 0.41 (seeds 0-3) and 1.01 (seeds 4-7),
+        for 4 times the ``retune`` time; at 20 % it did not rank the runs.
 
         Args:
             copies: copies of every neuron (``replicate``; 1: none).
