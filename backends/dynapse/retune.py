@@ -503,7 +503,7 @@ def retune_graph(
     if options.restarts > 1:
         progress.line(
             f"retune: seed {-negative_seed} kept, validation accuracy by seed "
-            + ", ".join(f"{run[0]:.1%}" for run in runs)
+            + ", ".join(f"{run[0]:.2%}" for run in runs)
         )
     last = _flatten(result).layers[-1].node
     result.meta(last)["retune_seed"] = -negative_seed
