@@ -466,7 +466,7 @@ def _validation(graph: compiler.Graph) -> str:
         scores = graph.meta(node).get("retune_restarts")
         if scores is not None:
             seed = graph.meta(node)["retune_seed"]
-            first = seed - int(np.argmax(scores))
+            first = seed - int(np.argmax(scores))  # retune keeps the first best
             return "; validation " + ", ".join(
                 f"{'*' if first + i == seed else ''}seed {first + i} {v:.2%}"
                 for i, v in enumerate(scores)

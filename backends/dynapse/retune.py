@@ -492,24 +492,23 @@ def retune_graph(
     validate = _validator(data, options)
     steps = max(data.size // options.batch, 1)
     progress.total = options.restarts * options.epochs * steps
-    runs: list[tuple[float, int, Graph]] = []
-    for r in range(options.restarts):
-        seed = options.seed + r
-        score, result = _retune_run(
-            graph, data, replace(options, seed=seed), progress, validate
+    runs = [
+        _retune_run(
+            graph, data, replace(options, seed=options.seed + r), progress, validate
         )
-        runs.append((score, -seed, result))
-    score, negative_seed, result = max(runs, key=lambda run: run[:2])
+        for r in range(options.restarts)
+    ]
+    scores = np.asarray([score for score, _ in runs])
+    kept = int(np.argmax(scores))  # the first best: the lower seed among equals
+    result = runs[kept][1]
     if options.restarts > 1:
         progress.line(
-            f"retune: seed {-negative_seed} kept, validation accuracy by seed "
-            + ", ".join(f"{run[0]:.2%}" for run in runs)
+            f"retune: seed {options.seed + kept} kept, validation accuracy by seed "
+            + ", ".join(f"{score:.2%}" for score in scores)
         )
     last = _flatten(result).layers[-1].node
-    result.meta(last)["retune_seed"] = -negative_seed
-    result.meta(last)["retune_restarts"] = np.round(
-        np.asarray([run[0] for run in runs]), 6
-    )
+    result.meta(last)["retune_seed"] = options.seed + kept
+    result.meta(last)["retune_restarts"] = np.round(scores, 6)
     return result
 
 
