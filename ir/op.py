@@ -339,7 +339,7 @@ def register_op(cls: OpClass) -> OpClass:
     Raises:
         ValueError: the name is malformed or already registered.
     """
-    if not _OP_NAME.match(cls.name):
+    if not _OP_NAME.fullmatch(cls.name):
         raise ValueError(f"op name {cls.name!r} must look like 'dialect.op'")
     if cls.name in _OPS and _OPS[cls.name] is not cls:
         raise ValueError(f"op {cls.name!r} is already registered")

@@ -68,7 +68,9 @@ def to_text(
 
 
 def _symbol(sigil: str, name: str) -> str:
-    return sigil + (name if _BARE.match(name) else json.dumps(name))
+    # NOTE: fullmatch, not match: ``$`` also matches before a trailing newline, so
+    # ``match`` printed a name like "0\n" bare and the text did not parse back.
+    return sigil + (name if _BARE.fullmatch(name) else json.dumps(name))
 
 
 def _node(

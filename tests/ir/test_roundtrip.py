@@ -460,7 +460,17 @@ def test_nan_in_any_float_parameter_fails_verify(op_name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["layer3.1.conv2", "a b", 'say "hi"', "tab\there", "ünïcode", "日本", "-x", "$"],
+    [
+        "layer3.1.conv2",
+        "a b",
+        'say "hi"',
+        "tab\there",
+        "ünïcode",
+        "日本",
+        "-x",
+        "$",
+        "0\n",  # a bare name but for the newline (hypothesis found it)
+    ],
 )
 def test_names_that_need_quoting_round_trip(name: str) -> None:
     g = single_op_graph(nn.ReLU(), name=name, graph_name=name)
