@@ -44,6 +44,11 @@ class PassSpec:
         for key, values in self.options:
             if key not in kinds:
                 raise PipelineError(unknown_option(self.pass_class, key))
+            if key in typed:
+                raise PipelineError(
+                    f"pass '{self.name}', option '{key.replace('_', '-')}' is "
+                    "given twice; give it once"
+                )
             try:
                 typed[key] = kinds[key].convert(list(values))
             except ValueError as err:

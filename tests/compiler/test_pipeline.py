@@ -140,6 +140,15 @@ def test_bad_option_values_say_what_was_expected(text: str, fragment: str) -> No
         parse(text)
 
 
+def test_an_option_given_twice_is_refused() -> None:
+    """The later value does not silently win over the earlier one."""
+    with pytest.raises(
+        PipelineError, match=r"pass 'with-options', option 'per-channel' is given twice"
+    ):
+        parse("with-options{per-channel=true timesteps=4 per-channel=false}")
+    assert parse("with-options{timesteps=4},with-options{timesteps=5}")
+
+
 @pytest.mark.parametrize(
     "text", ["plain,", ",plain", "plain{", "plain{x}", "plain,,plain", "Plain"]
 )
