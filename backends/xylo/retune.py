@@ -69,9 +69,10 @@ core's ``meta`` gains ``retune_epochs``, ``retune_best_epoch``, ``retune_changed
 order, from ``numpy.random.default_rng(seed)`` (torch's global generator is not
 touched), and training runs on one thread (restored afterwards).
 
-Ignored options: ``chips``, ``relative_std``, ``beta``, ``attack_*``: Xylo is
-digital, every chip computes the same integers, so there is no mismatch to train
-against.
+Refused options (``ANALOG_ONLY``): ``chips``, ``restarts``, ``relative_std``,
+``beta``, ``attack_*`` away from their defaults: Xylo is digital, every chip computes
+the same integers, so there is no mismatch to train against or to choose a run on,
+and an option that would do nothing is an error rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -88,6 +89,16 @@ from backends.xylo.ops import INT16_MAX, INT16_MIN, XyloCore
 from backends.xylo.variants import VARIANTS, XyloVariant
 from compiler.retune import Progress, RetuneData, RetuneOptions
 from ir import Graph, verify
+
+ANALOG_ONLY = (
+    "chips",
+    "restarts",
+    "relative_std",
+    "beta",
+    "attack_steps",
+    "attack_strength",
+)
+"""``RetuneOptions`` fields about mismatch: refused on Xylo away from their defaults."""
 
 __all__ = ["retune_graph"]
 
@@ -125,12 +136,18 @@ def retune_graph(
     Raises:
         ValueError: an unsupported graph (as ``quantize-xylo``), an allocated core
             or one of another variant, aliases, data that do not fit the core, or
-            ``restarts`` above 1 (a digital chip has no mismatch to choose a run for).
+            an ``ANALOG_ONLY`` option away from its default.
     """
-    if options.restarts > 1:
+    given = [
+        f"{name.replace('_', '-')}={getattr(options, name)}"
+        for name in ANALOG_ONLY
+        if getattr(options, name) != getattr(RetuneOptions, name)
+    ]
+    if given:
         raise ValueError(
-            f"retune: restarts={options.restarts} applies to analog targets (a run "
-            "is chosen on mismatched chips); a Xylo chip has no mismatch: drop it"
+            f"retune: {' '.join(given)}: analog targets only (mismatched chips to "
+            "train for or to choose a run on); a Xylo chip is digital, with no "
+            "mismatch: drop them"
         )
     spec = VARIANTS[variant] if isinstance(variant, str) else variant
     # NOTE: a step's tensors are (batch x neurons), far below where intra-op threads

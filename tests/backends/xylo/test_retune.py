@@ -244,11 +244,26 @@ def test_retune_starts_from_a_quantized_core(digits: Digits) -> None:
         _retune(quantized, digits.x, digits.y, variant="xylo-imu", epochs=1)
 
 
-def test_restarts_are_refused_on_a_digital_chip(digits: Digits) -> None:
-    with pytest.raises(PassError, match="restarts=2 applies to analog targets"):
+@pytest.mark.parametrize(
+    "options",
+    [
+        "restarts=2",
+        "relative-std=0.2",
+        "chips=4",
+        "beta=0.5",
+        "attack-steps=2",
+        "attack-strength=0.2",
+        "relative-std=0.2 beta=0.5",
+    ],
+)
+def test_mismatch_options_are_refused_on_a_digital_chip(
+    digits: Digits, options: str
+) -> None:
+    """Each would do nothing on Xylo: an error that names them, not silence."""
+    with pytest.raises(PassError, match=f"{options}: analog targets only"):
         compiler.run_pipeline(
             digits.snn,
-            "retune{target=xylo-audio2 epochs=1 restarts=2 quiet=true}",
+            f"retune{{target=xylo-audio2 epochs=1 {options} quiet=true}}",
             calibration=digits.x,
             labels=digits.y,
         )
