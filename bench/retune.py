@@ -102,11 +102,14 @@ def _current_scale(digits: Any, args: argparse.Namespace) -> float:
     return choose_i_scale(digits.snn, spikes(digits.xtr[:200], steps, 2))[0]
 
 
-def _compile(snn: compiler.Graph, i_scale: float, copies: int = 1) -> compiler.Graph:
+def _compile(
+    snn: compiler.Graph, i_scale: float, copies: int = 1, outputs: int = 0
+) -> compiler.Graph:
     """``snn`` with ``copies`` copies of every neuron (``replicate``; 1: as it is),
-    placed and quantized at ``i_scale``."""
+    the last layer's ``outputs`` (0: ``copies``), placed and quantized at
+    ``i_scale``."""
     return compiler.run_pipeline(
-        replicate_graph(snn, copies),
+        replicate_graph(snn, copies, outputs),
         f"allocate-cores{{target=dynapse2}},quantize-dynapse{{i-scale={i_scale!r}}}",
     )
 
@@ -295,13 +298,18 @@ class _Robust:
     i_scale: float
     train: np.ndarray
     labels: np.ndarray  # every training label (``--train-samples`` cuts ``digits``)
-    compiled: dict[int, compiler.Graph] = dataclasses.field(default_factory=dict)
+    compiled: dict[tuple[int, int], compiler.Graph] = dataclasses.field(
+        default_factory=dict
+    )
 
-    def graph(self, copies: int) -> compiler.Graph:
-        """The network with ``copies`` copies of every neuron, placed and quantized."""
-        if copies not in self.compiled:
-            self.compiled[copies] = _compile(self.digits.snn, self.i_scale, copies)
-        return self.compiled[copies]
+    def graph(self, copies: int, outputs: int = 0) -> compiler.Graph:
+        """The network with ``copies`` copies of every neuron (the last layer's:
+        ``outputs``, 0: ``copies``), placed and quantized."""
+        if (copies, outputs) not in self.compiled:
+            self.compiled[copies, outputs] = _compile(
+                self.digits.snn, self.i_scale, copies, outputs
+            )
+        return self.compiled[copies, outputs]
 
     def retune(
         self,
@@ -313,8 +321,8 @@ class _Robust:
         split: bool = False,
     ) -> tuple[compiler.Graph, float]:
         """``retune`` of the network with ``copies`` copies at ``sigma`` (after
-        ``split-dendrites`` with ``split``) and its seconds."""
-        graph = self.graph(copies)
+        ``split-dendrites`` with ``split``; ``--output-copies``) and its seconds."""
+        graph = self.graph(copies, args.output_copies)
         if split:
             graph = compiler.run_pipeline(graph, SPLIT)
         spec = (
@@ -414,7 +422,8 @@ def goals(args: argparse.Namespace, bench: _Robust) -> None:
     print(
         f"\n## Goals: digits 64-{args.hidden}-10, float SNN {reference:.2%}, "
         f"{args.chips} held-out chips (seeds 1..{args.chips}); robust path = "
-        f"replicate{{copies={args.copies}}} + retune (epochs={args.epochs}, "
+        f"replicate{{copies={args.copies}{_outputs(args)}}} + retune "
+        f"(epochs={args.epochs}, "
         f"{args.train_chips} chips per step, {len(bench.digits.ytr)} samples "
         f"({args.draws} Poisson draws of each training digit), at the "
         f"sigma of the row) + {robust_fit(args.fit_chips, args.fit_ridge, 0)} "
@@ -457,6 +466,11 @@ def goals(args: argparse.Namespace, bench: _Robust) -> None:
                 goal_text,
                 met,
             )
+
+
+def _outputs(args: argparse.Namespace) -> str:
+    """`` output-copies=K`` where ``--output-copies`` is given, else nothing."""
+    return f" output-copies={args.output_copies}" if args.output_copies else ""
 
 
 def _validation(graph: compiler.Graph) -> str:
@@ -882,6 +896,13 @@ def main() -> None:
     )
     parser.add_argument("--sigmas", default="0.067,0.1,0.2")
     parser.add_argument("--copies", type=int, default=4)
+    parser.add_argument(
+        "--output-copies",
+        type=int,
+        default=0,
+        help="the robust path's last layer: this many copies (replicate "
+        "output-copies; 0: --copies)",
+    )
     parser.add_argument("--train-chips", type=int, default=8)
     parser.add_argument("--ablation-sigma", type=float, default=0.1)
     parser.add_argument("--sweep", default="1,2,4,8")

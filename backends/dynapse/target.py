@@ -195,6 +195,7 @@ class DynapseTarget:
         fit_ridge: float = ROBUST_FIT_RIDGE,
         split: bool = False,
         restarts: int = ROBUST_RESTARTS,
+        output_copies: int = 0,
     ) -> str:
         """The robust path for a population of mismatched chips: the default
         pipeline with ``replicate{copies=...}`` before ``allocate-cores`` (a
@@ -244,11 +245,14 @@ class DynapseTarget:
                 ideal chip, check it).
             restarts: ``retune{restarts=...}``: runs from that many seeds, the one
                 best on ``retune``'s validation chips kept (the time of each).
+            output_copies: ``replicate{output-copies=...}``: copies of the output
+                neurons, a multiple of ``copies`` (0: ``copies``).
 
         Raises:
             ValueError: ``copies``, ``epochs`` or ``restarts`` below 1,
-                ``fit_chips`` below 0, ``fit_ridge`` not positive or
-                ``relative_std`` negative.
+                ``fit_chips`` below 0, ``fit_ridge`` not positive,
+                ``relative_std`` negative or ``output_copies`` not 0 or a multiple
+                of ``copies``.
         """
         if min(copies, epochs, restarts) < 1 or fit_chips < 0 or not fit_ridge > 0:
             raise ValueError(
@@ -257,11 +261,17 @@ class DynapseTarget:
                 f"epochs={epochs} restarts={restarts} fit_chips={fit_chips} "
                 f"fit_ridge={fit_ridge}"
             )
+        if output_copies and (output_copies < copies or output_copies % copies):
+            raise ValueError(
+                "robust_pipeline: output_copies must be 0 (copies) or a multiple "
+                f"of copies ({copies}), got {output_copies}"
+            )
         std = self.relative_std if relative_std is None else relative_std
         if not std >= 0:
             raise ValueError(f"robust_pipeline: relative_std must be >= 0, got {std}")
         place = f"allocate-cores{{target={self.name}}}"
         restart = f" restarts={restarts}" if restarts > 1 else ""
+        outputs = f" output-copies={output_copies}" if output_copies else ""
         retune = (
             f"retune{{target={self.name} relative-std={std:.12g} epochs={epochs}"
             f"{restart}}}"
@@ -272,7 +282,7 @@ class DynapseTarget:
         )
         text = self.default_pipeline
         for old, new in (
-            (place, f"replicate{{copies={copies}}},{place}"),
+            (place, f"replicate{{copies={copies}{outputs}}},{place}"),
             ("fit-readout-dynapse", f"{retune},{'split-dendrites,' * split}{fit}"),
         ):
             if text.count(old) != 1:
@@ -433,7 +443,7 @@ class DynapseTarget:
             "max SRAM entries per neuron": f"{sram} / {s.sram_entries}",
             "tags": f"{len(tags)} / {s.tags}",
         }
-        rows["redundancy"] = _redundancy_row(config, s.neurons)
+        rows["redundancy"] = _redundancy_row(config, s.neurons, graph)
         if graph is not None:
             for node in graph.inputs():
                 summary = dict(graph.meta(node).get("allocation", ()))
@@ -475,15 +485,29 @@ class DynapseTarget:
         return decode.output_columns(config)
 
 
-def _redundancy_row(config: DynapseConfig, capacity: int) -> str:
+def _redundancy_row(
+    config: DynapseConfig, capacity: int, graph: Graph | None = None
+) -> str:
     """The ``redundancy`` report row: the population readout's copies, or how many
     copies of the network the idle neurons would hold (``replicate``)."""
+    from compiler.passes.replicate import HIDDEN_META, READOUT_META
+
     copies = config.output_copies
     per_copy = max(len(config.neurons) // copies, 1)
+    hidden = copies
+    if graph is not None:
+        for node in graph.nodes():
+            if READOUT_META in graph.meta(node):
+                hidden = int(graph.meta(node).get(HIDDEN_META, copies))
     if copies > 1:
+        which = (
+            "every neuron"
+            if hidden == copies
+            else f"each output neuron and {hidden} of every other"
+        )
         return (
-            f"{copies} copies of every neuron, population readout (replicate): "
-            f"about 1/{copies**0.5:.1f} of one neuron's spread across chips"
+            f"{copies} copies of {which}, population readout (replicate): about "
+            f"1/{copies**0.5:.1f} of one output neuron's spread across chips"
         )
     fits = capacity // per_copy
     if fits < 2:

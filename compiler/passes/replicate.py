@@ -16,6 +16,13 @@ the output as the mean of the copies:
   ``readout_copies = k``) averages the copies of each output channel before
   ``io.output``.
 
+``output-copies=K`` (a multiple of ``k``) gives the last layer ``K`` copies instead:
+output copy ``j`` reads hidden copy ``j mod k`` and the readout averages all ``K``.
+An output neuron's own mismatch (its synapses' gains scale all its inputs of one
+sign by one factor, which no per-core trim undoes) is then averaged ``K`` times for
+``K / k`` more output neurons, where more copies of everything would cost ``k`` times
+the hidden layers too. The readout node's meta ``hidden_copies = k`` records it.
+
 On the ideal chip (and in the reference interpreter) every copy computes what the
 original neuron did, so the graph's output is the original's, exactly for
 ``k`` a power of two (the mean of ``k`` equal floats), within rounding otherwise. On a
@@ -42,11 +49,21 @@ from ir.ops.io import Output
 from ir.ops.nn import Affine, Linear
 from ir.ops.snn import IF, LIF, CubaLIF
 
-__all__ = ["READOUT_META", "ReplicatePass", "replicate_graph", "single_copy"]
+__all__ = [
+    "HIDDEN_META",
+    "READOUT_META",
+    "ReplicatePass",
+    "replicate_graph",
+    "single_copy",
+]
 
 READOUT_META = "readout_copies"
 """Meta key of the population readout node: the copies it averages (the same key
 as ``backends.chain.READOUT_META``, which lowerings read)."""
+
+HIDDEN_META = "hidden_copies"
+"""Meta key of the population readout node where the layers before the last have
+fewer copies than it averages (``output-copies``): their copies."""
 
 _NEURONS = (LIF, CubaLIF, IF)
 
@@ -59,34 +76,52 @@ class ReplicatePass(Pass):
 
     Options:
         copies: copies of every neuron (``1``: the graph unchanged).
+        output_copies: copies of the last layer's neurons, a multiple of ``copies``
+            (``0``: ``copies``); output copy ``j`` reads copy ``j mod copies`` of
+            the layer before.
     """
 
     name = "replicate"
 
     copies: int = 2
+    output_copies: int = 0
 
     def __post_init__(self) -> None:
         if self.copies < 1:
             raise ValueError(f"option copies must be >= 1, got {self.copies}")
+        _check_output_copies(self.copies, self.output_copies)
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
-        return replicate_graph(graph, self.copies)
+        return replicate_graph(graph, self.copies, self.output_copies)
 
 
-def replicate_graph(graph: Graph, copies: int) -> Graph:
-    """``graph`` with every neuron replicated ``copies`` times (module docstring).
+def _check_output_copies(copies: int, output_copies: int) -> None:
+    """``ValueError`` unless ``output_copies`` is 0 or a multiple of ``copies``."""
+    if output_copies != 0 and (output_copies < copies or output_copies % copies):
+        raise ValueError(
+            f"option output-copies must be 0 (copies) or a multiple of copies "
+            f"({copies}), got {output_copies}"
+        )
+
+
+def replicate_graph(graph: Graph, copies: int, output_copies: int = 0) -> Graph:
+    """``graph`` with every neuron replicated ``copies`` times, the last layer's
+    ``output_copies`` times (``0``: ``copies``; module docstring).
 
     Raises:
         ValueError: a graph that is not a chain of ``snn.lif``/``snn.cubalif``/
             ``snn.if`` layers with one synapse each, one already replicated, or one
-            already placed (naming the node).
+            already placed (naming the node); ``output_copies`` not 0 or a
+            multiple of ``copies``.
     """
     from backends.chain import layer_chain
 
     if copies < 1:
         raise ValueError(f"copies must be >= 1, got {copies}")
+    _check_output_copies(copies, output_copies)
+    outputs = output_copies or copies
     out = graph.copy()
-    if copies == 1:
+    if outputs == 1:
         return out
     for node in out.nodes():
         if READOUT_META in out.meta(node):
@@ -104,6 +139,7 @@ def replicate_graph(graph: Graph, copies: int) -> Graph:
         if len(layer.synapses) != 1 or layer.synapses[0].filter is not None:
             raise ValueError(f"node '{layer.node}': replicate takes one-synapse layers")
         n = int(graph.shape(layer.node)[0])
+        mine = outputs if k == len(layers) - 1 else copies
         for weight in out.producers(layer.node):
             op = out.op(weight)
             if not isinstance(op, (Linear, Affine)):
@@ -112,25 +148,31 @@ def replicate_graph(graph: Graph, copies: int) -> Graph:
                 )
             recurrent = out.producers(weight) == [layer.node]
             w = np.asarray(op.weight)
-            # The first layer's inputs are shared; every other source is replicated.
-            shared = k == 0 and not recurrent
-            big = np.tile(w, (copies, 1)) if shared else _block_diagonal(w, copies)
+            if k == 0 and not recurrent:  # the first layer's inputs are shared
+                big = np.tile(w, (mine, 1))
+            elif recurrent:  # within each copy
+                big = _block_diagonal(w, mine)
+            else:  # copy j reads copy j mod copies of the layer before
+                big = np.tile(_block_diagonal(w, copies), (mine // copies, 1))
             changes: dict[str, Any] = {"weight": big.astype(w.dtype)}
             if isinstance(op, Affine):
-                changes["bias"] = np.tile(np.asarray(op.bias), copies).astype(
+                changes["bias"] = np.tile(np.asarray(op.bias), mine).astype(
                     op.bias.dtype
                 )
             out.replace(weight, op.replace(**changes))
-        out.replace(layer.node, _tiled(layer.neuron, n, copies))
+        out.replace(layer.node, _tiled(layer.neuron, n, mine))
     (output,) = out.outputs()
     (edge,) = out.in_edges(output)
     if not isinstance(out.op(output), Output):
         raise ValueError(f"node '{output}': expected io.output")
     classes = int(graph.shape(edge.src)[0])
     eye = np.eye(classes, dtype=np.float32)
-    readout = np.tile(eye / np.float32(copies), (1, copies))
+    readout = np.tile(eye / np.float32(outputs), (1, outputs))
     name = out.fresh_name(f"{edge.src}_readout")
-    out.add(name, Linear(weight=readout), [edge.src], meta={READOUT_META: copies})
+    meta: dict[str, Any] = {READOUT_META: outputs}
+    if outputs != copies:
+        meta[HIDDEN_META] = copies
+    out.add(name, Linear(weight=readout), [edge.src], meta=meta)
     out.disconnect(edge.src, output)
     out.connect(name, output, dst_port=edge.dst_port)
     return out
@@ -176,11 +218,15 @@ def single_copy(graph: Graph) -> Graph:
     _, layers = layer_chain(graph, _NEURONS, readout=True)
     out = Graph(graph.name, dt=graph.dt)
     sizes = {}
+    hidden = copies
     for node in graph.nodes():
         if READOUT_META not in graph.meta(node):
             out.add(node, graph.op(node))
-    for layer in layers:
-        n = int(graph.shape(layer.node)[0]) // copies
+        else:
+            hidden = int(graph.meta(node).get(HIDDEN_META, copies))
+    for index, layer in enumerate(layers):
+        mine = copies if index == len(layers) - 1 else hidden
+        n = int(graph.shape(layer.node)[0]) // mine
         sizes[layer.node] = n
         out.replace(layer.node, _sliced(layer.neuron, n))
     for layer_index, layer in enumerate(layers):

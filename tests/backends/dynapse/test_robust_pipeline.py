@@ -76,3 +76,9 @@ def test_robust_pipeline_text() -> None:
         DYNAPSE2.robust_pipeline(fit_ridge=0.0)
     with pytest.raises(ValueError, match="relative_std must be >= 0"):
         DYNAPSE2.robust_pipeline(relative_std=-0.1)
+    outputs = DYNAPSE2.robust_pipeline(output_copies=16)
+    assert outputs == text.replace("copies=4}", "copies=4 output-copies=16}")
+    Pipeline.parse(outputs)
+    for bad_outputs in (2, 6):
+        with pytest.raises(ValueError, match="output_copies must be 0"):
+            DYNAPSE2.robust_pipeline(output_copies=bad_outputs)

@@ -13,7 +13,12 @@ import ir
 from backends.dynapse.config import DynapseConfig
 from backends.dynapse.target import DYNAPSE2
 from compiler.errors import PipelineError
-from compiler.passes.replicate import READOUT_META, replicate_graph, single_copy
+from compiler.passes.replicate import (
+    HIDDEN_META,
+    READOUT_META,
+    replicate_graph,
+    single_copy,
+)
 from ir.ops.io import Input, Output
 from ir.ops.nn import Linear
 from ir.ops.snn import IF
@@ -75,6 +80,38 @@ def test_the_float_function_is_exactly_the_original(copies: int) -> None:
     assert np.count_nonzero(w2[3:6, :10]) == 0
 
 
+@pytest.mark.parametrize(("copies", "outputs"), [(1, 4), (2, 4), (2, 6), (4, 4)])
+def test_output_copies_read_hidden_copy_j_mod_copies(copies: int, outputs: int) -> None:
+    g = feedforward()
+    r = compiler.run_pipeline(
+        g, f"replicate{{copies={copies} output-copies={outputs}}}"
+    )
+    x = spikes()
+    assert torch.equal(ir.interpret(r, x), ir.interpret(g, x))
+    assert ir.to_text(r) == ir.to_text(ir.parse(ir.to_text(r)))  # round trip
+    assert r.shape("h") == (10 * copies,)
+    assert r.shape("o") == (3 * outputs,)
+    (readout,) = [n for n in r.nodes() if READOUT_META in r.meta(n)]
+    assert r.meta(readout)[READOUT_META] == outputs
+    assert r.meta(readout).get(HIDDEN_META, copies) == copies
+    assert (HIDDEN_META in r.meta(readout)) == (outputs != copies)
+    w2, w = r.op("fc2").weight, g.op("fc2").weight
+    for j in range(outputs):  # output copy j reads hidden copy j mod copies only
+        rows = w2[3 * j : 3 * j + 3]
+        h = j % copies
+        assert np.array_equal(rows[:, 10 * h : 10 * h + 10], w)
+        assert np.count_nonzero(rows) == np.count_nonzero(w)
+    assert _shaped(single_copy(r)).is_equivalent(g)
+
+
+@pytest.mark.parametrize("outputs", [1, 3, 5])
+def test_output_copies_must_be_a_multiple_of_copies(outputs: int) -> None:
+    with pytest.raises(PipelineError, match=r"output-copies must be 0 .* got"):
+        compiler.run_pipeline(
+            feedforward(), f"replicate{{copies=2 output-copies={outputs}}}"
+        )
+
+
 def test_recurrent_layers_stay_within_their_copy() -> None:
     g = ir.Graph("rnn", dt=1e-3)
     rng = np.random.default_rng(3)
@@ -93,6 +130,9 @@ def test_recurrent_layers_stay_within_their_copy() -> None:
     assert np.count_nonzero(w[:5, 5:]) == 0
     assert np.array_equal(w[5:, 5:], w[:5, :5])
     assert _shaped(single_copy(r)).is_equivalent(g)
+    r = replicate_graph(g, 1, 3)  # the only layer is the last: 3 copies
+    assert torch.equal(ir.interpret(r, x), ir.interpret(g, x))
+    assert np.array_equal(r.op("rec").weight, np.kron(np.eye(3), g.op("rec").weight))
 
 
 def test_single_copy_undoes_replicate() -> None:
@@ -143,6 +183,19 @@ def test_ideal_chip_runs_the_replicated_network_like_the_original() -> None:
     assert np.mean(diff == 0) >= 0.8, diff
 
 
+def test_ideal_chip_runs_output_copies_like_the_original() -> None:
+    g = feedforward()
+    x = spikes(n=8, steps=80)
+    one = DYNAPSE2.emulator(_lowered(g), seed=None).run(x)
+    config = _lowered(replicate_graph(g, 2, 8))
+    assert config.output_copies == 8
+    eight = DYNAPSE2.emulator(config, seed=None).run(x)
+    assert eight.shape == one.shape
+    diff = np.abs(eight.sum(1) - one.sum(1))
+    assert diff.max() <= 1, diff
+    assert np.mean(diff == 0) >= 0.8, diff
+
+
 def test_replication_cuts_the_spread_of_a_rate_across_chips() -> None:
     g = feedforward()
     x = spikes(n=4, steps=100)
@@ -182,6 +235,17 @@ def test_compile_with_replicate_in_the_default_pipeline() -> None:
     assert out.shape == (4, 60, 3)
     assert "i_scale_choice" in result.graph.meta("x")
     assert result.report.resources["redundancy"].startswith("2 copies of every neuron")
+    more = compiler.compile(
+        g,
+        target="dynapse2",
+        pipeline=pipeline.replace("copies=2", "copies=2 output-copies=6"),
+        calibration=x.numpy(),
+    )
+    assert more.config.output_copies == 6
+    assert len(more.config.neurons) == 2 * 10 + 6 * 3
+    assert more.report.resources["redundancy"].startswith(
+        "6 copies of each output neuron and 2 of every other"
+    )
     plain = compiler.compile(g, target="dynapse2", pipeline=DYNAPSE2.default_pipeline)
     # 13 neurons of 1,024: 78 copies would fit.
     assert "hold up to 78 copies" in plain.report.resources["redundancy"]
