@@ -36,7 +36,9 @@ resources (neurons, cores), without retuning.
 
 ``--draws N`` retunes on ``N`` Poisson draws of each training digit (more data
 from the same digits; the refit keeps one draw); ``--loop-draws N`` gives the
-in-the-loop calibration ``N`` draws.
+in-the-loop calibration ``N`` draws. ``--output-copies K`` gives the robust path's
+output neurons ``K`` copies (``replicate{output-copies=K}``, a multiple of
+``--copies``).
 
 **Attribution** (``--tables attribution``): the goals' robust network at each
 ``--sigmas`` on the same held-out chips with only some parameters mismatched
@@ -59,7 +61,8 @@ against the float SNN, and ``calibrate-chip{method=readout}`` on the 10 worst of
     python bench/retune.py --loop [--chips 50] [--loop-chips 10] [--loop-iterations 20]
         [--loop-copies 4] [--loop-retune 4] [--loop-fit-chips 16] [--loop-draws 2]
     python bench/retune.py [--tables goals,ablation,sweep,loop,inloop,xylo] [--chips 200]
-        [--sigmas 0.067,0.1,0.2] [--copies 4] [--draws 2] [--mismatch 0.2] [--epochs 10]
+        [--sigmas 0.067,0.1,0.2] [--copies 4] [--output-copies 16] [--draws 2]
+        [--mismatch 0.2] [--epochs 10]
         [--calibrate-chips 10] [--iterations 30] [--histogram retune.png] [--quick]
 """
 

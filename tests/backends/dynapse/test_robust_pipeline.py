@@ -10,6 +10,7 @@ import pytest
 
 import compiler
 import ir
+from backends.dynapse import decode
 from backends.dynapse.target import DYNAPSE2
 from compiler.chip_yield import chip_yield
 from compiler.pipeline import Pipeline
@@ -42,6 +43,34 @@ def test_robust_pipeline_lifts_the_held_out_population() -> None:
         reports[name] = chip_yield(target, config, test, y_test, chips=16, seed=1)
     assert reports["robust"].p5 > reports["default"].p5 + 0.1, reports
     assert reports["robust"].mean > reports["default"].mean, reports
+
+
+def test_output_copies_go_through_the_whole_robust_path() -> None:
+    """Only the output neurons replicated (``copies=1 output_copies=4``): ``retune``,
+    the split and the refit train and fit the 4 output copies, and the population
+    beats the default compile and the same path without the output copies on
+    held-out chips (mean 55.0 % against 47.7 % and 39.6 % when written)."""
+    x, y = samples(256, seed=1)
+    test, y_test = samples(128, seed=2)
+    text = DYNAPSE2.robust_pipeline(
+        copies=1, output_copies=4, relative_std=SIGMA, epochs=2, split=True
+    )
+    assert "replicate{copies=1 output-copies=4}" in text
+    target = dataclasses.replace(DYNAPSE2, relative_std=SIGMA)
+    reports = {}
+    one = text.replace("copies=1 output-copies=4", "copies=1")
+    for name, pipeline in (("one copy", one), ("robust", text)):
+        graph = _build(pipeline, x, y)
+        config = DYNAPSE2.lower(graph)
+        config.check()
+        reports[name] = chip_yield(target, config, test, y_test, chips=16, seed=1)
+    plain = DYNAPSE2.lower(_build(DYNAPSE2.default_pipeline, x, y))
+    assert config.output_copies == 4
+    outputs = len(decode.output_columns(plain))
+    assert len(config.neurons) == len(plain.neurons) + 3 * outputs
+    default = chip_yield(target, plain, test, y_test, chips=16, seed=1)
+    assert reports["robust"].mean > default.mean + 0.03, (reports, default)
+    assert reports["robust"].mean > reports["one copy"].mean + 0.05, reports
 
 
 def test_robust_pipeline_text() -> None:
