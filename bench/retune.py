@@ -565,24 +565,29 @@ def sweep(args: argparse.Namespace, bench: _Robust) -> None:
         )
 
 
-SYNAPSES = ("igain_ampa", "itau_ampa", "c_ampa", "igain_gaba", "itau_gaba", "c_gaba")
+def _synapses(*kinds: str) -> tuple[str, ...]:
+    """The gain, leak and capacitance fields of the synapse ``kinds``."""
+    return tuple(f"{p}_{k}" for k in kinds for p in ("igain", "itau", "c"))
+
+
+SYNAPSES = _synapses("ampa", "nmda", "gaba", "shunt")
+
+NOT_SYNAPSES = (
+    *("itau_mem", "igain_mem", "c_mem", "ispkthr"),
+    *("iref", "ipulse", "c_ref", "c_pulse"),
+    *("i0", "kappa_n", "kappa_p", "u_t", "v_th"),
+)
 
 ATTRIBUTION: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
     ("nothing: the ideal chip", (), "all"),
     ("every parameter", None, "all"),
-    ("synapses: gain, leak, capacitance (AMPA, GABA)", SYNAPSES, "all"),
-    ("AMPA gain and leak", ("igain_ampa", "itau_ampa"), "all"),
-    ("GABA gain and leak", ("igain_gaba", "itau_gaba"), "all"),
-    ("membrane: gain, leak, capacitance", ("igain_mem", "itau_mem", "c_mem"), "all"),
-    ("spike threshold", ("ispkthr",), "all"),
-    ("refractory period, pulse width", ("iref", "ipulse", "c_ref", "c_pulse"), "all"),
-    (
-        "layout: i0, kappa, U_T, V_th",
-        ("i0", "kappa_n", "kappa_p", "u_t", "v_th"),
-        "all",
-    ),
+    ("synapses, all four (gain, leak, capacitance)", SYNAPSES, "all"),
+    ("excitatory synapses (AMPA, NMDA)", _synapses("ampa", "nmda"), "all"),
+    ("inhibitory synapses (GABA, SHUNT)", _synapses("gaba", "shunt"), "all"),
+    ("every parameter but the synapses", NOT_SYNAPSES, "all"),
     ("every parameter, hidden neurons only", None, "hidden"),
     ("every parameter, output neurons only", None, "output"),
+    ("synapses, output neurons only", SYNAPSES, "output"),
 )
 """The attribution table's rows: (name, mismatched ``DynapseParams`` fields or
 ``None`` for all, which neurons)."""
@@ -620,16 +625,18 @@ class _PartialMismatch:
 
 def attribution(args: argparse.Namespace, bench: _Robust) -> None:
     """Where the robust path's 5th percentile goes: at each ``--sigmas``, its
-    network (as in the goals table) on the same held-out chips with only some
-    parameters mismatched, the rest at their design values."""
+    network (the goals table's last row: ``split-dendrites`` before the refit) on
+    the same held-out chips with only some parameters mismatched, the rest at their
+    design values."""
     reference = bench.digits.accuracy
     for sigma in args.sigmas:
         retuned, _ = bench.retune(args.copies, sigma, args)
-        robust, _ = bench.refit(retuned, sigma, args)
+        robust, _ = bench.refit(compiler.run_pipeline(retuned, SPLIT), sigma, args)
         config = DYNAPSE2.lower(robust)
         print(
-            f"\n## Which mismatch costs the robust path: sigma {sigma:.1%}, "
-            f"{args.chips} held-out chips, float SNN {reference:.2%}\n"
+            f"\n## Which mismatch costs the robust path (split before the refit): "
+            f"sigma {sigma:.1%}, {args.chips} held-out chips, float SNN "
+            f"{reference:.2%}\n"
         )
         print("| mismatched | mean | 5th pct [95% CI] | min | float - p5 |")
         print("|---|---:|---:|---:|---:|")
