@@ -168,30 +168,20 @@ def _lowered(graph: ir.Graph) -> DynapseConfig:
     return DYNAPSE2.lower(placed)
 
 
-def test_ideal_chip_runs_the_replicated_network_like_the_original() -> None:
+@pytest.mark.parametrize(("copies", "outputs"), [(4, 0), (2, 8)])
+def test_ideal_chip_runs_the_replicated_network_like_the_original(
+    copies: int, outputs: int
+) -> None:
     g = feedforward()
     x = spikes(n=8, steps=80)
     one = DYNAPSE2.emulator(_lowered(g), seed=None).run(x)
-    config = _lowered(replicate_graph(g, 4))
-    assert config.output_copies == 4
-    four = DYNAPSE2.emulator(config, seed=None).run(x)
-    assert four.shape == one.shape
+    config = _lowered(replicate_graph(g, copies, outputs))
+    assert config.output_copies == (outputs or copies)
+    many = DYNAPSE2.emulator(config, seed=None).run(x)
+    assert many.shape == one.shape
     # Every copy on the ideal chip is the same neuron, up to its core's fit of the
     # weights (4 base weights per core) and float rounding: within a spike.
-    diff = np.abs(four.sum(1) - one.sum(1))
-    assert diff.max() <= 1, diff
-    assert np.mean(diff == 0) >= 0.8, diff
-
-
-def test_ideal_chip_runs_output_copies_like_the_original() -> None:
-    g = feedforward()
-    x = spikes(n=8, steps=80)
-    one = DYNAPSE2.emulator(_lowered(g), seed=None).run(x)
-    config = _lowered(replicate_graph(g, 2, 8))
-    assert config.output_copies == 8
-    eight = DYNAPSE2.emulator(config, seed=None).run(x)
-    assert eight.shape == one.shape
-    diff = np.abs(eight.sum(1) - one.sum(1))
+    diff = np.abs(many.sum(1) - one.sum(1))
     assert diff.max() <= 1, diff
     assert np.mean(diff == 0) >= 0.8, diff
 
