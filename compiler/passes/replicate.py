@@ -19,9 +19,10 @@ the output as the mean of the copies:
 ``output-copies=K`` (a multiple of ``k``) gives the last layer ``K`` copies instead:
 output copy ``j`` reads hidden copy ``j mod k`` and the readout averages all ``K``.
 An output neuron's own mismatch (its synapses' gains scale all its inputs of one
-sign by one factor, which no per-core trim undoes) is then averaged ``K`` times for
-``K / k`` more output neurons, where more copies of everything would cost ``k`` times
-the hidden layers too. The readout node's meta ``hidden_copies = k`` records it.
+sign by one factor, which no per-core trim undoes) is then averaged ``K`` times at
+the cost of ``K - k`` more copies of the output layer alone, where ``K`` copies of
+everything would multiply the hidden layers too. The readout node's meta
+``hidden_copies = k`` records it.
 
 On the ideal chip (and in the reference interpreter) every copy computes what the
 original neuron did, so the graph's output is the original's, exactly for
