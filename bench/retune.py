@@ -911,7 +911,7 @@ def main() -> None:
         type=int,
         default=0,
         help="the robust path's last layer: this many copies (replicate "
-        "output-copies; 0: --copies)",
+        "output-copies; 0: --copies); goals and attribution tables only",
     )
     parser.add_argument("--train-chips", type=int, default=8)
     parser.add_argument("--ablation-sigma", type=float, default=0.1)
@@ -946,6 +946,13 @@ def main() -> None:
     args.sigmas = [float(v) for v in args.sigmas.split(",")]
     args.sweep = [int(v) for v in args.sweep.split(",")]
     tables = {"inloop"} if args.loop else set(args.tables.split(","))
+    mixed = sorted(tables & {"ablation", "readout"})
+    if args.output_copies and mixed:
+        # Their rows without retune read graph(k), without the output copies.
+        parser.error(
+            f"--output-copies applies to the goals and attribution tables, not "
+            f"{', '.join(mixed)}: run those without it"
+        )
     if args.quick:
         args.chips, args.epochs = min(args.chips, 20), 2
         args.train_samples = args.train_samples or 320

@@ -42,6 +42,7 @@ from backends.graph_io import (
     graph_input_ports,
 )
 from compiler.allocation import CoreModel
+from compiler.passes.replicate import check_output_copies, hidden_copies
 from ir import Graph, InputError, check_input
 
 __all__ = [
@@ -267,11 +268,7 @@ class DynapseTarget:
                 f"epochs={epochs} restarts={restarts} fit_chips={fit_chips} "
                 f"fit_ridge={fit_ridge}"
             )
-        if output_copies and (output_copies < copies or output_copies % copies):
-            raise ValueError(
-                "robust_pipeline: output_copies must be 0 (copies) or a multiple "
-                f"of copies ({copies}), got {output_copies}"
-            )
+        check_output_copies(copies, output_copies, "robust_pipeline: output_copies")
         std = self.relative_std if relative_std is None else relative_std
         if not std >= 0:
             raise ValueError(f"robust_pipeline: relative_std must be >= 0, got {std}")
@@ -496,15 +493,9 @@ def _redundancy_row(
 ) -> str:
     """The ``redundancy`` report row: the population readout's copies, or how many
     copies of the network the idle neurons would hold (``replicate``)."""
-    from compiler.passes.replicate import HIDDEN_META, READOUT_META
-
     copies = config.output_copies
     per_copy = max(len(config.neurons) // copies, 1)
-    hidden = copies
-    if graph is not None:
-        for node in graph.nodes():
-            if READOUT_META in graph.meta(node):
-                hidden = int(graph.meta(node).get(HIDDEN_META, copies))
+    hidden = copies if graph is None else hidden_copies(graph)
     if copies > 1:
         which = (
             "every neuron"

@@ -54,6 +54,8 @@ __all__ = [
     "HIDDEN_META",
     "READOUT_META",
     "ReplicatePass",
+    "check_output_copies",
+    "hidden_copies",
     "replicate_graph",
     "single_copy",
 ]
@@ -90,19 +92,33 @@ class ReplicatePass(Pass):
     def __post_init__(self) -> None:
         if self.copies < 1:
             raise ValueError(f"option copies must be >= 1, got {self.copies}")
-        _check_output_copies(self.copies, self.output_copies)
+        check_output_copies(self.copies, self.output_copies)
 
     def run(self, graph: Graph, /, **inputs: Any) -> Graph:
         return replicate_graph(graph, self.copies, self.output_copies)
 
 
-def _check_output_copies(copies: int, output_copies: int) -> None:
-    """``ValueError`` unless ``output_copies`` is 0 or a multiple of ``copies``."""
+def check_output_copies(
+    copies: int, output_copies: int, what: str = "option output-copies"
+) -> None:
+    """``ValueError`` (naming ``what``) unless ``output_copies`` is 0 or a multiple
+    of ``copies``."""
     if output_copies != 0 and (output_copies < copies or output_copies % copies):
         raise ValueError(
-            f"option output-copies must be 0 (copies) or a multiple of copies "
-            f"({copies}), got {output_copies}"
+            f"{what} must be 0 (copies) or a multiple of copies ({copies}), "
+            f"got {output_copies}"
         )
+
+
+def hidden_copies(graph: Graph) -> int:
+    """Copies of each neuron of the layers before the last in a replicated graph
+    (the readout's ``HIDDEN_META``, else the copies it averages; 1: not
+    replicated)."""
+    for node in graph.nodes():
+        meta = graph.meta(node)
+        if READOUT_META in meta:
+            return int(meta.get(HIDDEN_META, meta[READOUT_META]))
+    return 1
 
 
 def replicate_graph(graph: Graph, copies: int, output_copies: int = 0) -> Graph:
@@ -119,7 +135,7 @@ def replicate_graph(graph: Graph, copies: int, output_copies: int = 0) -> Graph:
 
     if copies < 1:
         raise ValueError(f"copies must be >= 1, got {copies}")
-    _check_output_copies(copies, output_copies)
+    check_output_copies(copies, output_copies)
     outputs = output_copies or copies
     out = graph.copy()
     if outputs == 1:
@@ -219,12 +235,10 @@ def single_copy(graph: Graph) -> Graph:
     _, layers = layer_chain(graph, _NEURONS, readout=True)
     out = Graph(graph.name, dt=graph.dt)
     sizes = {}
-    hidden = copies
+    hidden = hidden_copies(graph)
     for node in graph.nodes():
         if READOUT_META not in graph.meta(node):
             out.add(node, graph.op(node))
-        else:
-            hidden = int(graph.meta(node).get(HIDDEN_META, copies))
     for index, layer in enumerate(layers):
         mine = copies if index == len(layers) - 1 else hidden
         n = int(graph.shape(layer.node)[0]) // mine
