@@ -35,6 +35,7 @@ __all__ = [
     "Progress",
     "RetuneData",
     "RetuneOptions",
+    "VALIDATION_SEEDS",
     "load_array",
     "load_labels",
     "retune_data",
@@ -53,7 +54,8 @@ class RetuneOptions:
             Dynap-SE2's log-magnitudes 0.02 moves a weight about 2 % a step).
         batch: samples per step.
         seed: seeds the batch order and the chips drawn for training (chip seeds
-            from ``1_000_000 + seed * 100_000`` up, away from the yield report's).
+            from ``1_000_000 + seed * 100_000`` up, away from the yield report's;
+            seeds from 10 on skip the block of ``VALIDATION_SEEDS``).
         chips: mismatched chips drawn per step (analog targets).
         restarts: ``retune`` runs, from seeds ``seed``, ``seed + 1``, ...; the one
             whose result is most accurate on the validation chips is kept (analog
@@ -82,11 +84,21 @@ class RetuneOptions:
     def __post_init__(self) -> None:
         check_minimum(self, 1, "epochs", "batch", "chips", "restarts", "attack_steps")
         check_minimum(self, 0, "lr", "temperature", strict=True)
-        check_minimum(self, 0, "relative_std", "beta", "attack_strength")
+        check_minimum(self, 0, "seed", "relative_std", "beta", "attack_strength")
 
     def chip_seed(self, step: int, k: int) -> int:
-        """The seed of training chip ``k`` of step ``step``."""
-        return 1_000_000 + self.seed * 100_000 + (step * self.chips + k) % 100_000
+        """The seed of training chip ``k`` of step ``step``: in seed ``seed``'s block of
+        100,000, which is never ``VALIDATION_SEEDS``'s block."""
+        block = self.seed + (self.seed >= _VALIDATION_BLOCK)
+        return 1_000_000 + block * 100_000 + (step * self.chips + k) % 100_000
+
+
+_VALIDATION_BLOCK = 10
+VALIDATION_SEEDS = tuple(range(2_000_000, 2_000_008))
+"""The chips an analog ``retune`` scores its candidates on: in block 10 of the training
+seeds' blocks of 100,000 (from 1,000,000), which ``chip_seed`` skips, so no training
+step draws them; the yield report's chips are seeds ``seed .. seed + chips - 1`` (from 1
+by default)."""
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ from backends.dynapse.mismatch import draw_chips
 from backends.dynapse.params import DynapseParams
 from backends.dynapse.translate import snap_params
 from backends.dynapse.weights import quantize_signed
-from compiler.retune import Progress, RetuneData, RetuneOptions
+from compiler.retune import VALIDATION_SEEDS, Progress, RetuneData, RetuneOptions
 from ir import Graph
 from ir.ops.nn import Affine, Linear
 
@@ -595,10 +595,6 @@ def _retune_run(
     result.meta(last)["retune_chosen"] = chosen
     return score, result
 
-
-VALIDATION_SEEDS = tuple(range(2_000_000, 2_000_008))
-"""The chips ``retune`` scores its candidates on: seeds no training step and no
-yield report (seeds from 1) draws."""
 
 VALIDATION_SAMPLES = 256
 """Calibration samples (the first ones) the validation chips run."""
