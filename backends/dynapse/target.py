@@ -448,6 +448,7 @@ class DynapseTarget:
         }
         rows["redundancy"] = _redundancy_row(config, s.neurons, graph)
         if graph is not None:
+            rows["mismatch"] = _mismatch_row(graph)
             for node in graph.inputs():
                 summary = dict(graph.meta(node).get("allocation", ()))
                 if summary:
@@ -513,6 +514,32 @@ def _redundancy_row(
         f"none; the idle neurons hold up to {fits} copies: replicate{{copies=k}} "
         "before allocate-cores averages out per-neuron mismatch "
         "(docs/robustness.md)"
+    )
+
+
+def _mismatch_row(graph: Graph) -> str:
+    """The ``mismatch`` report row: what ``retune`` kept, or what a build without it
+    leaves on the table (the robust path, with the digits bench's figures)."""
+    for node in graph.nodes():
+        meta = graph.meta(node)
+        if "retune_validation" in meta:
+            score = float(np.max(np.asarray(meta["retune_validation"], np.float64)))
+            return (
+                f"retuned for mismatch (retune): epoch {int(meta['retune_chosen'])} "
+                f"kept, {score:.1%} on its validation chips; measure the population "
+                "you deploy with 'spikeforge yield'"
+            )
+    # NOTE: digits bench, 200 held-out chips at 10 %, December 2026: the default
+    # pipeline with the refit (as 'spikeforge compile --calibration --labels' runs
+    # it) mean 78.3 %, 5th percentile 63.2 %; robust_pipeline() (bench/retune.py
+    # --tables goals --epochs 8 --draws 2 --fit-chips 16 --fit-ridge 1) 93.75 %.
+    return (
+        "not retuned: each chip's mismatch goes uncorrected (digits bench, 200 "
+        "chips at 10 %: 5th-percentile chip 63.2 % with the default pipeline "
+        "against 93.75 % with DYNAPSE2.robust_pipeline(), float SNN 94.97 %): "
+        "compile with "
+        "--calibration, --labels and that pipeline (docs/robustness.md gives the "
+        "command), then measure with 'spikeforge yield'"
     )
 
 

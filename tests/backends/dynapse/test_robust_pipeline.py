@@ -35,12 +35,18 @@ def test_robust_pipeline_lifts_the_held_out_population() -> None:
     text = DYNAPSE2.robust_pipeline(copies=2, relative_std=SIGMA, epochs=3)
     target = dataclasses.replace(DYNAPSE2, relative_std=SIGMA)
     reports = {}
+    rows = {}
     for name, pipeline in (("default", DYNAPSE2.default_pipeline), ("robust", text)):
         graph = _build(pipeline, x, y)
         config = DYNAPSE2.lower(graph)
         config.check()
+        rows[name] = DYNAPSE2.report(config, graph)["mismatch"]
         # Held-out chips: seeds 1..16, never drawn by retune or the refit.
         reports[name] = chip_yield(target, config, test, y_test, chips=16, seed=1)
+    # The report says which build is retuned, and what the other leaves.
+    assert rows["default"].startswith("not retuned"), rows
+    assert "robust_pipeline()" in rows["default"], rows
+    assert rows["robust"].startswith("retuned for mismatch (retune): epoch "), rows
     assert reports["robust"].p5 > reports["default"].p5 + 0.1, reports
     assert reports["robust"].mean > reports["default"].mean, reports
 
