@@ -94,7 +94,7 @@ class RetuneOptions:
 
 
 _VALIDATION_BLOCK = 10
-VALIDATION_SEEDS = tuple(range(2_000_000, 2_000_008))
+VALIDATION_SEEDS = tuple(1_000_000 + _VALIDATION_BLOCK * 100_000 + k for k in range(8))
 """The chips an analog ``retune`` scores its candidates on: in block 10 of the training
 seeds' blocks of 100,000 (from 1,000,000), which ``chip_seed`` skips, so no training
 step draws them; the yield report's chips are seeds ``seed .. seed + chips - 1`` (from 1
