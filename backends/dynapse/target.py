@@ -534,10 +534,11 @@ def _mismatch_row(graph: Graph) -> str:
                 f"kept, {score:.1%} on its validation chips; measure the population "
                 "you deploy with 'spikeforge yield'"
             )
-    # NOTE: digits bench, 200 held-out chips at 10 %, December 2026: the default
-    # pipeline with the refit (as 'spikeforge compile --calibration --labels' runs
-    # it) mean 78.3 %, 5th percentile 63.2 %; robust_pipeline() (bench/retune.py
-    # --tables goals --epochs 8 --draws 2 --fit-chips 16 --fit-ridge 1) 93.75 %;
+    # NOTE: digits bench, 200 held-out chips at 10 %, December 2026 (bench/retune.py
+    # --tables goals --sigmas 0.1 --chips 200 --epochs 8 --draws 2 --fit-chips 16
+    # --fit-ridge 1): the default pipeline with the refit, as 'spikeforge compile
+    # --calibration --labels' runs it (row "compiled + refit"), mean 78.3 %, 5th
+    # percentile 63.2 %; robust_pipeline() (row "robust: + refit") 93.75 %;
     # with --copies 4 --output-copies 16, the split row, the seed the validation
     # chips keep of seeds 0-3 and of 4-7: 94.37 % and 94.16 % (docs/robustness.md).
     return (
